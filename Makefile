@@ -1,0 +1,41 @@
+# durable-azure developer commands. `make test` works on a fresh clone with python3 >= 3.10, node >= 20, npm.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+LINT_PATHS := durable_azure tests bench
+
+.PHONY: venv azurite test lint demo stop clean
+
+venv: $(STAMP)
+
+# Re-run pip only when pyproject.toml is newer than the stamp.
+$(STAMP): pyproject.toml
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+azurite:
+	azurite-setup/start
+
+test: venv azurite
+	$(VPY) -m pytest -q $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+
+demo: venv azurite
+	$(VPY) -m durable_azure.demo
+
+stop:
+	azurite-setup/stop
+
+# Build and tool caches only. The venv, azurite-setup/node_modules and Azurite's data (.azurite/) stay;
+# for a clean slate: `make stop && rm -rf .venv .azurite azurite-setup/node_modules`.
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache
+	find . -path ./$(VENV) -prune -o -path ./azurite-setup/node_modules -prune -o \
+	    -type d -name __pycache__ -print0 | xargs -0 rm -rf
