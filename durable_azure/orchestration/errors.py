@@ -69,6 +69,10 @@ class StorageError(DurableError):
     """Azure Storage could not do what was asked."""
 
 
+class SplitBrainError(StorageError):
+    """Another writer changed the instance since it was read (409/412 on an ETag-guarded write)."""
+
+
 class InvalidHubNameError(DurableError, ValueError):
     """A task hub name breaks the Azure naming rules."""
 
