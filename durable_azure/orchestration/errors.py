@@ -73,6 +73,10 @@ class SplitBrainError(StorageError):
     """Another writer changed the instance since it was read (409/412 on an ETag-guarded write)."""
 
 
+class CorruptMessageError(StorageError):
+    """A queue message could not be decoded (not JSON, unknown event type, missing fields)."""
+
+
 class InvalidHubNameError(DurableError, ValueError):
     """A task hub name breaks the Azure naming rules."""
 
