@@ -1,0 +1,300 @@
+"""``DurableOrchestrationContext``: the azure-functions-durable orchestrator API over the replay core.
+
+Every method that schedules work records a history event under the next sequence number; the
+executor matches those against recorded history and reports the unmatched ones as new actions.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from . import serialization
+from .entity_id import EntityId
+from .history import (
+    EventSent,
+    HistoryEvent,
+    SubOrchestrationInstanceCreated,
+    TaskScheduled,
+    TimerCreated,
+)
+from .retry import RetryOptions
+from .tasks import AtomicTask, RetryableTask, TaskBase, TimerTask, WhenAllTask, WhenAnyTask
+
+_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_UUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_OID, "9e952958-5e33-4daf-827f-2fa12937b875")
+_ENTITY_REQUEST_NAMESPACE = uuid.UUID("a7a1b0c6-3c5e-4d6e-9f7e-2b0c8d4e5f60")
+
+
+def function_name(target: Any, kind: str) -> str:
+    """The registered name of an activity or orchestrator given as a string or a decorated function."""
+    if isinstance(target, str):
+        if not target:
+            raise ValueError(f"The {kind} name must not be empty.")
+        return target
+    durable_name = getattr(target, "durable_function_name", None)
+    if isinstance(durable_name, str):
+        return durable_name
+    inner = getattr(target, "_function", None)  # azure.functions FunctionBuilder, as DF accepts
+    get_name = getattr(inner, "get_function_name", None)
+    if callable(get_name):
+        name = get_name()
+        if isinstance(name, str) and name:
+            return name
+    raise ValueError(
+        f"Expected the {kind} name or a function decorated with the {kind} trigger, got {target!r}."
+    )
+
+
+class DurableOrchestrationContext:
+    """What an orchestrator function receives: deterministic time, ids and task factories."""
+
+    def __init__(self) -> None:
+        self.instance_id = ""
+        self.parent_instance_id: str | None = None
+        self.execution_id = ""
+        self.name = ""
+        self.version: str | None = None
+        self._input_text: str | None = None
+        self._input_decoded = False
+        self._input: Any = None
+        self._is_replaying = False
+        self._now = datetime(1970, 1, 1, tzinfo=timezone.utc)
+        self._sequence = 0
+        self._uuid_counter = 0
+        self._pending: dict[int, HistoryEvent] = {}
+        self._open: dict[int | str, AtomicTask] = {}
+        self._waiters: dict[str, deque[AtomicTask]] = {}
+        self._buffered: dict[str, deque[str | None]] = {}
+        self._custom_status: Any = None
+        self._continue_as_new: tuple[Any, bool] | None = None
+
+    # ---- properties -------------------------------------------------------------------------
+    @property
+    def is_replaying(self) -> bool:
+        """True while the code re-runs steps that history already recorded."""
+        return self._is_replaying
+
+    @property
+    def current_utc_datetime(self) -> datetime:
+        """Deterministic 'now': the time the current episode started (timezone-aware UTC)."""
+        return self._now
+
+    @current_utc_datetime.setter
+    def current_utc_datetime(self, value: datetime) -> None:
+        self._now = value
+
+    @property
+    def custom_status(self) -> Any:
+        return self._custom_status
+
+    @property
+    def will_continue_as_new(self) -> bool:
+        return self._continue_as_new is not None
+
+    def get_input(self, expected_type: type | None = None) -> Any:
+        """The orchestration input, decoded from JSON once."""
+        if not self._input_decoded:
+            self._input = serialization.loads(self._input_text)
+            self._input_decoded = True
+        if expected_type is not None and isinstance(self._input, dict):
+            from_json = getattr(expected_type, "from_json", None)
+            if callable(from_json):
+                return from_json(self._input)
+        return self._input
+
+    # ---- deterministic ids ------------------------------------------------------------------
+    def new_uuid(self) -> str:
+        """A deterministic UUID string (same algorithm as azure-functions-durable)."""
+        name = f"{self.instance_id}_{self._now.strftime(_DATETIME_FORMAT)}_{self._uuid_counter}"
+        self._uuid_counter += 1
+        return str(uuid.uuid5(_UUID_NAMESPACE, name))
+
+    def new_guid(self) -> uuid.UUID:
+        """A deterministic ``uuid.UUID`` (same algorithm as azure-functions-durable)."""
+        name = f"{self.instance_id}_{self._now!s}_{self._uuid_counter}"
+        self._uuid_counter += 1
+        return uuid.uuid5(uuid.NAMESPACE_URL, name)
+
+    # ---- scheduling -------------------------------------------------------------------------
+    def _next_id(self) -> int:
+        seq = self._sequence
+        self._sequence = seq + 1
+        return seq
+
+    def _record(self, event: HistoryEvent, decode: Callable[[Any], Any] | None = None) -> AtomicTask:
+        task = AtomicTask(event.event_id, decode, getattr(event, "name", ""))
+        self._pending[event.event_id] = event
+        self._open[event.event_id] = task
+        return task
+
+    def call_activity(self, name: Any, input_: Any = None, expected_type: type | None = None) -> TaskBase:
+        """Schedule an activity; the task's result is its return value."""
+        activity = function_name(name, "activity")
+        payload = serialization.dumps(input_, what=f"input of activity '{activity}'")
+        event = TaskScheduled(event_id=self._next_id(), timestamp=self._now, name=activity, input=payload)
+        return self._record(event, _decoder(expected_type))
+
+    def call_activity_with_retry(
+        self, name: Any, retry_options: RetryOptions, input_: Any = None, expected_type: type | None = None
+    ) -> TaskBase:
+        """Schedule an activity, retrying failures as ``retry_options`` says."""
+        return RetryableTask(self, retry_options, lambda: self.call_activity(name, input_, expected_type))
+
+    def call_sub_orchestrator(
+        self,
+        name: Any,
+        input_: Any = None,
+        instance_id: str | None = None,
+        version: str | None = None,
+        expected_type: type | None = None,
+    ) -> TaskBase:
+        """Start a sub-orchestration and wait for its output."""
+        orchestrator = function_name(name, "orchestrator")
+        seq = self._next_id()
+        payload = serialization.dumps(input_, what=f"input of sub-orchestration '{orchestrator}'")
+        event = SubOrchestrationInstanceCreated(
+            event_id=seq,
+            timestamp=self._now,
+            name=orchestrator,
+            instance_id=instance_id or f"{self.instance_id}:{seq}",
+            input=payload,
+            version=version or "",
+        )
+        return self._record(event, _decoder(expected_type))
+
+    def call_sub_orchestrator_with_retry(
+        self,
+        name: Any,
+        retry_options: RetryOptions,
+        input_: Any = None,
+        instance_id: str | None = None,
+        version: str | None = None,
+        expected_type: type | None = None,
+    ) -> TaskBase:
+        """Start a sub-orchestration, retrying failures; retries reuse the instance id if one was given."""
+        return RetryableTask(
+            self,
+            retry_options,
+            lambda: self.call_sub_orchestrator(name, input_, instance_id, version, expected_type),
+        )
+
+    def create_timer(self, fire_at: datetime) -> TimerTask:
+        """A durable timer that fires at ``fire_at`` (naive datetimes are taken as UTC)."""
+        return self._create_timer_task(fire_at)
+
+    def _create_timer_task(self, fire_at: datetime) -> TimerTask:
+        if fire_at.tzinfo is None:
+            fire_at = fire_at.replace(tzinfo=timezone.utc)
+        seq = self._next_id()
+        task = TimerTask(seq, fire_at)
+        self._pending[seq] = TimerCreated(event_id=seq, timestamp=self._now, fire_at=fire_at)
+        self._open[seq] = task
+        return task
+
+    def wait_for_external_event(self, name: str, expected_type: type | None = None) -> TaskBase:
+        """Wait for an event raised to this instance. Events raised earlier are delivered once, in order."""
+        if not name:
+            raise ValueError("The event name must not be empty.")
+        task = AtomicTask(name, _decoder(expected_type), name)
+        buffered = self._buffered.get(name)
+        if buffered:
+            task._complete_with(serialization.loads(buffered.popleft()))
+        else:
+            self._waiters.setdefault(name, deque()).append(task)
+        return task
+
+    def task_all(self, activities: Sequence[TaskBase]) -> TaskBase:
+        """Completes with the list of results when all tasks complete; fails on the first failure."""
+        return WhenAllTask(activities)
+
+    def task_any(self, activities: Sequence[TaskBase]) -> TaskBase:
+        """Completes with the first task to complete (compare it with ``==`` to see which)."""
+        return WhenAnyTask(activities)
+
+    def continue_as_new(self, input_: Any, *, preserve_unprocessed_events: bool = True) -> None:
+        """Restart this instance with fresh history and ``input_`` once the function returns."""
+        serialization.dumps(input_, what="continue_as_new input")
+        self._continue_as_new = (input_, preserve_unprocessed_events)
+
+    def set_custom_status(self, status: Any) -> None:
+        """Publish a JSON-serializable status that clients can read while the instance runs."""
+        self._custom_status = status
+
+    # ---- entities ---------------------------------------------------------------------------
+    def _entity_request(self, entity_id: EntityId, operation: str, operation_input: Any, signal: bool) -> int:
+        if not isinstance(entity_id, EntityId):
+            raise TypeError(f"Expected an EntityId, got {type(entity_id).__name__}.")
+        seq = self._next_id()
+        request_id = str(uuid.uuid5(_ENTITY_REQUEST_NAMESPACE, f"{self.instance_id}:{self.execution_id}:{seq}"))
+        request = {
+            "op": operation,
+            "signal": signal,
+            "input": serialization.dumps(operation_input, what=f"input of entity operation '{operation}'"),
+            "id": request_id,
+            "parent": self.instance_id,
+            "parentExecution": self.execution_id,
+        }
+        self._pending[seq] = EventSent(
+            event_id=seq,
+            timestamp=self._now,
+            instance_id=entity_id.instance_id,
+            name="op",
+            input=serialization.dumps(request),
+        )
+        return seq
+
+    def call_entity(
+        self, entityId: EntityId, operationName: str, operationInput: Any = None, expected_type: type | None = None
+    ) -> TaskBase:
+        """Call an entity operation and wait for its result (failures raise EntityOperationFailedError)."""
+        seq = self._entity_request(entityId, operationName, operationInput, signal=False)
+        request = serialization.loads(self._pending[seq].input)  # type: ignore[attr-defined]
+        task = AtomicTask(seq, _decoder(expected_type), f"{operationName} on {entityId}")
+        self._open[request["id"]] = task
+        return task
+
+    def signal_entity(self, entityId: EntityId, operationName: str, operationInput: Any = None) -> TaskBase:
+        """Send a one-way operation to an entity. The returned task is already complete."""
+        seq = self._entity_request(entityId, operationName, operationInput, signal=True)
+        task = AtomicTask(seq)
+        task._succeed(None)
+        return task
+
+    # ---- logging ----------------------------------------------------------------------------
+    def create_replay_safe_logger(self, logger: logging.Logger | str) -> logging.LoggerAdapter[Any]:
+        """A logger that stays silent while the orchestrator replays, so each line appears once."""
+        base = logging.getLogger(logger) if isinstance(logger, str) else logger
+        return _ReplaySafeLogger(base, self)
+
+
+class _ReplaySafeLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    def __init__(self, logger: logging.Logger, context: DurableOrchestrationContext) -> None:
+        super().__init__(logger, {})
+        self._context = context
+
+    def isEnabledFor(self, level: int) -> bool:
+        return not self._context.is_replaying and self.logger.isEnabledFor(level)
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        extra = dict(kwargs.get("extra") or {})
+        extra.setdefault("instance_id", self._context.instance_id)
+        kwargs["extra"] = extra
+        return msg, kwargs
+
+
+def _decoder(expected_type: type | None) -> Callable[[Any], Any] | None:
+    if expected_type is None:
+        return None
+    from_json = getattr(expected_type, "from_json", None)
+    if not callable(from_json):
+        return None
+
+    def decode(value: Any) -> Any:
+        return from_json(value) if isinstance(value, dict) else value
+
+    return decode

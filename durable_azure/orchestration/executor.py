@@ -1,0 +1,404 @@
+"""The replay executor: run an orchestrator against its history and the new events.
+
+``execute(orchestrator, past_events, new_events)`` is pure: no I/O, clock or threads. It replays
+``past_events`` (``is_replaying`` true), applies ``new_events`` live, and returns the history
+events to append, the new actions among them, and the completion if the orchestration finished.
+"""
+
+from __future__ import annotations
+
+import inspect
+import traceback
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import serialization
+from .context import DurableOrchestrationContext
+from .errors import (
+    ActivityFailedError,
+    EntityOperationFailedError,
+    NonDeterminismError,
+    OrchestratorError,
+    SubOrchestrationFailedError,
+)
+from .history import (
+    EventRaised,
+    EventSent,
+    ExecutionCompleted,
+    ExecutionResumed,
+    ExecutionStarted,
+    ExecutionSuspended,
+    ExecutionTerminated,
+    FailureDetails,
+    HistoryEvent,
+    OrchestrationStatus,
+    OrchestratorCompleted,
+    OrchestratorStarted,
+    SubOrchestrationInstanceCompleted,
+    SubOrchestrationInstanceCreated,
+    SubOrchestrationInstanceFailed,
+    TaskCompleted,
+    TaskFailed,
+    TaskScheduled,
+    TimerCreated,
+    TimerFired,
+)
+from .tasks import AtomicTask, TaskBase, TaskState, TimerTask
+
+Orchestrator = Callable[[DurableOrchestrationContext], Any]
+
+_ACTION_TYPES = (TaskScheduled, TimerCreated, SubOrchestrationInstanceCreated, EventSent)
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """How an execution ended. ``output`` is JSON text (for continue-as-new: the new input)."""
+
+    status: OrchestrationStatus
+    output: str | None = None
+    failure: FailureDetails | None = None
+    carryover_events: tuple[EventRaised, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OrchestrationResult:
+    """What one episode produced."""
+
+    new_events: list[HistoryEvent]
+    completion: Completion | None
+    custom_status: str | None
+    actions: list[HistoryEvent] = field(default_factory=list)
+
+    @property
+    def is_complete(self) -> bool:
+        return self.completion is not None
+
+
+def failure_from_exception(error: BaseException) -> FailureDetails:
+    """FailureDetails carrying the exception's type name, message and formatted stack."""
+    details = getattr(error, "failure_details", None)
+    inner = details if isinstance(details, FailureDetails) else None
+    return FailureDetails(
+        error_type=type(error).__name__,
+        error_message=str(error),
+        stack_trace="".join(traceback.format_exception(type(error), error, error.__traceback__)),
+        inner_failure=inner,
+    )
+
+
+def describe_action(event: HistoryEvent) -> str:
+    """Human-readable description of a scheduling event, for error messages."""
+    if isinstance(event, TaskScheduled):
+        return f"a call to activity '{event.name}'"
+    if isinstance(event, SubOrchestrationInstanceCreated):
+        return f"a call to sub-orchestration '{event.name}' (instance '{event.instance_id}')"
+    if isinstance(event, TimerCreated):
+        return f"a timer firing at {event.fire_at.isoformat()}"
+    if isinstance(event, EventSent):
+        return f"an event '{event.name}' sent to '{event.instance_id}'"
+    return type(event).__name__
+
+
+def _same_action(recorded: HistoryEvent, asked: HistoryEvent) -> bool:
+    if type(recorded) is not type(asked):
+        return False
+    if isinstance(recorded, TaskScheduled):
+        return recorded.name == asked.name  # type: ignore[attr-defined]
+    if isinstance(recorded, SubOrchestrationInstanceCreated):
+        return recorded.name == asked.name and recorded.instance_id == asked.instance_id  # type: ignore[attr-defined]
+    if isinstance(recorded, EventSent):
+        return recorded.instance_id == asked.instance_id and recorded.name == asked.name  # type: ignore[attr-defined]
+    return True
+
+
+_CAUSES = (
+    "Orchestrator code must be deterministic: it must not branch on datetime.now(), random numbers, "
+    "uuid4(), environment variables or I/O (use context.current_utc_datetime, context.new_uuid() and "
+    "activities instead). The other usual cause is orchestrator code that changed while this instance "
+    "was in flight: finish or terminate old instances before deploying breaking changes, or version "
+    "the orchestrator under a new name."
+)
+
+
+class _Replay:
+    """State of one execution of an orchestrator while its history is applied."""
+
+    def __init__(self, orchestrator: Orchestrator) -> None:
+        self.orchestrator = orchestrator
+        self.ctx = DurableOrchestrationContext()
+        self.generator: Generator[Any, Any, Any] | None = None
+        self.awaited: TaskBase | None = None
+        self.completion: Completion | None = None
+        self.suspended = False
+        self.nondeterministic = False
+        self.held: list[HistoryEvent] = []
+        self.handlers: dict[type, Callable[[Any], None]] = {
+            OrchestratorStarted: self._on_orchestrator_started,
+            ExecutionStarted: self._on_execution_started,
+            TaskScheduled: self._on_scheduled,
+            SubOrchestrationInstanceCreated: self._on_scheduled,
+            TimerCreated: self._on_scheduled,
+            EventSent: self._on_scheduled,
+            TaskCompleted: self._on_task_completed,
+            SubOrchestrationInstanceCompleted: self._on_task_completed,
+            TaskFailed: self._on_task_failed,
+            SubOrchestrationInstanceFailed: self._on_task_failed,
+            TimerFired: self._on_timer_fired,
+            EventRaised: self._on_event_raised,
+            ExecutionTerminated: self._on_terminated,
+            ExecutionSuspended: self._on_suspended,
+            ExecutionResumed: self._on_resumed,
+        }
+
+    # ---- driving ------------------------------------------------------------------------
+    def apply(self, event: HistoryEvent) -> None:
+        if self.completion is not None:
+            return
+        kind = type(event)
+        if self.suspended and kind not in (ExecutionResumed, ExecutionTerminated, OrchestratorStarted):
+            if kind not in _ACTION_TYPES:
+                self.held.append(event)
+                return
+        handler = self.handlers.get(kind)
+        if handler is None:
+            return  # OrchestratorCompleted, GenericEvent (rewound rows), ExecutionCompleted, ...
+        try:
+            handler(event)
+            self._resume()
+        except NonDeterminismError as error:
+            self.nondeterministic = True
+            self._fail(error)
+
+    def _resume(self) -> None:
+        ctx = self.ctx
+        while self.generator is not None and self.awaited is not None and self.awaited.is_completed:
+            task = self.awaited
+            self.awaited = None
+            try:
+                if task.is_faulted:
+                    yielded = self.generator.throw(task.result)
+                else:
+                    yielded = self.generator.send(task.result)
+            except StopIteration as stop:
+                self._finish(stop.value)
+                return
+            except NonDeterminismError:
+                raise
+            except Exception as error:  # the orchestrator raised: the execution fails
+                self._fail(error)
+                return
+            if ctx._continue_as_new is not None:
+                self.generator.close()
+                self._finish(None)
+                return
+            if not isinstance(yielded, TaskBase):
+                self._fail(
+                    OrchestratorError(
+                        f"Orchestrator '{ctx.name}' yielded {yielded!r}; yield only tasks returned by "
+                        "context methods (call_activity, create_timer, task_all, ...)."
+                    )
+                )
+                return
+            self.awaited = yielded
+
+    def _start(self) -> None:
+        ctx = self.ctx
+        try:
+            result = self.orchestrator(ctx)
+        except Exception as error:
+            self._fail(error)
+            return
+        if inspect.iscoroutine(result):
+            result.close()
+            self._fail(
+                OrchestratorError(
+                    f"Orchestrator '{ctx.name}' is an 'async def' function. Orchestrators must be generator "
+                    "functions that 'yield' tasks (def orchestrator(context): result = yield context.call_activity(...))."
+                )
+            )
+            return
+        if not inspect.isgenerator(result):
+            self._finish(result)
+            return
+        self.generator = result
+        primer = TaskBase(-1)
+        primer.state = TaskState.SUCCEEDED  # send(None) starts the generator
+        self.awaited = primer
+        self._resume()
+
+    # ---- completion ---------------------------------------------------------------------
+    def _finish(self, value: Any) -> None:
+        ctx = self.ctx
+        self.generator = None
+        if ctx._continue_as_new is not None:
+            new_input, keep_events = ctx._continue_as_new
+            carry: list[EventRaised] = []
+            if keep_events:
+                for name, payloads in ctx._buffered.items():
+                    carry.extend(EventRaised(name=name, input=p, timestamp=ctx._now) for p in payloads)
+            self.completion = Completion(
+                OrchestrationStatus.ContinuedAsNew,
+                serialization.dumps(new_input),
+                carryover_events=tuple(carry),
+            )
+            return
+        try:
+            output = serialization.dumps(value, what=f"return value of orchestrator '{ctx.name}'")
+        except Exception as error:
+            self._fail(error)
+            return
+        self.completion = Completion(OrchestrationStatus.Completed, output)
+
+    def _fail(self, error: BaseException) -> None:
+        if self.generator is not None:
+            self.generator.close()
+            self.generator = None
+        failure = failure_from_exception(error)
+        self.completion = Completion(
+            OrchestrationStatus.Failed,
+            serialization.dumps(f"{failure.error_type}: {failure.error_message}"),
+            failure=failure,
+        )
+
+    # ---- event handlers -----------------------------------------------------------------
+    def _on_orchestrator_started(self, event: OrchestratorStarted) -> None:
+        if event.timestamp > self.ctx._now:
+            self.ctx._now = event.timestamp
+
+    def _on_execution_started(self, event: ExecutionStarted) -> None:
+        ctx = self.ctx
+        ctx.instance_id = event.instance_id
+        ctx.execution_id = event.execution_id
+        ctx.name = event.name
+        ctx.version = event.version or None
+        ctx.parent_instance_id = event.parent.instance_id if event.parent else None
+        ctx._input_text = event.input
+        if ctx._now.year == 1970:
+            ctx._now = event.timestamp
+        self._start()
+
+    def _on_scheduled(self, event: HistoryEvent) -> None:
+        asked = self.ctx._pending.pop(event.event_id, None)
+        if asked is not None and _same_action(event, asked):
+            return
+        if asked is not None:
+            self.ctx._pending[event.event_id] = asked
+        wanted = f"the code now asks for {describe_action(asked)}" if asked else "the code did not ask for it"
+        raise NonDeterminismError(
+            f"Non-deterministic orchestration '{self.ctx.name}' (instance '{self.ctx.instance_id}'): "
+            f"at sequence number {event.event_id} history recorded {describe_action(event)}, but {wanted}. "
+            + _CAUSES
+        )
+
+    def _on_task_completed(self, event: TaskCompleted | SubOrchestrationInstanceCompleted) -> None:
+        task = self.ctx._open.pop(event.task_scheduled_id, None)
+        if task is not None:
+            task._complete_with(serialization.loads(event.result))
+
+    def _on_task_failed(self, event: TaskFailed | SubOrchestrationInstanceFailed) -> None:
+        task = self.ctx._open.pop(event.task_scheduled_id, None)
+        if task is None:
+            return
+        details = event.failure_details or FailureDetails(
+            error_type="Exception", error_message=event.reason or "", stack_trace=event.details
+        )
+        error_type = ActivityFailedError if isinstance(event, TaskFailed) else SubOrchestrationFailedError
+        task._fail(error_type(task.name, details))
+
+    def _on_timer_fired(self, event: TimerFired) -> None:
+        task = self.ctx._open.pop(event.timer_id, None)
+        if task is not None and not (isinstance(task, TimerTask) and task.is_cancelled):
+            task._succeed(None)
+
+    def _on_event_raised(self, event: EventRaised) -> None:
+        ctx = self.ctx
+        response_task = ctx._open.pop(event.name, None) if ctx._open else None
+        if response_task is not None:
+            self._on_entity_response(response_task, event)
+            return
+        waiters = ctx._waiters.get(event.name)
+        if waiters:
+            waiters.popleft()._complete_with(serialization.loads(event.input))
+        else:
+            ctx._buffered.setdefault(event.name, deque()).append(event.input)
+
+    def _on_entity_response(self, task: AtomicTask, event: EventRaised) -> None:
+        response = serialization.loads(event.input) or {}
+        if not isinstance(response, dict):
+            task._complete_with(response)
+            return
+        if response.get("exceptionType") or response.get("failureDetails"):
+            details = response.get("failureDetails") or {}
+            failure = FailureDetails(
+                error_type=str(details.get("ErrorType") or response.get("exceptionType") or "Exception"),
+                error_message=str(details.get("ErrorMessage") or serialization.loads(response.get("result")) or ""),
+                stack_trace=details.get("StackTrace"),
+            )
+            task._fail(EntityOperationFailedError(task.name, failure))
+            return
+        task._complete_with(serialization.loads(response.get("result")))
+
+    def _on_terminated(self, event: ExecutionTerminated) -> None:
+        if self.generator is not None:
+            self.generator.close()
+            self.generator = None
+        self.completion = Completion(OrchestrationStatus.Terminated, event.input)
+
+    def _on_suspended(self, event: ExecutionSuspended) -> None:
+        self.suspended = True
+
+    def _on_resumed(self, event: ExecutionResumed) -> None:
+        self.suspended = False
+        held, self.held = self.held, []
+        for item in held:
+            self.apply(item)
+
+
+def execute(
+    orchestrator: Orchestrator,
+    past_events: Sequence[HistoryEvent],
+    new_events: Iterable[HistoryEvent],
+) -> OrchestrationResult:
+    """Replay ``past_events``, apply ``new_events`` and report what this episode adds to history.
+
+    If the history already holds a completed execution, nothing is added and the completion is
+    returned as it was.
+    """
+    replay = _Replay(orchestrator)
+    ctx = replay.ctx
+    ctx._is_replaying = True
+    apply = replay.apply
+    for event in past_events:
+        apply(event)
+    if replay.completion is not None:
+        return OrchestrationResult([], replay.completion, None)
+    ctx._is_replaying = False
+    appended = list(new_events)
+    for event in appended:
+        apply(event)
+    custom_status: str | None = None
+    try:
+        custom_status = serialization.dumps(ctx._custom_status, what="custom status")
+    except Exception as error:
+        replay._fail(error)
+    completion = replay.completion
+    if completion is not None and replay.nondeterministic:
+        actions: list[HistoryEvent] = []
+    else:
+        actions = list(ctx._pending.values())
+    ctx._pending.clear()
+    appended.extend(actions)
+    if completion is not None:
+        appended.append(
+            ExecutionCompleted(
+                event_id=ctx._next_id(),
+                timestamp=ctx._now,
+                orchestration_status=completion.status,
+                result=completion.output,
+                failure_details=completion.failure,
+            )
+        )
+    appended.append(OrchestratorCompleted(timestamp=ctx._now))
+    return OrchestrationResult(appended, completion, custom_status, actions)

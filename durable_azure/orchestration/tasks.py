@@ -1,0 +1,217 @@
+"""Durable tasks: what an orchestrator ``yield``s.
+
+Names and observable behaviour follow azure-functions-durable (``TaskBase.result``,
+``is_completed``, ``task_any`` returning the winning task, ``TimerTask.cancel()``), with one
+addition, ``is_faulted``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
+
+from .retry import RetryOptions
+
+if TYPE_CHECKING:
+    from .context import DurableOrchestrationContext
+
+
+class TaskState(IntEnum):
+    RUNNING = 0
+    SUCCEEDED = 1
+    FAILED = 2
+
+
+class TaskBase:
+    """A unit of durable work. ``result`` holds the value, or the exception if it failed."""
+
+    __slots__ = ("_parents", "id", "result", "state")
+
+    def __init__(self, id_: int | str) -> None:
+        self.id = id_
+        self.state = TaskState.RUNNING
+        self.result: Any = None
+        self._parents: list[CompoundTask] | None = None
+
+    @property
+    def is_completed(self) -> bool:
+        """True once the task succeeded or failed."""
+        return self.state is not TaskState.RUNNING
+
+    @property
+    def is_faulted(self) -> bool:
+        """True if the task failed."""
+        return self.state is TaskState.FAILED
+
+    def _add_parent(self, parent: CompoundTask) -> None:
+        if self._parents is None:
+            self._parents = [parent]
+        else:
+            self._parents.append(parent)
+
+    def _succeed(self, value: Any) -> None:
+        if self.state is not TaskState.RUNNING:
+            return
+        self.state = TaskState.SUCCEEDED
+        self.result = value
+        self._notify()
+
+    def _fail(self, error: BaseException) -> None:
+        if self.state is not TaskState.RUNNING:
+            return
+        self.state = TaskState.FAILED
+        self.result = error
+        self._notify()
+
+    def _notify(self) -> None:
+        if self._parents:
+            for parent in self._parents:
+                parent._child_done(self)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} id={self.id!r} state={self.state.name}>"
+
+
+class AtomicTask(TaskBase):
+    """One activity, sub-orchestration, external event or entity call."""
+
+    __slots__ = ("_decode", "name")
+
+    def __init__(self, id_: int | str, decode: Callable[[Any], Any] | None = None, name: str = "") -> None:
+        super().__init__(id_)
+        self._decode = decode
+        self.name = name
+
+    def _complete_with(self, value: Any) -> None:
+        self._succeed(self._decode(value) if self._decode is not None else value)
+
+
+class TimerTask(AtomicTask):
+    """A durable timer. ``cancel()`` it when it lost a race; it never keeps an orchestration alive."""
+
+    __slots__ = ("_cancelled", "fire_at")
+
+    def __init__(self, id_: int, fire_at: datetime) -> None:
+        super().__init__(id_)
+        self.fire_at = fire_at
+        self._cancelled = False
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self._cancelled
+
+    def cancel(self) -> None:
+        """Cancel the timer; its firing is then ignored."""
+        if self.is_completed:
+            raise ValueError("Cannot cancel a timer that has already fired.")
+        self._cancelled = True
+
+
+class CompoundTask(TaskBase):
+    """A task made of other tasks."""
+
+    __slots__ = ("children",)
+
+    def __init__(self, children: Sequence[TaskBase]) -> None:
+        super().__init__(-1)
+        self.children = list(children)
+        for child in self.children:
+            if not isinstance(child, TaskBase):
+                raise TypeError(f"Expected durable tasks, got {type(child).__name__}: {child!r}")
+            child._add_parent(self)
+
+    def _child_done(self, child: TaskBase) -> None:
+        raise NotImplementedError
+
+
+class WhenAllTask(CompoundTask):
+    """Completes with every child's result (in order), or fails with the first failure."""
+
+    __slots__ = ("_pending",)
+
+    def __init__(self, children: Sequence[TaskBase]) -> None:
+        super().__init__(children)
+        self._pending = sum(1 for c in self.children if not c.is_completed)
+        for child in self.children:
+            if child.is_faulted:
+                self._fail(child.result)
+                return
+        if self._pending == 0:
+            self._succeed([c.result for c in self.children])
+
+    def _child_done(self, child: TaskBase) -> None:
+        if self.is_completed:
+            return
+        if child.is_faulted:
+            self._fail(child.result)
+            return
+        self._pending -= 1
+        if self._pending == 0:
+            self._succeed([c.result for c in self.children])
+
+
+class WhenAnyTask(CompoundTask):
+    """Completes with the first child task to finish (successfully or not)."""
+
+    __slots__ = ()
+
+    def __init__(self, children: Sequence[TaskBase]) -> None:
+        if not children:
+            raise ValueError("task_any() needs at least one task")
+        super().__init__(children)
+        for child in self.children:
+            if child.is_completed:
+                self._succeed(child)
+                return
+
+    def _child_done(self, child: TaskBase) -> None:
+        self._succeed(child)
+
+
+class RetryableTask(CompoundTask):
+    """An activity or sub-orchestration retried on failure, with durable timers between attempts."""
+
+    __slots__ = ("_attempt", "_context", "_options", "_schedule", "_started_at")
+
+    def __init__(
+        self,
+        context: DurableOrchestrationContext,
+        options: RetryOptions,
+        schedule: Callable[[], TaskBase],
+    ) -> None:
+        super().__init__([])
+        self._context = context
+        self._options = options
+        self._schedule = schedule
+        self._attempt = 1
+        self._started_at = context.current_utc_datetime
+        self._start_attempt()
+
+    def _start_attempt(self) -> None:
+        task = self._schedule()
+        self.children.append(task)
+        task._add_parent(self)
+
+    def _child_done(self, child: TaskBase) -> None:
+        if isinstance(child, TimerTask):
+            self._attempt += 1
+            self._start_attempt()
+            return
+        if not child.is_faulted:
+            self._succeed(child.result)
+            return
+        now = self._context.current_utc_datetime
+        delay = self._options.delay_after(self._attempt)
+        timeout = self._options.retry_timeout_in_milliseconds
+        out_of_time = timeout is not None and (now + delay - self._started_at).total_seconds() * 1000 > timeout
+        details = getattr(child.result, "failure_details", None)
+        non_retriable = details is not None and details.is_non_retriable
+        if self._attempt >= self._options.max_number_of_attempts or out_of_time or non_retriable:
+            self._fail(child.result)
+            return
+        timer = self._context._create_timer_task(now + delay)
+        self.children.append(timer)
+        timer._add_parent(self)
+

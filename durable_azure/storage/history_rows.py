@@ -1,0 +1,437 @@
+"""History events <-> ``{Hub}History`` table rows, column for column as DurableTask.AzureStorage writes them.
+
+Column names and Edm types follow ``TableEntityConverter`` (layout spec §2.3/§2.4): ``EventType`` and
+``OrchestrationStatus`` as enum *names*, ids as Int32, times as DateTime, complex members as compact
+Newtonsoft-style JSON (the string ``"null"`` when unset), and absent columns for ``None`` strings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from ..orchestration.errors import StorageError
+from ..orchestration.history import (
+    EVENT_CLASSES,
+    ContinueAsNew,
+    EventRaised,
+    EventSent,
+    EventType,
+    ExecutionCompleted,
+    ExecutionResumed,
+    ExecutionRewound,
+    ExecutionStarted,
+    ExecutionSuspended,
+    ExecutionTerminated,
+    FailureDetails,
+    GenericEvent,
+    HistoryEvent,
+    HistoryState,
+    OrchestrationStatus,
+    ParentInstance,
+    SubOrchestrationInstanceCompleted,
+    SubOrchestrationInstanceCreated,
+    SubOrchestrationInstanceFailed,
+    TaskCompleted,
+    TaskFailed,
+    TaskScheduled,
+    TimerCreated,
+    TimerFired,
+)
+from .naming import row_key, unescape_partition_key
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_NULL = "null"
+
+# Columns DTFx moves to a blob when larger than 60 KiB UTF-16 (``VariableSizeEntityProperties``).
+LARGE_PROPERTIES: tuple[str, ...] = (
+    "Name",
+    "Input",
+    "Result",
+    "Output",
+    "Reason",
+    "Details",
+    "Correlation",
+    "FailureDetails",
+    "Tags",
+)
+BLOB_NAME_SUFFIX = "BlobName"
+
+
+# ---------------------------------------------------------------------------- small converters
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON as Newtonsoft writes it by default (no spaces, non-ASCII kept)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def utc(value: datetime) -> datetime:
+    """A timezone-aware UTC datetime (naive values are taken as UTC), so the SDK writes Edm.DateTime."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def read_datetime(value: Any) -> datetime | None:
+    """A plain tz-aware ``datetime`` from a table value (``TablesEntityDatetime``, ISO string, or absent)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        # ``_EPOCH + timedelta`` drops the SDK's datetime subclass cheaply.
+        return _EPOCH + (value - _EPOCH)
+    if isinstance(value, str):
+        return read_datetime(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    raise StorageError(f"expected a DateTime table value, got {value!r}")
+
+
+def read_int(value: Any, default: int) -> int:
+    """An int from an Int32/Int64 column (Int64 arrives as ``EntityProperty``), or ``default``."""
+    if value is None:
+        return default
+    return int(getattr(value, "value", value))
+
+
+def read_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def read_json(value: Any) -> Any:
+    """A JSON-string column: absent, ``""`` and ``"null"`` all mean ``None``."""
+    if value is None or value == "" or value == _NULL:
+        return None
+    if not isinstance(value, str):
+        return value
+    return json.loads(value)
+
+
+def failure_json(failure: FailureDetails | None) -> str:
+    return _NULL if failure is None else to_json(failure.to_json_dict())
+
+
+def parent_json(parent: ParentInstance | None) -> str:
+    if parent is None:
+        return _NULL
+    return to_json(
+        {
+            "Name": parent.name,
+            "OrchestrationInstance": {"InstanceId": parent.instance_id, "ExecutionId": parent.execution_id},
+            "TaskScheduleId": parent.task_schedule_id,
+            "Version": parent.version,
+        }
+    )
+
+
+def parent_from_json(value: Any) -> ParentInstance | None:
+    data = read_json(value)
+    if not data:
+        return None
+    instance = data.get("OrchestrationInstance") or {}
+    return ParentInstance(
+        name=str(data.get("Name") or ""),
+        instance_id=str(instance.get("InstanceId") or ""),
+        execution_id=str(instance.get("ExecutionId") or ""),
+        task_schedule_id=int(data.get("TaskScheduleId", -1)),
+        version=str(data.get("Version") or ""),
+    )
+
+
+def _put(entity: dict[str, Any], column: str, value: str | None) -> None:
+    """Set a string column unless it is ``None`` (Table storage has no null)."""
+    if value is not None:
+        entity[column] = value
+
+
+# ---------------------------------------------------------------------------- event -> row
+
+
+def event_to_entity(
+    event: HistoryEvent, *, partition_key: str, row_index: int, execution_id: str
+) -> dict[str, Any]:
+    """The DTFx History row of ``event`` at position ``row_index`` of execution ``execution_id``."""
+    event_type = event.EVENT_TYPE
+    entity: dict[str, Any] = {
+        "PartitionKey": partition_key,
+        "RowKey": row_key(row_index),
+        "ExecutionId": execution_id,
+        "EventType": event_type.name,
+        "EventId": event.event_id,
+        "IsPlayed": event.is_played,
+        "_Timestamp": utc(event.timestamp),
+    }
+    writer = _WRITERS.get(type(event))
+    if writer is not None:
+        writer(event, entity)
+    return entity
+
+
+def _w_execution_started(e: ExecutionStarted, d: dict[str, Any]) -> None:
+    d["OrchestrationInstance"] = to_json({"InstanceId": e.instance_id, "ExecutionId": e.execution_id})
+    d["ParentInstance"] = parent_json(e.parent)
+    d["Name"] = e.name
+    d["Version"] = e.version
+    _put(d, "Input", e.input)
+    d["Tags"] = _NULL if e.tags is None else to_json(e.tags)
+    d["ParentTraceContext"] = _NULL
+    if e.scheduled_start_time is not None:
+        d["ScheduledStartTime"] = utc(e.scheduled_start_time)
+    if e.generation is not None:
+        d["Generation"] = e.generation
+    d["GenerateNewTrace"] = False
+
+
+def _w_execution_completed(e: ExecutionCompleted, d: dict[str, Any]) -> None:
+    d["OrchestrationStatus"] = e.orchestration_status.name
+    _put(d, "Result", e.result)
+    d["FailureDetails"] = failure_json(e.failure_details)
+
+
+def _w_continue_as_new(e: ContinueAsNew, d: dict[str, Any]) -> None:
+    d["OrchestrationStatus"] = OrchestrationStatus.ContinuedAsNew.name
+    _put(d, "Result", e.result)
+    d["FailureDetails"] = _NULL
+
+
+def _w_input_only(e: ExecutionTerminated, d: dict[str, Any]) -> None:
+    _put(d, "Input", e.input)
+
+
+def _w_task_scheduled(e: TaskScheduled, d: dict[str, Any]) -> None:
+    d["Name"] = e.name
+    d["Version"] = e.version
+    _put(d, "Input", e.input)
+
+
+def _w_completed(e: TaskCompleted | SubOrchestrationInstanceCompleted, d: dict[str, Any]) -> None:
+    d["TaskScheduledId"] = e.task_scheduled_id
+    _put(d, "Result", e.result)
+
+
+def _w_failed(e: TaskFailed | SubOrchestrationInstanceFailed, d: dict[str, Any]) -> None:
+    d["TaskScheduledId"] = e.task_scheduled_id
+    _put(d, "Reason", e.reason)
+    _put(d, "Details", e.details)
+    d["FailureDetails"] = failure_json(e.failure_details)
+
+
+def _w_sub_created(e: SubOrchestrationInstanceCreated, d: dict[str, Any]) -> None:
+    d["Name"] = e.name
+    d["Version"] = e.version
+    d["InstanceId"] = e.instance_id
+    _put(d, "Input", e.input)
+
+
+def _w_timer_created(e: TimerCreated, d: dict[str, Any]) -> None:
+    d["FireAt"] = utc(e.fire_at)
+
+
+def _w_timer_fired(e: TimerFired, d: dict[str, Any]) -> None:
+    d["TimerId"] = e.timer_id
+    d["FireAt"] = utc(e.fire_at)
+
+
+def _w_event_sent(e: EventSent, d: dict[str, Any]) -> None:
+    d["InstanceId"] = e.instance_id
+    d["Name"] = e.name
+    _put(d, "Input", e.input)
+
+
+def _w_event_raised(e: EventRaised, d: dict[str, Any]) -> None:
+    d["Name"] = e.name
+    _put(d, "Input", e.input)
+
+
+def _w_generic(e: GenericEvent, d: dict[str, Any]) -> None:
+    _put(d, "Data", e.data)
+
+
+def _w_history_state(e: HistoryState, d: dict[str, Any]) -> None:
+    _put(d, "State", e.state)
+
+
+def _w_reason(e: ExecutionSuspended | ExecutionResumed | ExecutionRewound, d: dict[str, Any]) -> None:
+    _put(d, "Reason", e.reason)
+
+
+_WRITERS: dict[type[HistoryEvent], Any] = {
+    ExecutionStarted: _w_execution_started,
+    ExecutionCompleted: _w_execution_completed,
+    ContinueAsNew: _w_continue_as_new,
+    ExecutionTerminated: _w_input_only,
+    TaskScheduled: _w_task_scheduled,
+    TaskCompleted: _w_completed,
+    SubOrchestrationInstanceCompleted: _w_completed,
+    TaskFailed: _w_failed,
+    SubOrchestrationInstanceFailed: _w_failed,
+    SubOrchestrationInstanceCreated: _w_sub_created,
+    TimerCreated: _w_timer_created,
+    TimerFired: _w_timer_fired,
+    EventSent: _w_event_sent,
+    EventRaised: _w_event_raised,
+    GenericEvent: _w_generic,
+    HistoryState: _w_history_state,
+    ExecutionSuspended: _w_reason,
+    ExecutionResumed: _w_reason,
+    ExecutionRewound: _w_reason,
+}
+
+
+# ---------------------------------------------------------------------------- row -> event
+
+
+def entity_event_type(entity: Mapping[str, Any]) -> EventType:
+    """The row's ``EventType`` (a name string; an integer is tolerated)."""
+    raw = entity.get("EventType")
+    try:
+        if isinstance(raw, str):
+            return EventType[raw]
+        return EventType(read_int(raw, -1))
+    except (KeyError, ValueError):
+        raise StorageError(
+            f"History row {entity.get('PartitionKey')!r}/{entity.get('RowKey')!r} has unknown EventType {raw!r}"
+        ) from None
+
+
+def entity_to_event(entity: Mapping[str, Any]) -> HistoryEvent:
+    """The history event stored in a DTFx History row (inverse of :func:`event_to_entity`).
+
+    ``{Prop}BlobName`` columns must already be resolved (the table reader does that).
+    """
+    event_type = entity_event_type(entity)
+    cls = EVENT_CLASSES.get(event_type)
+    if cls is None:
+        raise StorageError(f"History row {entity.get('RowKey')!r}: EventType {event_type.name} cannot be read")
+    base: dict[str, Any] = {
+        "event_id": read_int(entity.get("EventId"), -1),
+        "timestamp": read_datetime(entity.get("_Timestamp")) or _EPOCH,
+        "is_played": bool(entity.get("IsPlayed", False)),
+    }
+    reader = _READERS.get(cls)
+    if reader is not None:
+        base.update(reader(entity))
+    return cls(**base)
+
+
+def _r_execution_started(d: Mapping[str, Any]) -> dict[str, Any]:
+    instance = read_json(d.get("OrchestrationInstance")) or {}
+    tags = read_json(d.get("Tags"))
+    generation = d.get("Generation")
+    return {
+        "name": d.get("Name") or "",
+        "instance_id": instance.get("InstanceId") or unescape_partition_key(str(d.get("PartitionKey", ""))),
+        "execution_id": instance.get("ExecutionId") or str(d.get("ExecutionId") or ""),
+        "input": read_str(d.get("Input")),
+        "version": d.get("Version") or "",
+        "parent": parent_from_json(d.get("ParentInstance")),
+        "tags": {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else None,
+        "generation": None if generation is None else read_int(generation, 0),
+        "scheduled_start_time": read_datetime(d.get("ScheduledStartTime")),
+    }
+
+
+def _status(value: Any, default: OrchestrationStatus) -> OrchestrationStatus:
+    if isinstance(value, str):
+        try:
+            return OrchestrationStatus[value]
+        except KeyError:
+            return default
+    if value is None:
+        return default
+    return OrchestrationStatus(read_int(value, int(default)))
+
+
+def _r_execution_completed(d: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "orchestration_status": _status(d.get("OrchestrationStatus"), OrchestrationStatus.Completed),
+        "result": read_str(d.get("Result")),
+        "failure_details": FailureDetails.from_json_dict(read_json(d.get("FailureDetails"))),
+    }
+
+
+def _r_continue_as_new(d: Mapping[str, Any]) -> dict[str, Any]:
+    return {"result": read_str(d.get("Result"))}
+
+
+def _r_input_only(d: Mapping[str, Any]) -> dict[str, Any]:
+    return {"input": read_str(d.get("Input"))}
+
+
+def _r_task_scheduled(d: Mapping[str, Any]) -> dict[str, Any]:
+    return {"name": d.get("Name") or "", "input": read_str(d.get("Input")), "version": d.get("Version") or ""}
+
+
+def _r_completed(d: Mapping[str, Any]) -> dict[str, Any]:
+    return {"task_scheduled_id": read_int(d.get("TaskScheduledId"), -1), "result": read_str(d.get("Result"))}
+
+
+def _r_failed(d: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "task_scheduled_id": read_int(d.get("TaskScheduledId"), -1),
+        "reason": read_str(d.get("Reason")),
+        "details": read_str(d.get("Details")),
+        "failure_details": FailureDetails.from_json_dict(read_json(d.get("FailureDetails"))),
+    }
+
+
+def _r_sub_created(d: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "name": d.get("Name") or "",
+        "instance_id": d.get("InstanceId") or "",
+        "input": read_str(d.get("Input")),
+        "version": d.get("Version") or "",
+    }
+
+
+def _r_timer_created(d: Mapping[str, Any]) -> dict[str, Any]:
+    return {"fire_at": read_datetime(d.get("FireAt")) or _EPOCH}
+
+
+def _r_timer_fired(d: Mapping[str, Any]) -> dict[str, Any]:
+    return {"timer_id": read_int(d.get("TimerId"), -1), "fire_at": read_datetime(d.get("FireAt")) or _EPOCH}
+
+
+def _r_event_sent(d: Mapping[str, Any]) -> dict[str, Any]:
+    return {"instance_id": d.get("InstanceId") or "", "name": d.get("Name") or "", "input": read_str(d.get("Input"))}
+
+
+def _r_event_raised(d: Mapping[str, Any]) -> dict[str, Any]:
+    return {"name": d.get("Name") or "", "input": read_str(d.get("Input"))}
+
+
+def _r_generic(d: Mapping[str, Any]) -> dict[str, Any]:
+    return {"data": read_str(d.get("Data"))}
+
+
+def _r_history_state(d: Mapping[str, Any]) -> dict[str, Any]:
+    return {"state": read_str(d.get("State"))}
+
+
+def _r_reason(d: Mapping[str, Any]) -> dict[str, Any]:
+    return {"reason": read_str(d.get("Reason"))}
+
+
+_READERS: dict[type[HistoryEvent], Any] = {
+    ExecutionStarted: _r_execution_started,
+    ExecutionCompleted: _r_execution_completed,
+    ContinueAsNew: _r_continue_as_new,
+    ExecutionTerminated: _r_input_only,
+    TaskScheduled: _r_task_scheduled,
+    TaskCompleted: _r_completed,
+    SubOrchestrationInstanceCompleted: _r_completed,
+    TaskFailed: _r_failed,
+    SubOrchestrationInstanceFailed: _r_failed,
+    SubOrchestrationInstanceCreated: _r_sub_created,
+    TimerCreated: _r_timer_created,
+    TimerFired: _r_timer_fired,
+    EventSent: _r_event_sent,
+    EventRaised: _r_event_raised,
+    GenericEvent: _r_generic,
+    HistoryState: _r_history_state,
+    ExecutionSuspended: _r_reason,
+    ExecutionResumed: _r_reason,
+    ExecutionRewound: _r_reason,
+}
