@@ -1,0 +1,63 @@
+"""durable-azure: a pure-Python Durable Task engine with the Durable Functions programming model.
+
+``import durable_azure as df`` is a drop-in replacement for ``import azure.durable_functions as df``.
+"""
+
+from .functions.app import Blueprint, DFApp
+from .orchestration.context import DurableOrchestrationContext
+from .orchestration.entity_id import EntityId
+from .orchestration.errors import (
+    ActivityFailedError,
+    DurableError,
+    EntityOperationFailedError,
+    FunctionNotFoundError,
+    InstanceAlreadyExistsError,
+    InstanceNotFoundError,
+    InvalidHubNameError,
+    InvalidInstanceIdError,
+    InvalidOperationError,
+    NonDeterminismError,
+    OrchestratorError,
+    PayloadTooLargeError,
+    SerializationError,
+    StorageError,
+    SubOrchestrationFailedError,
+    TaskFailedError,
+)
+from .orchestration.history import EventType, FailureDetails, OrchestrationStatus
+from .orchestration.retry import RetryOptions
+from .orchestration.status import OrchestrationRuntimeStatus
+from .orchestration.tasks import TaskBase, TaskState, TimerTask
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActivityFailedError",
+    "Blueprint",
+    "DFApp",
+    "DurableError",
+    "DurableOrchestrationContext",
+    "EntityId",
+    "EntityOperationFailedError",
+    "EventType",
+    "FailureDetails",
+    "FunctionNotFoundError",
+    "InstanceAlreadyExistsError",
+    "InstanceNotFoundError",
+    "InvalidHubNameError",
+    "InvalidInstanceIdError",
+    "InvalidOperationError",
+    "NonDeterminismError",
+    "OrchestrationRuntimeStatus",
+    "OrchestrationStatus",
+    "OrchestratorError",
+    "PayloadTooLargeError",
+    "RetryOptions",
+    "SerializationError",
+    "StorageError",
+    "SubOrchestrationFailedError",
+    "TaskBase",
+    "TaskFailedError",
+    "TaskState",
+    "TimerTask",
+]

@@ -1,0 +1,148 @@
+"""``DFApp`` and ``Blueprint``: the azure-functions-durable decorators, registering into our engine.
+
+Durable functions (orchestrators, activities, entities) are recorded on the app as usual, but
+``get_functions()`` (what the Functions host indexes) leaves them out: they are run by the
+durable-azure worker, so the host only ever sees bindings it knows (HTTP, timer, queue).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import azure.functions as func
+from azure.functions.decorators.function_app import Function, FunctionBuilder
+from azure.functions.decorators.generic import GenericTrigger
+
+ORCHESTRATION_TRIGGER = "orchestrationTrigger"
+ACTIVITY_TRIGGER = "activityTrigger"
+ENTITY_TRIGGER = "entityTrigger"
+DURABLE_TRIGGERS = frozenset({ORCHESTRATION_TRIGGER, ACTIVITY_TRIGGER, ENTITY_TRIGGER})
+
+
+@dataclass
+class DurableRegistry:
+    """Durable functions of an app by registered name."""
+
+    orchestrators: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    activities: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    activity_input_names: dict[str, str] = field(default_factory=dict)
+    entities: dict[str, Callable[..., Any]] = field(default_factory=dict)
+
+    def entity(self, name: str) -> Callable[..., Any] | None:
+        """Entity names are case-insensitive, as in Durable Functions."""
+        return self.entities.get(name) or self.entities.get(name.lower())
+
+
+def _orchestrator_handle(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def handle(context: Any) -> Any:
+        raise TypeError(
+            "Orchestrators run inside the durable-azure worker; use durable_azure.testing.run_orchestrator "
+            "or .orchestrator_function to test them."
+        )
+
+    handle.orchestrator_function = fn  # type: ignore[attr-defined]
+    return handle
+
+
+def _entity_handle(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def handle(context: Any) -> Any:
+        return fn(context)
+
+    handle.entity_function = fn  # type: ignore[attr-defined]
+    return handle
+
+
+def _durable_name(function: Function) -> tuple[str, str] | None:
+    trigger = function.get_trigger()
+    kind = getattr(trigger, "type", None)
+    if kind not in DURABLE_TRIGGERS:
+        return None
+    override = getattr(trigger, "orchestration", None) or getattr(trigger, "activity", None)
+    override = override or getattr(trigger, "entityName", None)
+    return kind, override or function.get_function_name()
+
+
+class _DurableDecorators:
+    """The DF decorators, mixed into azure-functions' ``FunctionApp`` and ``Blueprint``."""
+
+    _function_builders: list[FunctionBuilder]
+    _configure_function_builder: Callable[..., Any]  # provided by azure.functions' DecoratorApi
+
+    def _durable_trigger(self, trigger: GenericTrigger, wrap_user: Callable[..., Any] | None) -> Callable[..., Any]:
+        @self._configure_function_builder
+        def wrap(fb: FunctionBuilder) -> FunctionBuilder:
+            if wrap_user is not None:
+                fb._function._func = wrap_user(fb._function._func)
+            fb.add_trigger(trigger=trigger)
+            return fb
+
+        return wrap
+
+    def orchestration_trigger(
+        self, context_name: str, orchestration: str | None = None, input_type: type | None = None
+    ) -> Callable[..., Any]:
+        """Register a generator function as an orchestrator (named ``orchestration`` or after the function)."""
+        trigger = GenericTrigger(name=context_name, type=ORCHESTRATION_TRIGGER, orchestration=orchestration)
+        return self._durable_trigger(trigger, _orchestrator_handle)
+
+    def activity_trigger(self, input_name: str, activity: str | None = None) -> Callable[..., Any]:
+        """Register a function (sync or ``async def``) as an activity."""
+        trigger = GenericTrigger(name=input_name, type=ACTIVITY_TRIGGER, activity=activity)
+        return self._durable_trigger(trigger, None)
+
+    def entity_trigger(self, context_name: str, entity_name: str | None = None) -> Callable[..., Any]:
+        """Register a function taking a ``DurableEntityContext`` as an entity."""
+        trigger = GenericTrigger(name=context_name, type=ENTITY_TRIGGER, entityName=entity_name)
+        return self._durable_trigger(trigger, _entity_handle)
+
+    def durable_registry(self) -> DurableRegistry:
+        """Orchestrators, activities and entities registered so far, by name."""
+        registry = DurableRegistry()
+        for builder in self._function_builders:
+            function = builder._function
+            found = _durable_name(function)
+            if found is None:
+                continue
+            kind, name = found
+            user = function.get_user_function()
+            if kind == ORCHESTRATION_TRIGGER:
+                registry.orchestrators[name] = getattr(user, "orchestrator_function", user)
+            elif kind == ACTIVITY_TRIGGER:
+                registry.activities[name] = user
+                registry.activity_input_names[name] = function.get_trigger().name
+            else:
+                registry.entities[name.lower()] = getattr(user, "entity_function", user)
+        return registry
+
+
+class Blueprint(_DurableDecorators, func.Blueprint):  # type: ignore[misc]
+    """A group of functions to register into a :class:`DFApp` with ``register_functions``."""
+
+    def __init__(self, http_auth_level: func.AuthLevel | str = func.AuthLevel.FUNCTION) -> None:
+        super().__init__()
+        self._http_auth_level = http_auth_level
+
+
+class DFApp(_DurableDecorators, func.FunctionApp):  # type: ignore[misc]
+    """A Functions app with Durable Functions decorators, run by the durable-azure engine."""
+
+    def __init__(self, http_auth_level: func.AuthLevel | str = func.AuthLevel.FUNCTION) -> None:
+        super().__init__(http_auth_level=http_auth_level)
+
+    def get_functions(self) -> list[Function]:
+        """The functions the Functions host indexes: everything but durable triggers."""
+        durable = [fb for fb in self._function_builders if _durable_name(fb._function) is not None]
+        for fb in durable:
+            fb.build(self.auth_level)  # still validate them
+        kept = [fb for fb in self._function_builders if fb not in durable]
+        saved = self._function_builders
+        self._function_builders = kept
+        try:
+            return super().get_functions()  # type: ignore[no-any-return]
+        finally:
+            self._function_builders = saved
