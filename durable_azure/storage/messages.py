@@ -28,7 +28,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..orchestration.errors import CorruptMessageError
@@ -103,8 +103,6 @@ def parse_timestamp(text: str) -> datetime:
         digits = tz[1:].replace(":", "")
         offset = sign * (int(digits[:2]) * 60 + int(digits[2:]))
         if offset:
-            from datetime import timedelta
-
             aware = value.replace(tzinfo=timezone(timedelta(minutes=offset)))
             return aware.astimezone(timezone.utc)
     return value.replace(tzinfo=timezone.utc)
@@ -165,8 +163,16 @@ _SPECS: dict[EventType, _Spec] = {
     EventType.TimerFired: (("TimerId", "timer_id", "int"), ("FireAt", "fire_at", "time")),
     EventType.OrchestratorStarted: (),
     EventType.OrchestratorCompleted: (),
-    EventType.EventSent: (("InstanceId", "instance_id", "str"), ("Name", "name", "str"), ("Input", "input", "str")),
-    EventType.EventRaised: (("Name", "name", "str"), ("Input", "input", "str"), ("ParentTraceContext", "", "null")),
+    EventType.EventSent: (
+        ("InstanceId", "instance_id", "str"),
+        ("Name", "name", "str"),
+        ("Input", "input", "str"),
+    ),
+    EventType.EventRaised: (
+        ("Name", "name", "str"),
+        ("Input", "input", "str"),
+        ("ParentTraceContext", "", "null"),
+    ),
     EventType.ContinueAsNew: (
         ("OrchestrationStatus", "", "continued"),
         ("Result", "result", "str"),
@@ -330,6 +336,17 @@ _REQUIRED: dict[EventType, frozenset[str]] = {
 }
 
 
+_MEMBER_OF: dict[EventType, dict[str, str]] = {
+    t: {attr: member for member, attr, _ in spec if attr}
+    | (
+        {"instance_id": "OrchestrationInstance", "execution_id": "OrchestrationInstance"}
+        if t is EventType.ExecutionStarted
+        else {}
+    )
+    for t, spec in _SPECS.items()
+}
+
+
 def _event_type_of(d: dict[str, Any]) -> EventType:
     raw = d.get("EventType")
     try:
@@ -353,7 +370,6 @@ def event_from_json_dict(d: dict[str, Any]) -> HistoryEvent:
     if cls is None:
         raise CorruptMessageError(f"event type {event_type.name} cannot be carried by a message")
     kwargs: dict[str, Any] = {}
-    where = {}
     for member, attr, kind in _SPECS[event_type]:
         value = d.get(member)
         if value is None or kind in ("null", "continued"):
@@ -365,13 +381,11 @@ def event_from_json_dict(d: dict[str, Any]) -> HistoryEvent:
                 kwargs["instance_id"] = _as_str(inst["InstanceId"], what + ".InstanceId")
             if inst.get("ExecutionId") is not None:
                 kwargs["execution_id"] = _as_str(inst["ExecutionId"], what + ".ExecutionId")
-            where["instance_id"] = where["execution_id"] = member
             continue
         kwargs[attr] = _DECODERS[kind](value, what)
-        where[attr] = member
     missing = _REQUIRED[event_type] - kwargs.keys()
     if missing:
-        names = sorted({where.get(a) or next(m for m, at, _ in _SPECS[event_type] if at == a) for a in missing})
+        names = sorted({_MEMBER_OF[event_type].get(a, a) for a in missing})
         raise CorruptMessageError(f"{event_type.name} event is missing {', '.join(names)}")
     if d.get("EventId") is not None:
         kwargs["event_id"] = _as_int(d["EventId"], "EventId")
