@@ -451,7 +451,7 @@ def large_message_blob_name(msg: TaskMessage) -> str:
 
 def _parse_body(text: str) -> Any:
     body = text.lstrip("\ufeff \t\r\n")
-    if not body.startswith("{"):
+    if body[:1] not in ("{", "[", '"'):  # base64 never starts with these
         try:
             body = base64.b64decode(body, validate=True).decode("utf-8-sig")
         except (binascii.Error, ValueError):
