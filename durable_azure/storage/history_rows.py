@@ -304,7 +304,9 @@ def entity_to_event(entity: Mapping[str, Any]) -> HistoryEvent:
     event_type = entity_event_type(entity)
     cls = EVENT_CLASSES.get(event_type)
     if cls is None:
-        raise StorageError(f"History row {entity.get('RowKey')!r}: EventType {event_type.name} cannot be read")
+        raise StorageError(
+            f"History row {entity.get('RowKey')!r}: EventType {event_type.name} cannot be read"
+        )
     base: dict[str, Any] = {
         "event_id": read_int(entity.get("EventId"), -1),
         "timestamp": read_datetime(entity.get("_Timestamp")) or _EPOCH,
@@ -395,7 +397,11 @@ def _r_timer_fired(d: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _r_event_sent(d: Mapping[str, Any]) -> dict[str, Any]:
-    return {"instance_id": d.get("InstanceId") or "", "name": d.get("Name") or "", "input": read_str(d.get("Input"))}
+    return {
+        "instance_id": d.get("InstanceId") or "",
+        "name": d.get("Name") or "",
+        "input": read_str(d.get("Input")),
+    }
 
 
 def _r_event_raised(d: Mapping[str, Any]) -> dict[str, Any]:
