@@ -1,0 +1,368 @@
+"""The ``{Hub}Instances`` table: one status row per instance, as DurableTask.AzureStorage keeps it (§3).
+
+``PartitionKey`` = escaped instance id, ``RowKey`` = ``""``. Inputs and outputs larger than 60 KiB (UTF-16)
+are stored as gzip blobs in ``{hub}-largemessages`` and the column holds the blob's absolute URL.
+Blobs this module writes are named ``{PartitionKey}/{Input|Output}-{RRRRRRRR}.json.gz``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import TableTransactionError, UpdateMode
+
+from ..orchestration.errors import SplitBrainError, StorageError
+from ..orchestration.history import OrchestrationStatus
+from .clients import StorageClients
+from .history_rows import read_datetime, read_int, utc
+from .naming import escape_partition_key, instances_table_name, odata_string, unescape_partition_key
+from .payloads import PayloadStore, random_suffix, table_property_too_large
+
+__all__ = ["InstanceRecord", "InstanceTable"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_URL_COLUMNS = ("Input", "Output")
+_COLUMNS = (
+    "PartitionKey",
+    "RowKey",
+    "Name",
+    "Version",
+    "RuntimeStatus",
+    "CreatedTime",
+    "LastUpdatedTime",
+    "CompletedTime",
+    "Input",
+    "Output",
+    "CustomStatus",
+    "ExecutionId",
+    "Generation",
+    "ScheduledStartTime",
+)
+_MAX_PAGE = 1000
+_START_MESSAGE_BLOB_SUFFIX = "ExecutionStarted.json.gz"
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceRecord:
+    """One ``{Hub}Instances`` row. ``input``/``output``/``custom_status`` are JSON text (blob URLs resolved)."""
+
+    instance_id: str
+    name: str
+    version: str
+    runtime_status: OrchestrationStatus
+    created_time: datetime
+    last_updated_time: datetime
+    completed_time: datetime | None
+    input: str | None
+    output: str | None
+    custom_status: str | None
+    execution_id: str
+    generation: int
+    scheduled_start_time: datetime | None
+    etag: str | None
+
+
+class InstanceTable:
+    """Reads, writes and queries orchestration status rows in ``{Hub}Instances``."""
+
+    def __init__(self, clients: StorageClients, hub: str, payloads: PayloadStore) -> None:
+        self.hub = hub
+        self.table_name = instances_table_name(hub)
+        self._table = clients.tables.get_table_client(self.table_name)
+        self._payloads = payloads
+
+    async def create(self) -> None:
+        """Create the table if it does not exist."""
+        try:
+            await self._table.create_table()
+        except ResourceExistsError:
+            pass
+
+    # ------------------------------------------------------------------------ read
+
+    async def get(
+        self, instance_id: str, *, fetch_input: bool = True, fetch_output: bool = True
+    ) -> InstanceRecord | None:
+        """The instance's row (one point read), or ``None`` if there is none."""
+        try:
+            entity = await self._table.get_entity(
+                escape_partition_key(instance_id), "", select=_select(fetch_input, fetch_output)
+            )
+        except ResourceNotFoundError:
+            return None
+        return await self._to_record(entity, fetch_input, fetch_output)
+
+    async def query(
+        self,
+        *,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        statuses: Iterable[OrchestrationStatus] | None = None,
+        instance_id_prefix: str | None = None,
+        page_size: int = 100,
+        continuation_token: str | None = None,
+        fetch_input: bool = False,
+        fetch_output: bool = True,
+        include_entities: bool = False,
+    ) -> tuple[list[InstanceRecord], str | None]:
+        """One page of matching instances (one request) and the token for the next page, or ``None``.
+
+        A page may hold fewer than ``page_size`` rows (even none) while a token is still returned.
+        """
+        query_filter = build_filter(
+            created_from=created_from,
+            created_to=created_to,
+            statuses=statuses,
+            instance_id_prefix=instance_id_prefix,
+            include_entities=include_entities,
+        )
+        kwargs: dict[str, Any] = {
+            "results_per_page": max(1, min(page_size, _MAX_PAGE)),
+            "select": _select(fetch_input, fetch_output),
+        }
+        pager = (
+            self._table.query_entities(query_filter, **kwargs)
+            if query_filter
+            else self._table.list_entities(**kwargs)
+        )
+        # The SDK's token is a dict, though typed ``str``.
+        pages = pager.by_page(continuation_token=decode_token(continuation_token))  # type: ignore[arg-type]
+        try:
+            page = await pages.__anext__()
+        except StopAsyncIteration:
+            return [], None
+        entities = [entity async for entity in page]
+        records = await asyncio.gather(*(self._to_record(e, fetch_input, fetch_output) for e in entities))
+        return list(records), encode_token(getattr(pages, "continuation_token", None))
+
+    async def count_by_status(self) -> dict[str, int]:
+        """Number of (non-entity) instances per runtime status name."""
+        counts: dict[str, int] = {}
+        async for entity in self._table.query_entities(
+            _EXCLUDE_ENTITIES, select=["PartitionKey", "RuntimeStatus"], results_per_page=_MAX_PAGE
+        ):
+            status = str(entity.get("RuntimeStatus") or "")
+            counts[status] = counts.get(status, 0) + 1
+        return counts
+
+    # ------------------------------------------------------------------------ write
+
+    async def write_pending(
+        self,
+        instance_id: str,
+        *,
+        name: str,
+        version: str,
+        input: str | None,
+        execution_id: str,
+        created_time: datetime,
+        generation: int,
+        etag: str | None,
+        scheduled_start_time: datetime | None = None,
+    ) -> None:
+        """Write the client-start row (``Pending``): insert when ``etag`` is None, else replace If-Match.
+
+        Raises :class:`SplitBrainError` when the row exists (insert) or changed since ``etag`` was read.
+        """
+        pk = escape_partition_key(instance_id)
+        entity: dict[str, Any] = {
+            "PartitionKey": pk,
+            "RowKey": "",
+            "CreatedTime": utc(created_time),
+            "Name": name,
+            "Version": version,
+            "RuntimeStatus": OrchestrationStatus.Pending.name,
+            "LastUpdatedTime": datetime.now(timezone.utc),
+            "TaskHubName": self.hub,
+            "ExecutionId": execution_id,
+            "Generation": generation,
+            "Tags": "null",
+            "CustomStatus": "null",
+        }
+        if input is not None:
+            entity["Input"] = await self._maybe_offload(pk, "Input", input)
+        if scheduled_start_time is not None:
+            entity["ScheduledStartTime"] = utc(scheduled_start_time)
+        try:
+            if etag is None:
+                await self._table.create_entity(entity)
+            else:
+                await self._table.update_entity(
+                    entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
+                )
+        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError) as e:
+            raise SplitBrainError(f"Instances row of {instance_id!r} was changed by another writer") from e
+
+    async def merge(self, instance_id: str, columns: Mapping[str, Any]) -> None:
+        """InsertOrMerge DTFx columns into the row (``None`` values are skipped; large values go to blobs)."""
+        pk = escape_partition_key(instance_id)
+        entity: dict[str, Any] = {"PartitionKey": pk, "RowKey": "", "TaskHubName": self.hub}
+        for column, value in columns.items():
+            if value is None:
+                continue
+            if isinstance(value, Enum):
+                value = value.name
+            elif isinstance(value, datetime):
+                value = utc(value)
+            elif column in _URL_COLUMNS and isinstance(value, str):
+                value = await self._maybe_offload(pk, column, value)
+            entity[column] = value
+        await self._table.upsert_entity(entity, mode=UpdateMode.MERGE)
+
+    async def _maybe_offload(self, pk: str, column: str, value: str) -> str:
+        if not table_property_too_large(value):
+            return value
+        blob = f"{pk}/{column}-{random_suffix()}.json.gz"
+        await self._payloads.upload(blob, value)
+        return self._payloads.blob_url(blob)
+
+    async def delete(self, instance_id: str) -> bool:
+        """Delete the row; ``False`` if there was none (one request)."""
+        key = {"PartitionKey": escape_partition_key(instance_id), "RowKey": ""}
+        try:
+            # A one-operation transaction reports 404, which ``delete_entity`` swallows.
+            await self._table.submit_transaction([("delete", key)])
+        except TableTransactionError as e:
+            if e.status_code == 404:
+                return False
+            raise StorageError(f"Could not delete the Instances row of {instance_id!r}: {e.message}") from e
+        return True
+
+    # ------------------------------------------------------------------------ conversion
+
+    async def _to_record(self, entity: Any, fetch_input: bool, fetch_output: bool) -> InstanceRecord:
+        input_text = entity.get("Input") if fetch_input else None
+        output_text = entity.get("Output") if fetch_output else None
+        if _is_url(input_text) or _is_url(output_text):
+            input_text, output_text = await asyncio.gather(
+                self._resolve(input_text), self._resolve(output_text)
+            )
+        created = read_datetime(entity.get("CreatedTime")) or _EPOCH
+        return InstanceRecord(
+            instance_id=unescape_partition_key(str(entity["PartitionKey"])),
+            name=str(entity.get("Name") or ""),
+            version=str(entity.get("Version") or ""),
+            runtime_status=_status(entity.get("RuntimeStatus")),
+            created_time=created,
+            last_updated_time=read_datetime(entity.get("LastUpdatedTime")) or created,
+            completed_time=read_datetime(entity.get("CompletedTime")),
+            input=input_text,
+            output=output_text,
+            custom_status=entity.get("CustomStatus"),
+            execution_id=str(entity.get("ExecutionId") or ""),
+            generation=read_int(entity.get("Generation"), 0),
+            scheduled_start_time=read_datetime(entity.get("ScheduledStartTime")),
+            etag=getattr(entity, "metadata", {}).get("etag"),
+        )
+
+    async def _resolve(self, value: str | None) -> str | None:
+        """Download the text behind a blob URL into our container; other values pass through."""
+        if not _is_url(value):
+            return value
+        assert value is not None
+        blob = self._payloads.blob_name_from_url(value)
+        if blob is None:
+            return value
+        text = await self._payloads.download(blob)
+        if blob.endswith(_START_MESSAGE_BLOB_SUFFIX):
+            # The whole start message was offloaded (DTFx): the input is inside its event.
+            message = json.loads(text)
+            return ((message.get("TaskMessage") or {}).get("Event") or {}).get("Input")
+        return text
+
+
+# ---------------------------------------------------------------------------- filters and tokens
+
+_EXCLUDE_ENTITIES = "(PartitionKey lt '@' or PartitionKey ge 'A')"
+
+
+def odata_datetime(value: datetime) -> str:
+    """An OData DateTime literal, e.g. ``datetime'2024-01-02T03:04:05.000000Z'``."""
+    return "datetime'" + utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ") + "'"
+
+
+def _next_string(value: str) -> str | None:
+    """The smallest string greater than every string starting with ``value`` (None if unbounded)."""
+    for i in range(len(value) - 1, -1, -1):
+        code = ord(value[i]) + 1
+        if 0xD800 <= code <= 0xDFFF:
+            code = 0xE000
+        if code <= 0x10FFFF:
+            return value[:i] + chr(code)
+    return None
+
+
+def build_filter(
+    *,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    statuses: Iterable[OrchestrationStatus] | None = None,
+    instance_id_prefix: str | None = None,
+    include_entities: bool = False,
+) -> str | None:
+    """The ``$filter`` of an instance query (DTFx §3.5), built from escaped literals only."""
+    parts: list[str] = []
+    if created_from is not None:
+        parts.append(f"CreatedTime ge {odata_datetime(created_from)}")
+    if created_to is not None:
+        parts.append(f"CreatedTime le {odata_datetime(created_to)}")
+    if statuses is not None:
+        names = sorted({OrchestrationStatus(s).name for s in statuses})
+        if names:
+            parts.append(" or ".join(f"RuntimeStatus eq {odata_string(n)}" for n in names))
+    if instance_id_prefix:
+        low = escape_partition_key(instance_id_prefix)
+        parts.append(f"PartitionKey ge {odata_string(low)}")
+        high = _next_string(low)
+        if high is not None:
+            parts.append(f"PartitionKey lt {odata_string(high)}")
+    if not include_entities and not instance_id_prefix:
+        parts.append(_EXCLUDE_ENTITIES)
+    if not parts:
+        return None
+    return " and ".join(f"({p})" for p in parts)
+
+
+def encode_token(token: Any) -> str | None:
+    """The SDK's continuation token dict as an opaque URL-safe string."""
+    if not token:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(token, separators=(",", ":")).encode()).decode()
+
+
+def decode_token(token: str | None) -> dict[str, Any] | None:
+    if not token:
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except ValueError as e:
+        raise ValueError(f"Invalid continuation token {token!r}") from e
+    if not isinstance(data, dict):
+        raise ValueError(f"Invalid continuation token {token!r}")
+    return data
+
+
+def _select(fetch_input: bool, fetch_output: bool) -> list[str] | None:
+    if fetch_input and fetch_output:
+        return None
+    return [c for c in _COLUMNS if (fetch_input or c != "Input") and (fetch_output or c != "Output")]
+
+
+def _is_url(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(("http://", "https://"))
+
+
+def _status(value: Any) -> OrchestrationStatus:
+    try:
+        return OrchestrationStatus[str(value)]
+    except KeyError:
+        return OrchestrationStatus.Pending
