@@ -1,0 +1,161 @@
+"""One task hub's storage: every table, queue and container, created, described and deleted together.
+
+Resources (DTFx names; ``H`` = hub name as given, ``h`` = lower-cased):
+tables ``{H}History`` and ``{H}Instances``; queues ``{h}-control-NN`` and ``{h}-workitems``;
+containers ``{h}-largemessages`` and ``{h}-leases`` (``taskhub.json`` + one lease blob per
+partition). Ours alone: the ``{h}-poison`` queue for undecodable messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+
+from ..orchestration.errors import StorageError
+from .clients import RequestCounter, StorageClients
+from .history_table import HistoryTable
+from .instance_table import InstanceTable
+from .leases import LeaseStore
+from .naming import (
+    control_queue_name,
+    partition_index,
+    validate_hub_name,
+    validate_partition_count,
+    workitem_queue_name,
+)
+from .payloads import PayloadStore
+from .queues import PoisonQueue, TaskHubQueue
+
+
+class TaskHubStorage:
+    """The storage of one task hub, with one set of counted SDK clients."""
+
+    def __init__(
+        self,
+        connection_string: str,
+        hub_name: str,
+        *,
+        partition_count: int = 4,
+        lease_duration: int = 30,
+        counter: RequestCounter | None = None,
+    ) -> None:
+        self.hub_name = validate_hub_name(hub_name)
+        self.partition_count = validate_partition_count(partition_count)
+        self.clients = StorageClients(connection_string, counter)
+        self.payloads = PayloadStore(self.clients, hub_name)
+        self.history = HistoryTable(self.clients, hub_name, self.payloads)
+        self.instances = InstanceTable(self.clients, hub_name, self.payloads)
+        self.leases = LeaseStore(self.clients, hub_name, partition_count, lease_duration)
+        self.poison = PoisonQueue(self.clients, hub_name, self.payloads)
+        self.control_queues = [
+            TaskHubQueue(self.clients, control_queue_name(hub_name, i), self.payloads, self.poison)
+            for i in range(partition_count)
+        ]
+        self.workitems = TaskHubQueue(self.clients, workitem_queue_name(hub_name), self.payloads, self.poison)
+        self._created = False
+        self._create_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"TaskHubStorage({self.hub_name!r}, partition_count={self.partition_count})"
+
+    def control_queue(self, index: int) -> TaskHubQueue:
+        return self.control_queues[index]
+
+    def control_queue_for(self, instance_id: str) -> TaskHubQueue:
+        """The control queue of an instance (FNV-1a of its id modulo the partition count)."""
+        return self.control_queues[partition_index(instance_id, self.partition_count)]
+
+    async def create_if_not_exists(self) -> None:
+        """Create every resource of the hub that is missing; later calls on this object are free."""
+        if self._created:
+            return
+        async with self._create_lock:
+            if self._created:
+                return
+            await asyncio.gather(
+                self.history.create(),
+                self.instances.create(),
+                *(q.create() for q in self.control_queues),
+                self.workitems.create(),
+                self.poison.create(),
+                self.leases.create_if_not_exists(),
+                self.payloads.ensure_container(),
+            )
+            self._created = True
+
+    async def delete(self) -> None:
+        """Delete every resource of the hub: queues (all control queues, whatever the partition count),
+        both tables, the lease, app-lease and large-message containers, and the poison queue."""
+        h = self.hub_name.lower()
+        own_queue = re.compile(rf"^{re.escape(h)}-(control-\d{{2}}|workitems|poison)$")
+        queues = [q.name async for q in self.clients.queues.list_queues(name_starts_with=f"{h}-")]
+        await asyncio.gather(
+            *(
+                self._ignore_missing(self.clients.queues.delete_queue(q))
+                for q in queues
+                if own_queue.match(q)
+            ),
+            *(
+                self._ignore_missing(self.clients.tables.delete_table(t))
+                for t in (self.history.table_name, self.instances.table_name)
+            ),
+            *(
+                self._ignore_missing(self.clients.blobs.delete_container(c))
+                for c in (self.leases.container_name, self.payloads.container_name, f"{h}-applease")
+            ),
+        )
+        self._created = False
+
+    @staticmethod
+    async def _ignore_missing(call: Any) -> None:
+        try:
+            await call
+        except ResourceNotFoundError:
+            pass
+
+    async def describe(self) -> dict[str, Any]:
+        """Partitions (owner, lease, queue length), work items, poison messages and instance counts."""
+        try:
+            leases, lengths, workitems, poison, instances = await asyncio.gather(
+                self.leases.list(),
+                asyncio.gather(*(q.approximate_count() for q in self.control_queues)),
+                self.workitems.approximate_count(),
+                self.poison.count(),
+                self.instances.count_by_status(),
+            )
+        except ResourceNotFoundError as e:
+            raise StorageError(
+                f"task hub {self.hub_name!r} does not exist or is incomplete: {e.reason}"
+            ) from e
+        by_partition = {lease.partition_id: lease for lease in leases}
+        partitions = []
+        for queue, length in zip(self.control_queues, lengths, strict=True):
+            lease = by_partition.get(queue.name)
+            partitions.append(
+                {
+                    "partition": queue.name,
+                    "owner": lease.owner if lease else None,
+                    "leased": bool(lease and lease.leased),
+                    "messages": length,
+                }
+            )
+        return {
+            "hub": self.hub_name,
+            "partitionCount": self.partition_count,
+            "partitions": partitions,
+            "workItems": workitems,
+            "poison": poison,
+            "instances": instances,
+        }
+
+    async def close(self) -> None:
+        await self.clients.close()
+
+    async def __aenter__(self) -> TaskHubStorage:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
