@@ -41,6 +41,8 @@ MAX_BATCH_ROWS = 99
 MAX_BATCH_BYTES = 3 * 1024 * 1024
 """DTFx flushes a transaction once its estimated size passes 3 MiB (the service limit is 4 MiB)."""
 MAX_DELETE_BATCH = 100
+MAX_PARALLEL_DELETES = 10
+"""Delete transactions in flight at once (as DTFx ``DeleteBatchParallelAsync``)."""
 _SPLIT_BRAIN_STATUS = frozenset({404, 409, 412})
 
 
@@ -129,7 +131,7 @@ class HistoryTable:
         """Write ``new_events`` as rows ``start_index…`` plus the sentinel; return the new sentinel ETag.
 
         Raises :class:`SplitBrainError` when the sentinel changed since ``etag`` was read (or, with
-        ``etag=None``, when a history already exists).
+        ``etag=None``, when a history already exists). With no events only the sentinel is written.
         """
         pk = escape_partition_key(instance_id)
         rows = [
@@ -203,16 +205,21 @@ class HistoryTable:
         pk = escape_partition_key(instance_id)
         rows = await self._query_partition(pk, select=["PartitionKey", "RowKey"])
         batches = [rows[i : i + MAX_DELETE_BATCH] for i in range(0, len(rows), MAX_DELETE_BATCH)]
-        await asyncio.gather(*(self._delete_batch(batch) for batch in batches))
+        limit = asyncio.Semaphore(MAX_PARALLEL_DELETES)
+        await asyncio.gather(*(self._delete_batch(batch, limit) for batch in batches))
         return len(rows)
 
-    async def _delete_batch(self, rows: list[dict[str, Any]]) -> None:
+    async def _delete_batch(self, rows: list[dict[str, Any]], limit: asyncio.Semaphore) -> None:
         keys = [{"PartitionKey": r["PartitionKey"], "RowKey": r["RowKey"]} for r in rows]
+        async with limit:
+            await self._delete_keys(keys)
+
+    async def _delete_keys(self, keys: list[dict[str, str]]) -> None:
         try:
             await self._table.submit_transaction([("delete", key) for key in keys])
         except TableTransactionError as e:
             if e.status_code != 404:
-                raise
+                raise StorageError(f"History delete failed: {e.message}") from e
             # Someone deleted a row concurrently: fall back to single deletes (404s are ignored).
             await asyncio.gather(
                 *(self._table.delete_entity(key["PartitionKey"], key["RowKey"]) for key in keys)

@@ -157,6 +157,16 @@ async def test_250_events_are_written_in_three_chained_transactions(env: Env) ->
     await env.history.append("big", EXEC1, [OrchestratorStarted(timestamp=T0)], start_index=250, etag=etag)
 
 
+async def test_load_follows_pages_beyond_1000_rows(env: Env) -> None:
+    events: list[HistoryEvent] = [EventRaised(timestamp=T0, name="e", input=str(i)) for i in range(1005)]
+    etag = await env.history.append("huge", EXEC1, events, start_index=0, etag=None)
+    assert env.clients.counter.snapshot() == {"table.batch": 11}
+    env.clients.counter.reset()
+    loaded = await env.history.load("huge")
+    assert env.clients.counter.snapshot() == {"table.query": 2}
+    assert loaded.events == events and loaded.etag == etag
+
+
 async def test_large_result_goes_to_a_blob(env: Env) -> None:
     big = '"' + "é" * 200_000 + '"'
     events = [*first_episode("L"), TaskCompleted(timestamp=T0, task_scheduled_id=0, result=big)]

@@ -209,3 +209,16 @@ def test_sdk_datetime_subclass_becomes_plain_datetime() -> None:
     event = entity_to_event({"EventType": "TimerCreated", "FireAt": value, "_Timestamp": value})
     assert isinstance(event, TimerCreated)
     assert type(event.fire_at) is datetime and event.fire_at == T0
+
+
+def test_transactions_are_split_by_count_and_estimated_size() -> None:
+    from durable_azure.storage.history_table import _chunk_rows
+
+    small = [_row(EventRaised(name="e", input="1"), i) for i in range(250)]
+    assert [len(c) for c in _chunk_rows(small)] == [99, 99, 52]
+    # 60,000 UTF-16 bytes per row stays in the table, but 99 of them would pass the 4 MiB limit.
+    large = [_row(EventRaised(name="e", input="x" * 30_000), i) for i in range(99)]
+    chunks = _chunk_rows(large)
+    assert len(chunks) == 2 and sum(len(c) for c in chunks) == 99
+    assert all(sum(2 * len(r["Input"]) + 1024 for r in c) <= 3 * 1024 * 1024 for c in chunks)
+    assert _chunk_rows([]) == [[]]
