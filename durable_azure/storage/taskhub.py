@@ -68,6 +68,19 @@ class TaskHubStorage:
         """The control queue of an instance (FNV-1a of its id modulo the partition count)."""
         return self.control_queues[partition_index(instance_id, self.partition_count)]
 
+    def partition_of(self, instance_id: str) -> int:
+        """Index of the control queue (partition) that owns ``instance_id``."""
+        return partition_index(instance_id, self.partition_count)
+
+    def queue_by_name(self, name: str) -> TaskHubQueue:
+        """The control or work-item queue called ``name``."""
+        if name == self.workitems.name:
+            return self.workitems
+        for queue in self.control_queues:
+            if queue.name == name:
+                return queue
+        raise KeyError(f"{name!r} is not a queue of task hub {self.hub_name!r}")
+
     async def create_if_not_exists(self) -> None:
         """Create every resource of the hub that is missing; later calls on this object are free."""
         if self._created:
