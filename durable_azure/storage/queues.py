@@ -224,6 +224,8 @@ class TaskHubQueue:
         )
 
     async def _set_aside(self, qm: QueueMessage, body: str, reason: str) -> None:
+        """Copy a corrupt message to the poison queue, then delete it here. If either step fails
+        the message stays on this queue and is retried after its visibility timeout."""
         log.error(
             "corrupt message %s on %s (dequeue count %s) set aside: %s",
             qm.id,
@@ -234,18 +236,18 @@ class TaskHubQueue:
         if self._poison is None:
             log.error("no poison queue configured; message %s is left on %s", qm.id, self.name)
             return
-        await self._poison.put(
-            source_queue=self.name,
-            message_id=qm.id,
-            reason=reason,
-            body=body,
-            dequeue_count=int(qm.dequeue_count or 0),
-        )
         try:
+            await self._poison.put(
+                source_queue=self.name,
+                message_id=qm.id,
+                reason=reason,
+                body=body,
+                dequeue_count=int(qm.dequeue_count or 0),
+            )
             await self._client.delete_message(qm.id, qm.pop_receipt)
-        except HttpResponseError as e:
-            if not _is_gone(e):
-                raise
+        except Exception as e:
+            if not (isinstance(e, HttpResponseError) and _is_gone(e)):
+                log.exception("could not set aside message %s on %s; it stays there", qm.id, self.name)
 
     async def delete(self, msg: ReceivedMessage) -> bool:
         """Delete a received message; ``False`` if it was already gone or received again elsewhere."""
@@ -272,5 +274,5 @@ class TaskHubQueue:
         return int(props.approximate_message_count or 0)
 
 
-def _order_key(r: ReceivedMessage) -> tuple[datetime, int]:
-    return (r.inserted_on or datetime.min.replace(tzinfo=timezone.utc), r.message.sequence_number)
+def _order_key(r: ReceivedMessage) -> tuple[float, int]:
+    return (r.inserted_on.timestamp() if r.inserted_on else 0.0, r.message.sequence_number)

@@ -247,3 +247,13 @@ async def test_send_creates_a_missing_queue(azurite: str, hub_name: str) -> None
             assert await queue.approximate_count() == 1
         finally:
             await clients.queues.delete_queue(queue.name)
+
+
+async def test_long_corrupt_body_is_kept_whole_in_a_blob(env: Env) -> None:
+    body = "not json " * 6000  # 54,000 chars: too long to quote inside a poison record
+    await env.clients.queues.get_queue_client(env.queue.name).send_message(body)
+    assert await env.queue.receive() == []
+    (record,) = await env.poison.peek()
+    assert record["bodyBlobName"].startswith(f"poison/{env.queue.name}/")
+    assert await env.payloads.download(record["bodyBlobName"]) == body
+    assert body.startswith(record["body"])
