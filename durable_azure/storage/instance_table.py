@@ -23,7 +23,7 @@ from azure.data.tables import TableTransactionError, UpdateMode
 from ..orchestration.errors import SplitBrainError, StorageError
 from ..orchestration.history import OrchestrationStatus
 from .clients import StorageClients
-from .history_rows import read_datetime, read_int, utc
+from .history_rows import read_datetime, read_int, to_json, utc
 from .naming import escape_partition_key, instances_table_name, odata_string, unescape_partition_key
 from .payloads import PayloadStore, random_suffix, table_property_too_large
 
@@ -203,7 +203,11 @@ class InstanceTable:
             raise SplitBrainError(f"Instances row of {instance_id!r} was changed by another writer") from e
 
     async def merge(self, instance_id: str, columns: Mapping[str, Any]) -> None:
-        """InsertOrMerge DTFx columns into the row (``None`` values are skipped; large values go to blobs)."""
+        """InsertOrMerge DTFx columns into the row (always with ``TaskHubName``).
+
+        Enums are written by name, datetimes as UTC DateTime, mappings (``Tags``) as JSON; ``None`` values
+        are skipped (tables have no null); ``Input``/``Output`` over 60 KiB UTF-16 become blob URLs.
+        """
         pk = escape_partition_key(instance_id)
         entity: dict[str, Any] = {"PartitionKey": pk, "RowKey": "", "TaskHubName": self.hub}
         for column, value in columns.items():
@@ -213,6 +217,8 @@ class InstanceTable:
                 value = value.name
             elif isinstance(value, datetime):
                 value = utc(value)
+            elif isinstance(value, Mapping):
+                value = to_json(dict(value))  # e.g. Tags, as Newtonsoft would write it
             elif column in _URL_COLUMNS and isinstance(value, str):
                 value = await self._maybe_offload(pk, column, value)
             entity[column] = value

@@ -142,12 +142,14 @@ async def test_merge_upserts_and_converts_types(env: Env) -> None:
             "ExecutionId": EXEC,
             "Generation": 0,
             "CustomStatus": "null",
+            "Tags": {"k": "v"},
             "Output": None,  # skipped: tables have no null
         },
     )
     assert env.clients.counter.snapshot() == {"table.merge": 1}
     raw = await env.raw("sub-1")
     assert raw["RuntimeStatus"] == "Running" and raw["TaskHubName"] == env.hub and "Output" not in raw
+    assert raw["Tags"] == '{"k":"v"}' and isinstance(raw["CreatedTime"], datetime)
     record = await env.instances.get("sub-1")
     assert record is not None and record.runtime_status is OrchestrationStatus.Running
 
