@@ -51,7 +51,7 @@ def poison_queue_name(hub: str) -> str:
 
 def _is_gone(error: HttpResponseError) -> bool:
     """404 or ``PopReceiptMismatch``: the message was deleted or received again by someone else."""
-    return isinstance(error, ResourceNotFoundError) or error.error_code in (
+    return isinstance(error, ResourceNotFoundError) or getattr(error, "error_code", None) in (
         "PopReceiptMismatch",
         "MessageNotFound",
     )

@@ -1,0 +1,334 @@
+"""``DurableOrchestrationClient``: start, inspect and manage instances, talking to storage directly."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from typing import Any
+
+from ..orchestration import serialization
+from ..orchestration.entity_id import EntityId
+from ..orchestration.errors import (
+    InstanceAlreadyExistsError,
+    InstanceNotFoundError,
+    InvalidOperationError,
+    SplitBrainError,
+)
+from ..orchestration.history import (
+    EventRaised,
+    ExecutionResumed,
+    ExecutionStarted,
+    ExecutionSuspended,
+    ExecutionTerminated,
+    GenericEvent,
+    HistoryEvent,
+    OrchestrationStatus,
+)
+from ..orchestration.status import OrchestrationRuntimeStatus
+from ..storage.instance_table import InstanceRecord
+from ..storage.messages import TaskMessage
+from ..storage.naming import validate_instance_id
+from ..storage.taskhub import TaskHubStorage
+from .history_json import history_to_json
+from .models import DurableOrchestrationStatus, EntityStateResponse, PurgeHistoryResult
+
+_ACTIVE = frozenset({OrchestrationStatus.Running, OrchestrationStatus.Pending, OrchestrationStatus.Suspended})
+_TERMINAL_RUNTIME = [s for s in OrchestrationRuntimeStatus if s.is_terminal]
+
+
+def _statuses(values: Iterable[OrchestrationRuntimeStatus | str] | None) -> list[OrchestrationStatus] | None:
+    if not values:
+        return None
+    result = []
+    for value in values:
+        name = value.value if isinstance(value, OrchestrationRuntimeStatus) else str(value)
+        try:
+            result.append(OrchestrationStatus[name])
+        except KeyError:
+            raise ValueError(
+                f"Unknown runtime status {name!r}; use one of {', '.join(s.value for s in OrchestrationRuntimeStatus)}."
+            ) from None
+    return result
+
+
+class DurableOrchestrationClient:
+    """The Durable Functions client API (async), for one task hub."""
+
+    def __init__(self, storage: TaskHubStorage, *, notify: Callable[[str], None] | None = None) -> None:
+        self._storage = storage
+        self._notify = notify
+        self.task_hub_name = storage.hub_name
+
+    @classmethod
+    def from_connection_string(
+        cls, connection_string: str, *, hub_name: str, partition_count: int = 4
+    ) -> DurableOrchestrationClient:
+        return cls(TaskHubStorage(connection_string, hub_name, partition_count=partition_count))
+
+    @property
+    def storage(self) -> TaskHubStorage:
+        return self._storage
+
+    async def close(self) -> None:
+        await self._storage.close()
+
+    async def __aenter__(self) -> DurableOrchestrationClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ---- messages -----------------------------------------------------------------------
+    async def _send(self, instance_id: str, event: HistoryEvent, execution_id: str | None = None) -> None:
+        await self._storage.create_if_not_exists()
+        message = TaskMessage(event=event, instance_id=instance_id, execution_id=execution_id)
+        await self._storage.control_queue_for(instance_id).send(message)
+        if self._notify is not None:
+            self._notify(instance_id)
+
+    async def _require(self, instance_id: str, *, fetch_input: bool = False) -> InstanceRecord:
+        record = await self._storage.instances.get(instance_id, fetch_input=fetch_input, fetch_output=False)
+        if record is None:
+            raise InstanceNotFoundError(f"No orchestration instance with id '{instance_id}' exists in task hub '{self.task_hub_name}'.")
+        return record
+
+    # ---- start --------------------------------------------------------------------------
+    async def start_new(
+        self,
+        orchestration_function_name: str,
+        instance_id: str | None = None,
+        client_input: Any = None,
+        version: str | None = None,
+    ) -> str:
+        """Start an orchestration; returns its instance id. A finished instance with the same id is replaced."""
+        if not orchestration_function_name or not isinstance(orchestration_function_name, str):
+            raise ValueError("orchestration_function_name must be a non-empty string.")
+        instance_id = validate_instance_id(instance_id) if instance_id is not None else uuid.uuid4().hex
+        payload = serialization.dumps(client_input, what="orchestration input")
+        await self._storage.create_if_not_exists()
+        existing = await self._storage.instances.get(instance_id, fetch_input=False, fetch_output=False)
+        if existing is not None and existing.runtime_status in _ACTIVE:
+            raise InstanceAlreadyExistsError(
+                f"An instance with id '{instance_id}' is already {existing.runtime_status.name}; "
+                "wait for it to finish, terminate it, or use another id."
+            )
+        now = datetime.now(timezone.utc)
+        execution_id = uuid.uuid4().hex
+        generation = existing.generation + 1 if existing is not None else 0
+        started = ExecutionStarted(
+            name=orchestration_function_name, instance_id=instance_id, execution_id=execution_id,
+            input=payload, version=version or "", generation=generation, timestamp=now,
+        )
+        await self._send(instance_id, started, execution_id)
+        try:
+            await self._storage.instances.write_pending(
+                instance_id, name=orchestration_function_name, version=version or "", input=payload,
+                execution_id=execution_id, created_time=now, generation=generation,
+                etag=existing.etag if existing is not None else None,
+            )
+        except SplitBrainError:
+            pass  # the worker already checkpointed the first episode (its row is newer)
+        return instance_id
+
+    # ---- status -------------------------------------------------------------------------
+    async def get_status(
+        self,
+        instance_id: str,
+        show_history: bool = False,
+        show_history_output: bool = False,
+        show_input: bool = False,
+    ) -> DurableOrchestrationStatus:
+        """Status of one instance; falsy (``not status``) when there is no such instance."""
+        record = await self._storage.instances.get(instance_id, fetch_input=show_input)
+        if record is None:
+            return DurableOrchestrationStatus()
+        history = None
+        if show_history:
+            loaded = await self._storage.history.load(instance_id)
+            history = history_to_json(list(loaded.events), show_output=show_history_output, show_input=show_input)
+        return DurableOrchestrationStatus.from_record(record, history=history, show_input=show_input)
+
+    async def get_history(self, instance_id: str) -> list[HistoryEvent]:
+        """The raw history events of the instance's current execution."""
+        return list((await self._storage.history.load(instance_id)).events)
+
+    async def list_instances(
+        self,
+        *,
+        created_time_from: datetime | None = None,
+        created_time_to: datetime | None = None,
+        runtime_status: Iterable[OrchestrationRuntimeStatus | str] | None = None,
+        instance_id_prefix: str | None = None,
+        page_size: int = 100,
+        continuation_token: str | None = None,
+        show_input: bool = False,
+    ) -> tuple[list[DurableOrchestrationStatus], str | None]:
+        """One page of instances and the continuation token of the next page (``None`` at the end)."""
+        records, token = await self._storage.instances.query(
+            created_from=created_time_from, created_to=created_time_to, statuses=_statuses(runtime_status),
+            instance_id_prefix=instance_id_prefix, page_size=page_size, continuation_token=continuation_token,
+            fetch_input=show_input,
+        )
+        return [DurableOrchestrationStatus.from_record(r, show_input=show_input) for r in records], token
+
+    async def get_status_by(
+        self,
+        created_time_from: datetime | None = None,
+        created_time_to: datetime | None = None,
+        runtime_status: Iterable[OrchestrationRuntimeStatus | str] | None = None,
+        instance_id_prefix: str | None = None,
+    ) -> list[DurableOrchestrationStatus]:
+        """Every matching instance (all pages)."""
+        results: list[DurableOrchestrationStatus] = []
+        token: str | None = None
+        while True:
+            page, token = await self.list_instances(
+                created_time_from=created_time_from, created_time_to=created_time_to,
+                runtime_status=runtime_status, instance_id_prefix=instance_id_prefix,
+                page_size=1000, continuation_token=token,
+            )
+            results.extend(page)
+            if not token:
+                return results
+
+    async def get_status_all(self) -> list[DurableOrchestrationStatus]:
+        """Every instance in the hub (all pages, unlike DF 1.x which stops at 100)."""
+        return await self.get_status_by()
+
+    async def wait_for_completion(
+        self, instance_id: str, timeout: float = 60.0, poll_interval: float = 0.1
+    ) -> DurableOrchestrationStatus:
+        """Poll until the instance is Completed, Failed, Terminated or Canceled; ``TimeoutError`` otherwise."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        interval = min(poll_interval, 0.05)
+        while True:
+            status = await self.get_status(instance_id)
+            if status and status.runtime_status is not None and status.runtime_status.is_terminal:
+                return status
+            if loop.time() >= deadline:
+                raise TimeoutError(
+                    f"Instance '{instance_id}' did not finish within {timeout} s "
+                    f"(status: {status.runtime_status.value if status and status.runtime_status else 'not found'})."
+                )
+            await asyncio.sleep(interval)
+            interval = min(interval * 2, poll_interval)
+
+    # ---- control ------------------------------------------------------------------------
+    async def raise_event(self, instance_id: str, event_name: str, event_data: Any = None) -> None:
+        """Deliver an external event. Raises if the instance does not exist or has finished."""
+        if not event_name:
+            raise ValueError("event_name must not be empty.")
+        payload = serialization.dumps(event_data, what="event data")
+        record = await self._require(instance_id)
+        if record.runtime_status.is_terminal:
+            raise InvalidOperationError(
+                f"Instance '{instance_id}' is {record.runtime_status.name}; it can no longer receive events."
+            )
+        await self._send(instance_id, EventRaised(name=event_name, input=payload, timestamp=datetime.now(timezone.utc)))
+
+    async def _control(self, instance_id: str, event: HistoryEvent, verb: str) -> None:
+        record = await self._require(instance_id)
+        if record.runtime_status.is_terminal:
+            raise InvalidOperationError(f"Cannot {verb} instance '{instance_id}': it is already {record.runtime_status.name}.")
+        await self._send(instance_id, event)
+
+    async def terminate(self, instance_id: str, reason: str | None = None) -> None:
+        """Stop a running instance; it ends with status Terminated and ``reason`` as output."""
+        now = datetime.now(timezone.utc)
+        await self._control(instance_id, ExecutionTerminated(input=serialization.dumps(reason), timestamp=now), "terminate")
+
+    async def suspend(self, instance_id: str, reason: str | None = None) -> None:
+        """Pause an instance: events are kept but not processed until :meth:`resume`."""
+        now = datetime.now(timezone.utc)
+        await self._control(instance_id, ExecutionSuspended(reason=reason, timestamp=now), "suspend")
+
+    async def resume(self, instance_id: str, reason: str | None = None) -> None:
+        """Continue a suspended instance."""
+        now = datetime.now(timezone.utc)
+        await self._control(instance_id, ExecutionResumed(reason=reason, timestamp=now), "resume")
+
+    async def restart(self, instance_id: str, restart_with_new_instance_id: bool = True) -> str:
+        """Start the orchestration again with its original input; returns the (new) instance id."""
+        record = await self._require(instance_id, fetch_input=True)
+        new_id = None if restart_with_new_instance_id else instance_id
+        if not restart_with_new_instance_id and record.runtime_status in _ACTIVE:
+            raise InstanceAlreadyExistsError(f"Instance '{instance_id}' is still {record.runtime_status.name}.")
+        return await self.start_new(record.name, new_id, serialization.loads(record.input), version=record.version or None)
+
+    async def rewind(self, instance_id: str, reason: str | None = None) -> None:
+        """Retry the failed work of a Failed instance (and of its failed sub-orchestrations)."""
+        record = await self._require(instance_id)
+        if record.runtime_status is not OrchestrationStatus.Failed:
+            raise InvalidOperationError(
+                f"Only Failed instances can be rewound; '{instance_id}' is {record.runtime_status.name}."
+            )
+        await self._rewind_tree(instance_id, reason or "rewind")
+
+    async def _rewind_tree(self, instance_id: str, reason: str) -> None:
+        children = await self._storage.history.rewind(instance_id)
+        for child in children:
+            await self._rewind_tree(child, reason)
+        now = datetime.now(timezone.utc)
+        await self._storage.instances.merge(
+            instance_id, {"RuntimeStatus": OrchestrationStatus.Running, "LastUpdatedTime": now}
+        )
+        await self._send(instance_id, GenericEvent(data=reason, timestamp=now))
+
+    # ---- purge --------------------------------------------------------------------------
+    async def purge_instance_history(self, instance_id: str) -> PurgeHistoryResult:
+        """Delete an instance's history, status row and blobs."""
+        if await self._storage.instances.get(instance_id, fetch_input=False, fetch_output=False) is None:
+            return PurgeHistoryResult(0)
+        await asyncio.gather(
+            self._storage.history.delete_instance(instance_id),
+            self._storage.payloads.delete_prefix(instance_id),
+        )
+        deleted = await self._storage.instances.delete(instance_id)
+        return PurgeHistoryResult(1 if deleted else 0)
+
+    async def purge_instance_history_by(
+        self,
+        created_time_from: datetime | None = None,
+        created_time_to: datetime | None = None,
+        runtime_status: Iterable[OrchestrationRuntimeStatus | str] | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> PurgeHistoryResult:
+        """Purge every finished instance created in the range (only terminal statuses are purged)."""
+        statuses = _statuses(runtime_status) or [s.to_status() for s in _TERMINAL_RUNTIME]
+        statuses = [s for s in statuses if s.is_terminal]
+        if not statuses:
+            return PurgeHistoryResult(0)
+        deleted = 0
+        token: str | None = None
+        while True:
+            records, token = await self._storage.instances.query(
+                created_from=created_time_from, created_to=created_time_to, statuses=statuses,
+                page_size=100, continuation_token=token, fetch_output=False,
+            )
+            results = await asyncio.gather(*(self.purge_instance_history(r.instance_id) for r in records))
+            deleted += sum(r.instances_deleted for r in results)
+            if on_progress is not None:
+                on_progress(deleted)
+            if not token:
+                return PurgeHistoryResult(deleted)
+
+    # ---- entities -----------------------------------------------------------------------
+    async def signal_entity(self, entityId: EntityId, operation_name: str, operation_input: Any = None) -> None:
+        """Send a one-way operation to an entity."""
+        from ..entities.messages import signal_request
+
+        event = signal_request(operation_name, operation_input, datetime.now(timezone.utc))
+        await self._send(entityId.instance_id, event)
+
+    async def read_entity_state(self, entityId: EntityId) -> EntityStateResponse:
+        """Whether the entity exists and its current state."""
+        from ..entities.messages import decode_entity_state
+
+        record = await self._storage.instances.get(entityId.instance_id, fetch_input=True, fetch_output=False)
+        if record is None:
+            return EntityStateResponse(False)
+        exists, state = decode_entity_state(record.input)
+        return EntityStateResponse(exists, state if exists else None)

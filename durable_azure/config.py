@@ -1,0 +1,107 @@
+"""Engine settings from ``host.json`` (``extensions.durableTask``), the environment and ``local.settings.json``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_HUB_NAME = "TestHubName"
+DEFAULT_CONNECTION = "UseDevelopmentStorage=true"
+_TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d+))?$")
+
+
+def parse_timespan(value: Any) -> float:
+    """Seconds in a .NET TimeSpan string (``"00:00:30"``, ``"1.00:00:00"``) or a number of seconds."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    match = _TIMESPAN.match(str(value).strip())
+    if not match:
+        raise ValueError(f"Invalid TimeSpan {value!r}; expected e.g. '00:00:30'.")
+    days, hours, minutes, seconds, fraction = match.groups()
+    total = int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + int(seconds)
+    return total + (float(f"0.{fraction}") if fraction else 0.0)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a worker or client needs; defaults match Durable Functions where it makes sense."""
+
+    connection_string: str = DEFAULT_CONNECTION
+    hub_name: str = DEFAULT_HUB_NAME
+    partition_count: int = 4
+    control_queue_batch_size: int = 32
+    max_queue_polling_interval: float = 1.0
+    max_concurrent_activities: int = 10
+    max_concurrent_orchestrations: int = 10
+    control_queue_visibility_timeout: int = 60
+    work_item_visibility_timeout: int = 120
+    lease_duration: int = 30
+    lease_renew_interval: float = 10.0
+    lease_acquire_interval: float = 10.0
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    route_prefix: str = "api"
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        known = {k: v for k, v in overrides.items() if v is not None}
+        unknown = set(known) - set(self.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"Unknown setting(s): {', '.join(sorted(unknown))}")
+        return replace(self, **known)
+
+
+def _expand(value: str, env: dict[str, str]) -> str:
+    """Resolve ``%AppSetting%`` references, as the Functions host does in host.json."""
+    return re.sub(r"%([^%]+)%", lambda m: env.get(m.group(1), m.group(0)), value)
+
+
+def read_local_settings(app_dir: Path) -> dict[str, str]:
+    path = app_dir / "local.settings.json"
+    if not path.exists():
+        return {}
+    values = json.loads(path.read_text(encoding="utf-8")).get("Values", {})
+    return {str(k): str(v) for k, v in values.items()}
+
+
+def load_settings(app_dir: str | Path = ".", **overrides: Any) -> Settings:
+    """Build settings for the app in ``app_dir``: host.json, then local.settings.json, then the environment."""
+    root = Path(app_dir)
+    env = {**read_local_settings(root), **os.environ}
+    values: dict[str, Any] = {}
+    host_path = root / "host.json"
+    provider: dict[str, Any] = {}
+    if host_path.exists():
+        host = json.loads(host_path.read_text(encoding="utf-8"))
+        extensions = host.get("extensions", {})
+        durable = extensions.get("durableTask", {})
+        provider = durable.get("storageProvider", {})
+        if "hubName" in durable:
+            values["hub_name"] = _expand(str(durable["hubName"]), env)
+        if "partitionCount" in provider:
+            values["partition_count"] = int(provider["partitionCount"])
+        if "controlQueueBatchSize" in provider:
+            values["control_queue_batch_size"] = int(provider["controlQueueBatchSize"])
+        if "maxQueuePollingInterval" in provider:
+            values["max_queue_polling_interval"] = parse_timespan(provider["maxQueuePollingInterval"])
+        if "controlQueueVisibilityTimeout" in provider:
+            values["control_queue_visibility_timeout"] = int(parse_timespan(provider["controlQueueVisibilityTimeout"]))
+        if "workItemQueueVisibilityTimeout" in provider:
+            values["work_item_visibility_timeout"] = int(parse_timespan(provider["workItemQueueVisibilityTimeout"]))
+        if "maxConcurrentActivityFunctions" in durable:
+            values["max_concurrent_activities"] = int(durable["maxConcurrentActivityFunctions"])
+        if "maxConcurrentOrchestratorFunctions" in durable:
+            values["max_concurrent_orchestrations"] = int(durable["maxConcurrentOrchestratorFunctions"])
+        if "routePrefix" in extensions.get("http", {}):
+            values["route_prefix"] = str(extensions["http"]["routePrefix"])
+    connection_name = str(provider.get("connectionName") or provider.get("connectionStringName") or "AzureWebJobsStorage")
+    if env.get(connection_name):
+        values["connection_string"] = env[connection_name]
+    if "DURABLE_AZURE_HUB" in env:
+        values["hub_name"] = env["DURABLE_AZURE_HUB"]
+    if "WEBSITE_SITE_NAME" in env and "hub_name" not in values:
+        values["hub_name"] = re.sub(r"[^A-Za-z0-9]", "", env["WEBSITE_SITE_NAME"])[:45] or DEFAULT_HUB_NAME
+    return Settings(**values).with_overrides(**overrides)

@@ -1,0 +1,5 @@
+"""The runtime: partition leases, the orchestration and activity dispatchers, the worker."""
+
+from .worker import TaskHubWorker
+
+__all__ = ["TaskHubWorker"]

@@ -1,0 +1,174 @@
+"""The activity dispatcher: work items → activity functions → results to the control queue.
+
+Activities run at least once: a work item is deleted only after its result message was sent.
+Sync activities run in a thread pool; ``async def`` activities are awaited on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from typing import Any
+
+from ..config import Settings
+from ..functions.app import DurableRegistry
+from ..orchestration import serialization
+from ..orchestration.errors import FunctionNotFoundError
+from ..orchestration.executor import failure_from_exception
+from ..orchestration.history import HistoryEvent, TaskCompleted, TaskFailed, TaskScheduled
+from ..storage.messages import TaskMessage
+from ..storage.queues import ReceivedMessage
+from ..storage.taskhub import TaskHubStorage
+from .polling import Poller
+
+log = logging.getLogger(__name__)
+
+
+class ActivityDispatcher:
+    """Receives work items and runs at most ``max_concurrent_activities`` activities at once."""
+
+    def __init__(
+        self,
+        storage: TaskHubStorage,
+        registry: DurableRegistry,
+        settings: Settings,
+        *,
+        on_result_sent: Callable[[str], None],
+    ) -> None:
+        self._storage = storage
+        self._registry = registry
+        self._settings = settings
+        self._on_result_sent = on_result_sent
+        self._capacity = max(1, settings.max_concurrent_activities)
+        self._in_flight = 0
+        self._slot_freed = asyncio.Event()
+        self._pool = ThreadPoolExecutor(max_workers=self._capacity, thread_name_prefix="activity")
+        self._running: set[asyncio.Task[None]] = set()
+        self._poller = Poller(settings.max_queue_polling_interval)
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.executed = 0
+
+    def wake(self) -> None:
+        self._poller.wake()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="work-items")
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Stop receiving; let running activities finish (their results are still delivered)."""
+        self._stop.set()
+        self._poller.wake()
+        self._slot_freed.set()
+        if self._task is not None:
+            await self._task
+        if self._running:
+            await asyncio.wait(self._running, timeout=timeout)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _loop(self) -> None:
+        queue = self._storage.workitems
+        while not self._stop.is_set():
+            if self._in_flight >= self._capacity:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
+            free = self._capacity - self._in_flight
+            try:
+                batch = await queue.receive(min(32, free), self._settings.work_item_visibility_timeout)
+            except Exception:
+                log.exception("receive from %s failed", queue.name)
+                await asyncio.sleep(1.0)
+                continue
+            if not batch:
+                await self._poller.wait()
+                continue
+            for received in batch:
+                self._in_flight += 1
+                task = asyncio.create_task(self._run(received))
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
+            self._poller.reset()
+
+    async def _run(self, received: ReceivedMessage) -> None:
+        try:
+            await self._execute(received)
+        except Exception:
+            log.exception("work item %s failed to complete; it will be retried", received.message_id)
+        finally:
+            self._in_flight -= 1
+            self._slot_freed.set()
+
+    async def _execute(self, received: ReceivedMessage) -> None:
+        message = received.message
+        scheduled = message.event
+        if not isinstance(scheduled, TaskScheduled):
+            await self._storage.poison.put(
+                source_queue=received.queue_name, message_id=received.message_id,
+                reason=f"work item holds a {type(scheduled).__name__}, not a TaskScheduled event",
+                body=str(message), dequeue_count=received.dequeue_count,
+            )
+            await self._storage.workitems.delete(received)
+            return
+        result = await self._invoke(scheduled, message.instance_id)
+        reply = TaskMessage(
+            event=result,
+            instance_id=message.instance_id,
+            execution_id=message.execution_id,
+            episode=message.episode,
+            sender_instance_id=message.instance_id,
+            sender_execution_id=message.execution_id or "",
+        )
+        await self._storage.control_queue_for(message.instance_id).send(reply)
+        self._on_result_sent(message.instance_id)
+        await self._storage.workitems.delete(received)
+        self.executed += 1
+
+    async def _invoke(self, scheduled: TaskScheduled, instance_id: str) -> HistoryEvent:
+        now = datetime.now(timezone.utc)
+        fn = self._registry.activities.get(scheduled.name)
+        try:
+            if fn is None:
+                raise FunctionNotFoundError(
+                    f"No activity named '{scheduled.name}' is registered in this app (registered: "
+                    f"{', '.join(sorted(self._registry.activities)) or 'none'}). Check the name given to "
+                    "call_activity, and that the function is decorated with @app.activity_trigger."
+                )
+            argument = serialization.loads(scheduled.input)
+            value = await self._call(fn, scheduled.name, argument)
+            payload = serialization.dumps(value, what=f"return value of activity '{scheduled.name}'")
+            return TaskCompleted(task_scheduled_id=scheduled.event_id, result=payload, timestamp=now)
+        except Exception as error:
+            log.warning(
+                "activity %s failed: %s: %s", scheduled.name, type(error).__name__, error,
+                extra={"instance_id": instance_id, "event": "TaskFailed"},
+            )
+            failure = failure_from_exception(error)
+            return TaskFailed(
+                task_scheduled_id=scheduled.event_id,
+                reason=f"{failure.error_type}: {failure.error_message}",
+                details=failure.stack_trace,
+                failure_details=failure,
+                timestamp=now,
+            )
+
+    async def _call(self, fn: Callable[..., Any], name: str, argument: Any) -> Any:
+        param = self._registry.activity_input_names.get(name)
+        kwargs = {param: argument} if param and _accepts(fn, param) else None
+        if inspect.iscoroutinefunction(fn):
+            return await (fn(**kwargs) if kwargs is not None else fn(argument))
+        loop = asyncio.get_running_loop()
+        if kwargs is not None:
+            return await loop.run_in_executor(self._pool, lambda: fn(**kwargs))
+        return await loop.run_in_executor(self._pool, fn, argument)
+
+
+def _accepts(fn: Callable[..., Any], param: str) -> bool:
+    try:
+        return param in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,106 @@
+"""What a worker remembers about one orchestration instance between episodes."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from ..orchestration.history import (
+    EventSent,
+    ExecutionCompleted,
+    ExecutionStarted,
+    HistoryEvent,
+    OrchestratorStarted,
+    SubOrchestrationInstanceCompleted,
+    SubOrchestrationInstanceCreated,
+    SubOrchestrationInstanceFailed,
+    TaskCompleted,
+    TaskFailed,
+    TaskScheduled,
+    TimerCreated,
+    TimerFired,
+)
+
+_SCHEDULING = (TaskScheduled, TimerCreated, SubOrchestrationInstanceCreated, EventSent)
+_RESULTS = (TaskCompleted, TaskFailed, SubOrchestrationInstanceCompleted, SubOrchestrationInstanceFailed)
+
+
+def completion_id(event: HistoryEvent) -> int | None:
+    """The task or timer id a completion event answers, else ``None``."""
+    if isinstance(event, _RESULTS):
+        return event.task_scheduled_id
+    if isinstance(event, TimerFired):
+        return event.timer_id
+    return None
+
+
+@dataclass
+class InstanceState:
+    """The current execution's history plus indexes that make each episode cheap."""
+
+    history: list[HistoryEvent] = field(default_factory=list)
+    etag: str | None = None
+    execution_id: str | None = None
+    started: ExecutionStarted | None = None
+    completed: ExecutionCompleted | None = None
+    episodes: int = 0
+    scheduled_ids: set[int] = field(default_factory=set)
+    answered_ids: set[int] = field(default_factory=set)
+    custom_status: str | None = None
+
+    @classmethod
+    def from_history(cls, events: list[HistoryEvent], etag: str | None, execution_id: str | None) -> InstanceState:
+        state = cls(etag=etag, execution_id=execution_id)
+        state.extend(events)
+        return state
+
+    def extend(self, events: list[HistoryEvent]) -> None:
+        self.history.extend(events)
+        for event in events:
+            if isinstance(event, _SCHEDULING):
+                self.scheduled_ids.add(event.event_id)
+            elif isinstance(event, OrchestratorStarted):
+                self.episodes += 1
+            elif isinstance(event, ExecutionStarted):
+                self.started = event
+                self.execution_id = event.execution_id
+            elif isinstance(event, ExecutionCompleted):
+                self.completed = event
+            else:
+                answered = completion_id(event)
+                if answered is not None:
+                    self.answered_ids.add(answered)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.completed is not None
+
+
+class InstanceCache:
+    """A bounded LRU of instance states, one per instance id."""
+
+    def __init__(self, capacity: int = 2000) -> None:
+        self._capacity = capacity
+        self._states: OrderedDict[str, InstanceState] = OrderedDict()
+
+    def get(self, instance_id: str) -> InstanceState | None:
+        state = self._states.get(instance_id)
+        if state is not None:
+            self._states.move_to_end(instance_id)
+        return state
+
+    def put(self, instance_id: str, state: InstanceState) -> None:
+        self._states[instance_id] = state
+        self._states.move_to_end(instance_id)
+        while len(self._states) > self._capacity:
+            self._states.popitem(last=False)
+
+    def drop(self, instance_id: str) -> None:
+        self._states.pop(instance_id, None)
+
+    def drop_where(self, predicate: object) -> None:
+        for instance_id in [i for i in self._states if predicate(i)]:  # type: ignore[operator]
+            del self._states[instance_id]
+
+    def __len__(self) -> int:
+        return len(self._states)

@@ -1,0 +1,399 @@
+"""The orchestration dispatcher: control-queue batches → replay → checkpoint.
+
+Per owned partition one loop receives up to 32 messages, groups them by instance and runs one
+episode per instance. Checkpoint order (ARCHITECTURE.md): send outbound messages, append
+history guarded by the sentinel ETag, merge the Instances row when something users see changed,
+delete the inbound messages. Nothing is deleted before the history that consumed it is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from ..config import Settings
+from ..functions.app import DurableRegistry
+from ..orchestration.context import DurableOrchestrationContext
+from ..orchestration.errors import FunctionNotFoundError, SplitBrainError
+from ..orchestration.executor import Completion, execute
+from ..orchestration.history import (
+    ExecutionResumed,
+    ExecutionStarted,
+    ExecutionSuspended,
+    ExecutionTerminated,
+    GenericEvent,
+    HistoryEvent,
+    OrchestrationStatus,
+    OrchestratorStarted,
+    TimerFired,
+)
+from ..storage.messages import TaskMessage, encode_message
+from ..storage.queues import ReceivedMessage
+from ..storage.taskhub import TaskHubStorage
+from .instance_state import InstanceCache, InstanceState, completion_id
+from .outbound import Outbound, new_execution_id, outbound_messages, parent_notification
+from .polling import Poller
+from .timers import is_early, visibility_delay
+
+log = logging.getLogger(__name__)
+
+MAX_CONTINUE_AS_NEW_PER_EPISODE = 20
+OUT_OF_ORDER_RETRY_SECONDS = 2.0
+MAX_DEQUEUE_FOR_UNKNOWN_INSTANCE = 10
+
+EntityHandler = Callable[[int, str, list[ReceivedMessage]], Awaitable[None]]
+
+
+def _missing_orchestrator(name: str, known: list[str]) -> Callable[[DurableOrchestrationContext], Any]:
+    def orchestrator(context: DurableOrchestrationContext) -> Any:
+        raise FunctionNotFoundError(
+            f"No orchestrator named '{name}' is registered in this app "
+            f"(registered: {', '.join(sorted(known)) or 'none'}). Check the name given to start_new or "
+            "call_sub_orchestrator, and that the function is decorated with @app.orchestration_trigger."
+        )
+
+    return orchestrator
+
+
+class OrchestrationDispatcher:
+    """Runs orchestration episodes for the partitions this worker owns."""
+
+    def __init__(
+        self,
+        storage: TaskHubStorage,
+        registry: DurableRegistry,
+        settings: Settings,
+        *,
+        on_work_items_sent: Callable[[], None],
+        entity_handler: EntityHandler | None = None,
+    ) -> None:
+        self._storage = storage
+        self._registry = registry
+        self._settings = settings
+        self._on_work_items_sent = on_work_items_sent
+        self._entity_handler = entity_handler
+        self.cache = InstanceCache()
+        self._loops: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
+        self._pollers: dict[int, Poller] = {}
+        self._limit = asyncio.Semaphore(max(1, settings.max_concurrent_orchestrations))
+        self.episodes = 0
+
+    # ---- partition loops ----------------------------------------------------------------
+    def owns(self, index: int) -> bool:
+        return index in self._loops
+
+    def wake(self, index: int) -> None:
+        poller = self._pollers.get(index)
+        if poller is not None:
+            poller.wake()
+
+    def wake_instance(self, instance_id: str) -> None:
+        self.wake(self._storage.partition_of(instance_id))
+
+    async def start_partition(self, index: int) -> None:
+        if index in self._loops:
+            return
+        stop = asyncio.Event()
+        self._pollers[index] = Poller(self._settings.max_queue_polling_interval)
+        task = asyncio.create_task(self._partition_loop(index, stop), name=f"control-queue-{index:02d}")
+        self._loops[index] = (task, stop)
+
+    async def stop_partition(self, index: int) -> None:
+        entry = self._loops.pop(index, None)
+        if entry is None:
+            return
+        task, stop = entry
+        stop.set()
+        self._pollers[index].wake()
+        await task
+        self._pollers.pop(index, None)
+        partitions = self._storage.partition_count
+        self.cache.drop_where(lambda instance_id: self._storage.partition_of(instance_id) == index)
+        log.info("stopped partition %02d of %d", index, partitions, extra={"partition": index})
+
+    async def stop(self) -> None:
+        for index in list(self._loops):
+            await self.stop_partition(index)
+
+    async def _partition_loop(self, index: int, stop: asyncio.Event) -> None:
+        queue = self._storage.control_queue(index)
+        poller = self._pollers[index]
+        batch_size = self._settings.control_queue_batch_size
+        while not stop.is_set():
+            try:
+                batch = await queue.receive(batch_size, self._settings.control_queue_visibility_timeout)
+            except Exception:
+                log.exception("receive from %s failed", queue.name, extra={"partition": index})
+                await asyncio.sleep(1.0)
+                continue
+            if not batch:
+                await poller.wait()
+                continue
+            await self.process_batch(index, batch)
+            if len(batch) < batch_size:
+                poller.reset()
+                await poller.wait()
+
+    async def process_batch(self, index: int, batch: list[ReceivedMessage]) -> None:
+        groups: dict[str, list[ReceivedMessage]] = {}
+        for received in batch:
+            groups.setdefault(received.message.instance_id, []).append(received)
+        await asyncio.gather(*(self._guarded(index, iid, msgs) for iid, msgs in groups.items()))
+
+    async def _guarded(self, index: int, instance_id: str, messages: list[ReceivedMessage]) -> None:
+        async with self._limit:
+            try:
+                if instance_id.startswith("@") and self._entity_handler is not None:
+                    await self._entity_handler(index, instance_id, messages)
+                else:
+                    await self._process_instance(index, instance_id, messages)
+            except Exception:
+                log.exception("episode failed; its messages will be retried", extra={"instance_id": instance_id})
+                self.cache.drop(instance_id)
+                await self._abandon(messages, OUT_OF_ORDER_RETRY_SECONDS)
+
+    # ---- one instance -------------------------------------------------------------------
+    async def _state(self, instance_id: str, messages: list[ReceivedMessage]) -> InstanceState:
+        if any(isinstance(m.message.event, GenericEvent) for m in messages):
+            self.cache.drop(instance_id)  # a rewind rewrote history under us
+        state = self.cache.get(instance_id)
+        if state is None:
+            loaded = await self._storage.history.load(instance_id)
+            state = InstanceState.from_history(list(loaded.events), loaded.etag, loaded.execution_id)
+            self.cache.put(instance_id, state)
+        return state
+
+    async def _process_instance(self, index: int, instance_id: str, messages: list[ReceivedMessage]) -> None:
+        now = datetime.now(timezone.utc)
+        state = await self._state(instance_id, messages)
+        to_delete: list[ReceivedMessage] = []
+        to_abandon: list[ReceivedMessage] = []
+        incoming: list[HistoryEvent] = []
+        new_start: ExecutionStarted | None = None
+        rearm: list[Outbound] = []
+
+        for received in messages:
+            event = received.message.event
+            if isinstance(event, TimerFired) and is_early(event.fire_at, now):
+                rearm.append(Outbound(received.message, delay=visibility_delay(event.fire_at, now)))
+                to_delete.append(received)
+                continue
+            if isinstance(event, ExecutionStarted):
+                if new_start is None and (not state.history or state.is_terminal or state.execution_id != event.execution_id):
+                    if state.history and not state.is_terminal:
+                        log.warning(
+                            "ignoring a start of %s while execution %s is running",
+                            instance_id, state.execution_id, extra={"instance_id": instance_id},
+                        )
+                        to_delete.append(received)
+                        continue
+                    new_start = event
+                    incoming.append(event)
+                else:
+                    to_delete.append(received)  # duplicate start
+                continue
+            target_execution = new_start.execution_id if new_start else state.execution_id
+            if received.message.execution_id and target_execution and received.message.execution_id != target_execution:
+                log.info("dropping a %s for an older execution", type(event).__name__, extra={"instance_id": instance_id})
+                to_delete.append(received)
+                continue
+            answered = completion_id(event)
+            if answered is not None and new_start is None:
+                if answered in state.answered_ids or any(completion_id(e) == answered for e in incoming):
+                    to_delete.append(received)  # duplicate delivery
+                    continue
+                if answered not in state.scheduled_ids:
+                    to_abandon.append(received)  # its scheduling is not durable yet
+                    continue
+            incoming.append(event)
+
+        consumed = [m for m in messages if m not in to_delete and m not in to_abandon]
+        await self._send_all(rearm)
+
+        if new_start is None and not state.history:
+            await self._no_such_instance(instance_id, consumed, incoming)
+            await self._finish_messages(to_delete, to_abandon)
+            return
+        if new_start is None and state.is_terminal:
+            if incoming:
+                log.info("instance already finished; discarding %d message(s)", len(incoming), extra={"instance_id": instance_id})
+            await self._finish_messages(to_delete + consumed, to_abandon)
+            return
+        if not incoming:
+            await self._finish_messages(to_delete, to_abandon)
+            return
+
+        await self._run_episode(index, instance_id, state, new_start, incoming, now)
+        await self._finish_messages(to_delete + consumed, to_abandon)
+
+    async def _run_episode(
+        self,
+        index: int,
+        instance_id: str,
+        state: InstanceState,
+        new_start: ExecutionStarted | None,
+        incoming: list[HistoryEvent],
+        now: datetime,
+    ) -> None:
+        started = new_start or state.started
+        assert started is not None
+        past: list[HistoryEvent] = [] if new_start else state.history
+        start_index = 0 if new_start else len(state.history)
+        execution_id = started.execution_id
+        episode = 1 if new_start else state.episodes + 1
+        orchestrator = self._orchestrator(started.name)
+        new_events: list[HistoryEvent] = [OrchestratorStarted(timestamp=now), *incoming]
+        outbound: list[Outbound] = []
+        continued = False
+        for _ in range(MAX_CONTINUE_AS_NEW_PER_EPISODE):
+            result = execute(orchestrator, past, new_events)
+            self.episodes += 1
+            outbound += outbound_messages(
+                result.actions, instance_id=instance_id, execution_id=execution_id,
+                name=started.name, episode=episode, now=now,
+            )
+            completion = result.completion
+            if completion is None or completion.status is not OrchestrationStatus.ContinuedAsNew:
+                break
+            continued = True
+            started = ExecutionStarted(
+                name=started.name, instance_id=instance_id, execution_id=new_execution_id(),
+                input=completion.output, version=started.version, parent=started.parent,
+                generation=started.generation, timestamp=now,
+            )
+            execution_id = started.execution_id
+            past, start_index, episode = [], 0, 1
+            new_events = [OrchestratorStarted(timestamp=now), started, *completion.carryover_events]
+        if completion is not None:
+            notice = parent_notification(started, completion, execution_id=execution_id, episode=episode, now=now)
+            if notice is not None:
+                outbound.append(notice)
+
+        # 1. outbound messages
+        await self._send_all(outbound)
+        # 2. history, guarded by the sentinel ETag
+        try:
+            etag = await self._storage.history.append(
+                instance_id, execution_id, result.new_events, start_index=start_index, etag=state.etag
+            )
+        except SplitBrainError:
+            log.warning("another worker wrote this instance; abandoning the episode", extra={"instance_id": instance_id})
+            self.cache.drop(instance_id)
+            raise
+        # 3. the Instances row, only when something users see changed
+        columns = self._instance_columns(state, started, result.new_events, completion, result.custom_status, now,
+                                         new_execution=bool(new_start) or continued)
+        if columns:
+            await self._storage.instances.merge(instance_id, columns)
+        # update the cached state (4. the caller deletes the inbound messages)
+        if new_start or continued:
+            fresh = InstanceState(etag=etag)
+            fresh.extend(result.new_events)
+            fresh.custom_status = result.custom_status
+            self.cache.put(instance_id, fresh)
+        else:
+            state.etag = etag
+            state.extend(result.new_events)
+            state.custom_status = result.custom_status
+
+    def _instance_columns(
+        self,
+        state: InstanceState,
+        started: ExecutionStarted,
+        new_events: list[HistoryEvent],
+        completion: Completion | None,
+        custom_status: str | None,
+        now: datetime,
+        *,
+        new_execution: bool,
+    ) -> dict[str, Any]:
+        columns: dict[str, Any] = {}
+        if new_execution:
+            columns.update(
+                Name=started.name, Version=started.version or "", CreatedTime=started.timestamp,
+                Input=started.input, RuntimeStatus=OrchestrationStatus.Running,
+                ExecutionId=started.execution_id, Generation=started.generation or 0,
+                CustomStatus=custom_status or "null",
+            )
+        for event in new_events:
+            if isinstance(event, ExecutionSuspended):
+                columns["RuntimeStatus"] = OrchestrationStatus.Suspended
+            elif isinstance(event, ExecutionResumed):
+                columns["RuntimeStatus"] = OrchestrationStatus.Running
+        if completion is not None and completion.status is not OrchestrationStatus.ContinuedAsNew:
+            columns.update(RuntimeStatus=completion.status, Output=completion.output, CompletedTime=now)
+        if custom_status != state.custom_status or (new_execution and custom_status):
+            columns["CustomStatus"] = custom_status or "null"
+        if columns:
+            columns["LastUpdatedTime"] = now
+            columns.setdefault("ExecutionId", started.execution_id)
+        return columns
+
+    def _orchestrator(self, name: str) -> Callable[[DurableOrchestrationContext], Any]:
+        fn = self._registry.orchestrators.get(name)
+        return fn if fn is not None else _missing_orchestrator(name, list(self._registry.orchestrators))
+
+    async def _no_such_instance(
+        self, instance_id: str, consumed: list[ReceivedMessage], incoming: list[HistoryEvent]
+    ) -> None:
+        """Messages for an instance with no history and no start message in this batch."""
+        now = datetime.now(timezone.utc)
+        for received in consumed:
+            event = received.message.event
+            if isinstance(event, ExecutionTerminated):
+                # A Pending instance terminated before it ran: record it, as DTFx does.
+                await self._storage.instances.merge(
+                    instance_id,
+                    {"RuntimeStatus": OrchestrationStatus.Terminated, "Output": event.input,
+                     "CompletedTime": now, "LastUpdatedTime": now},
+                )
+                await self._storage.control_queue_for(instance_id).delete(received)
+            elif received.dequeue_count < MAX_DEQUEUE_FOR_UNKNOWN_INSTANCE:
+                await self._storage.control_queue_for(instance_id).abandon(
+                    received, min(2 ** received.dequeue_count, 60)
+                )
+            else:
+                await self._storage.poison.put(
+                    source_queue=self._storage.control_queue_for(instance_id).name,
+                    message_id=received.message_id,
+                    reason=f"instance '{instance_id}' does not exist (no start message arrived)",
+                    body=encode_message(received.message),
+                    dequeue_count=received.dequeue_count,
+                )
+                await self._storage.control_queue_for(instance_id).delete(received)
+
+    # ---- queue helpers ------------------------------------------------------------------
+    async def _send_all(self, outbound: list[Outbound]) -> None:
+        if not outbound:
+            return
+        await asyncio.gather(*(self._send(item) for item in outbound))
+        if any(item.to_work_items for item in outbound):
+            self._on_work_items_sent()
+        for item in outbound:
+            if not item.to_work_items and item.delay == 0:
+                self.wake_instance(item.message.instance_id)
+
+    async def _send(self, item: Outbound) -> None:
+        queue = self._storage.workitems if item.to_work_items else self._storage.control_queue_for(item.message.instance_id)
+        await queue.send(item.message, visibility_delay=item.delay)
+
+    async def _finish_messages(self, delete: list[ReceivedMessage], abandon: list[ReceivedMessage]) -> None:
+        tasks = [self._queue_of(m).delete(m) for m in delete]
+        tasks += [self._queue_of(m).abandon(m, OUT_OF_ORDER_RETRY_SECONDS) for m in abandon]
+        if tasks:
+            await asyncio.gather(*tasks)
+
+    async def _abandon(self, messages: list[ReceivedMessage], delay: float) -> None:
+        try:
+            await asyncio.gather(*(self._queue_of(m).abandon(m, delay) for m in messages))
+        except Exception:
+            log.warning("could not abandon messages; they reappear after their visibility timeout", exc_info=True)
+
+    def _queue_of(self, received: ReceivedMessage) -> Any:
+        return self._storage.queue_by_name(received.queue_name)
+
+
+__all__ = ["OrchestrationDispatcher", "TaskMessage"]

@@ -1,0 +1,118 @@
+"""``TaskHubWorker``: the engine for one app and one task hub, in any asyncio process."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..config import Settings
+from ..functions.app import DurableRegistry
+from ..storage.clients import RequestCounter
+from ..storage.taskhub import TaskHubStorage
+from .activities import ActivityDispatcher
+from .orchestrations import EntityHandler, OrchestrationDispatcher
+from .partitions import PartitionManager
+
+log = logging.getLogger(__name__)
+
+
+def registry_of(app: Any) -> DurableRegistry:
+    """Accept a ``DFApp``/``Blueprint`` or a ready ``DurableRegistry``."""
+    if isinstance(app, DurableRegistry):
+        return app
+    make = getattr(app, "durable_registry", None)
+    if callable(make):
+        return make()  # type: ignore[no-any-return]
+    raise TypeError(f"Expected a DFApp, Blueprint or DurableRegistry, got {type(app).__name__}.")
+
+
+class TaskHubWorker:
+    """Runs orchestrations, activities and entities of ``app`` for the task hub ``hub_name``.
+
+    Several workers (in one or many processes) can share a hub: they divide its control-queue
+    partitions between them through blob leases and rebalance when one joins or leaves.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        connection_string: str,
+        *,
+        hub_name: str,
+        counter: RequestCounter | None = None,
+        **settings: Any,
+    ) -> None:
+        self.settings = Settings(connection_string=connection_string, hub_name=hub_name).with_overrides(**settings)
+        self.registry = registry_of(app)
+        self.storage = TaskHubStorage(
+            self.settings.connection_string,
+            self.settings.hub_name,
+            partition_count=self.settings.partition_count,
+            lease_duration=self.settings.lease_duration,
+            counter=counter,
+        )
+        self.activities = ActivityDispatcher(
+            self.storage, self.registry, self.settings, on_result_sent=self._result_sent
+        )
+        self.orchestrations = OrchestrationDispatcher(
+            self.storage,
+            self.registry,
+            self.settings,
+            on_work_items_sent=self.activities.wake,
+            entity_handler=self._entity_handler(),
+        )
+        self.partitions = PartitionManager(
+            self.storage.leases,
+            self.settings.worker_id,
+            on_acquired=self.orchestrations.start_partition,
+            on_lost=self.orchestrations.stop_partition,
+            renew_interval=self.settings.lease_renew_interval,
+            acquire_interval=self.settings.lease_acquire_interval,
+        )
+        self._started = False
+
+    def _entity_handler(self) -> EntityHandler | None:
+        try:
+            from ..entities.dispatcher import EntityDispatcher
+        except ImportError:
+            return None
+        return EntityDispatcher(self.storage, self.registry, self.settings, wake=self.orchestrations.wake_instance).process
+
+    def _result_sent(self, instance_id: str) -> None:
+        self.orchestrations.wake_instance(instance_id)
+
+    def notify(self, instance_id: str) -> None:
+        """A message for ``instance_id`` was just sent from this process: poll its partition now."""
+        self.orchestrations.wake_instance(instance_id)
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        await self.storage.create_if_not_exists()
+        await self.activities.start()
+        await self.partitions.start()
+        self._started = True
+        log.info(
+            "worker %s started on hub %s (%d partitions, owns %s)",
+            self.settings.worker_id, self.settings.hub_name, self.settings.partition_count,
+            sorted(self.partitions.owned),
+        )
+
+    async def stop(self) -> None:
+        """Finish in-flight work, release partition leases and close storage clients."""
+        if not self._started:
+            await self.storage.close()
+            return
+        self._started = False
+        await self.partitions.stop()
+        await self.orchestrations.stop()
+        await self.activities.stop()
+        await self.storage.close()
+        log.info("worker %s stopped", self.settings.worker_id)
+
+    async def __aenter__(self) -> TaskHubWorker:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
