@@ -1,0 +1,1 @@
+"""Durable entities: operation batches, state in the Instances row, critical sections."""
