@@ -3,6 +3,7 @@
 ``import durable_azure as df`` is a drop-in replacement for ``import azure.durable_functions as df``.
 """
 
+from .client import DurableOrchestrationClient, DurableOrchestrationStatus, EntityStateResponse, PurgeHistoryResult
 from .functions.app import Blueprint, DFApp
 from .orchestration.context import DurableOrchestrationContext
 from .orchestration.entity_id import EntityId
@@ -28,6 +29,7 @@ from .orchestration.history import EventType, FailureDetails, OrchestrationStatu
 from .orchestration.retry import RetryOptions
 from .orchestration.status import OrchestrationRuntimeStatus
 from .orchestration.tasks import TaskBase, TaskState, TimerTask
+from .worker import TaskHubWorker
 
 __version__ = "0.1.0"
 
@@ -36,9 +38,12 @@ __all__ = [
     "Blueprint",
     "DFApp",
     "DurableError",
+    "DurableOrchestrationClient",
     "DurableOrchestrationContext",
+    "DurableOrchestrationStatus",
     "EntityId",
     "EntityOperationFailedError",
+    "EntityStateResponse",
     "EventType",
     "FailureDetails",
     "FunctionNotFoundError",
@@ -52,12 +57,14 @@ __all__ = [
     "OrchestrationStatus",
     "OrchestratorError",
     "PayloadTooLargeError",
+    "PurgeHistoryResult",
     "RetryOptions",
     "SerializationError",
     "StorageError",
     "SubOrchestrationFailedError",
     "TaskBase",
     "TaskFailedError",
+    "TaskHubWorker",
     "TaskState",
     "TimerTask",
 ]
