@@ -3,7 +3,14 @@
 ``import durable_azure as df`` is a drop-in replacement for ``import azure.durable_functions as df``.
 """
 
-from .client import DurableOrchestrationClient, DurableOrchestrationStatus, EntityStateResponse, PurgeHistoryResult
+from .client import (
+    DurableOrchestrationClient,
+    DurableOrchestrationStatus,
+    EntityStateResponse,
+    PurgeHistoryResult,
+)
+from .entities.classes import Entity
+from .entities.context import DurableEntityContext
 from .functions.app import Blueprint, DFApp
 from .orchestration.context import DurableOrchestrationContext
 from .orchestration.entity_id import EntityId
@@ -37,10 +44,12 @@ __all__ = [
     "ActivityFailedError",
     "Blueprint",
     "DFApp",
+    "DurableEntityContext",
     "DurableError",
     "DurableOrchestrationClient",
     "DurableOrchestrationContext",
     "DurableOrchestrationStatus",
+    "Entity",
     "EntityId",
     "EntityOperationFailedError",
     "EntityStateResponse",

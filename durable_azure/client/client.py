@@ -332,3 +332,44 @@ class DurableOrchestrationClient:
             return EntityStateResponse(False)
         exists, state = decode_entity_state(record.input)
         return EntityStateResponse(exists, state if exists else None)
+
+    async def delete_entity(self, entityId: EntityId) -> None:
+        """Delete an entity's state (it then reads as not existing)."""
+        await self.signal_entity(entityId, "delete")
+
+    async def list_entities(
+        self,
+        *,
+        entity_name: str | None = None,
+        page_size: int = 100,
+        continuation_token: str | None = None,
+        fetch_state: bool = True,
+        last_operation_time_from: datetime | None = None,
+        last_operation_time_to: datetime | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of existing entities as DF's HTTP API lists them, and the next page's token."""
+        from ..entities.messages import decode_entity_state
+
+        prefix = f"@{entity_name.lower()}@" if entity_name else "@"
+        records, token = await self._storage.instances.query(
+            instance_id_prefix=prefix, page_size=page_size, continuation_token=continuation_token,
+            fetch_input=True, fetch_output=False, include_entities=True,
+        )
+        entities = []
+        for record in records:
+            if last_operation_time_from and record.last_updated_time < last_operation_time_from:
+                continue
+            if last_operation_time_to and record.last_updated_time > last_operation_time_to:
+                continue
+            exists, state = decode_entity_state(record.input)
+            if not exists:
+                continue
+            entity = EntityId.get_entity_id(record.instance_id)
+            item: dict[str, Any] = {
+                "entityId": {"name": entity.name, "key": entity.key},
+                "lastOperationTime": record.last_updated_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+            if fetch_state:
+                item["state"] = state
+            entities.append(item)
+        return entities, token

@@ -100,6 +100,17 @@ class _DurableDecorators:
         trigger = GenericTrigger(name=context_name, type=ENTITY_TRIGGER, entityName=entity_name)
         return self._durable_trigger(trigger, _entity_handle)
 
+    def entity_class(self, cls: type | None = None, *, entity_name: str | None = None) -> Any:
+        """Register a class as an entity: public methods are operations, attributes are state."""
+        from ..entities.classes import entity_function_for_class
+
+        def register(target: type) -> type:
+            fn = entity_function_for_class(target)
+            self.entity_trigger(context_name="context", entity_name=entity_name or target.__name__)(fn)
+            return target
+
+        return register(cls) if cls is not None else register
+
     def durable_registry(self) -> DurableRegistry:
         """Orchestrators, activities and entities registered so far, by name."""
         registry = DurableRegistry()

@@ -72,6 +72,7 @@ class DurableOrchestrationContext:
         self._buffered: dict[str, deque[str | None]] = {}
         self._custom_status: Any = None
         self._continue_as_new: tuple[Any, bool] | None = None
+        self._locks: EntityLock | None = None
 
     # ---- properties -------------------------------------------------------------------------
     @property
@@ -258,6 +259,56 @@ class DurableOrchestrationContext:
         self._open[request["id"]] = task
         return task
 
+    def lock(self, entities: Sequence[EntityId]) -> TaskBase:
+        """Lock entities for a critical section: ``with (yield context.lock([a, b])): ...``.
+
+        Locks are taken in one global order (sorted instance ids), so two orchestrations can never
+        deadlock. While held, only this orchestration's operations reach those entities. Leaving the
+        ``with`` block releases them; so does the orchestration completing, failing or being terminated.
+        """
+        if self._locks is not None:
+            raise RuntimeError("This orchestration already holds entity locks; release them before locking again.")
+        targets = sorted({_entity(e).instance_id for e in entities})
+        if not targets:
+            raise ValueError("lock() needs at least one EntityId.")
+        seq = self._next_id()
+        request_id = str(uuid.uuid5(_ENTITY_REQUEST_NAMESPACE, f"{self.instance_id}:{self.execution_id}:{seq}"))
+        request = {
+            "op": "",
+            "id": request_id,
+            "input": None,
+            "parent": self.instance_id,
+            "parentExecution": self.execution_id,
+            "lockset": [{"name": t[1:].split("@", 1)[0], "key": t[1:].split("@", 1)[1]} for t in targets],
+            "pos": 0,
+        }
+        self._pending[seq] = EventSent(
+            event_id=seq, timestamp=self._now, instance_id=targets[0], name="op", input=serialization.dumps(request)
+        )
+        handle = EntityLock(self, targets, request_id)
+
+        def acquired(_: Any) -> EntityLock:
+            self._locks = handle
+            return handle
+
+        task = AtomicTask(seq, acquired, f"lock {', '.join(targets)}")
+        self._open[request_id] = task
+        return task
+
+    @property
+    def is_locked(self) -> bool:
+        """True while this orchestration holds entity locks."""
+        return self._locks is not None
+
+    def _release_locks(self) -> None:
+        handle, self._locks = self._locks, None
+        if handle is None:
+            return
+        payload = serialization.dumps({"parent": self.instance_id, "id": handle.request_id})
+        for target in handle.instance_ids:
+            seq = self._next_id()
+            self._pending[seq] = EventSent(event_id=seq, timestamp=self._now, instance_id=target, name="release", input=payload)
+
     def signal_entity(self, entityId: EntityId, operationName: str, operationInput: Any = None) -> TaskBase:
         """Send a one-way operation to an entity. The returned task is already complete."""
         seq = self._entity_request(entityId, operationName, operationInput, signal=True)
@@ -270,6 +321,31 @@ class DurableOrchestrationContext:
         """A logger that stays silent while the orchestrator replays, so each line appears once."""
         base = logging.getLogger(logger) if isinstance(logger, str) else logger
         return _ReplaySafeLogger(base, self)
+
+
+class EntityLock:
+    """Entities locked by :meth:`DurableOrchestrationContext.lock`; a context manager that releases them."""
+
+    def __init__(self, context: DurableOrchestrationContext, instance_ids: list[str], request_id: str) -> None:
+        self._context = context
+        self.instance_ids = instance_ids
+        self.request_id = request_id
+
+    def __enter__(self) -> EntityLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        if self._context._locks is self:
+            self._context._release_locks()
+
+
+def _entity(value: Any) -> EntityId:
+    if not isinstance(value, EntityId):
+        raise TypeError(f"Expected an EntityId, got {type(value).__name__}.")
+    return value
 
 
 class _ReplaySafeLogger(logging.LoggerAdapter):  # type: ignore[type-arg]

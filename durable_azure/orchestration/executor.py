@@ -384,6 +384,8 @@ def execute(
     except Exception as error:
         replay._fail(error)
     completion = replay.completion
+    if completion is not None and not replay.nondeterministic:
+        ctx._release_locks()  # a finished orchestration never keeps entities locked
     if completion is not None and replay.nondeterministic:
         actions: list[HistoryEvent] = []
     else:

@@ -6,11 +6,13 @@ import logging
 from typing import Any
 
 from ..config import Settings
+from ..entities.dispatcher import EntityDispatcher
 from ..functions.app import DurableRegistry
 from ..storage.clients import RequestCounter
+from ..storage.queues import ReceivedMessage
 from ..storage.taskhub import TaskHubStorage
 from .activities import ActivityDispatcher
-from .orchestrations import EntityHandler, OrchestrationDispatcher
+from .orchestrations import OrchestrationDispatcher
 from .partitions import PartitionManager
 
 log = logging.getLogger(__name__)
@@ -59,24 +61,25 @@ class TaskHubWorker:
             self.registry,
             self.settings,
             on_work_items_sent=self.activities.wake,
-            entity_handler=self._entity_handler(),
+            entity_handler=self._process_entity,
         )
+        self.entities = EntityDispatcher(self.storage, self.registry, self.settings, wake=self.notify)
         self.partitions = PartitionManager(
             self.storage.leases,
             self.settings.worker_id,
             on_acquired=self.orchestrations.start_partition,
-            on_lost=self.orchestrations.stop_partition,
+            on_lost=self._partition_lost,
             renew_interval=self.settings.lease_renew_interval,
             acquire_interval=self.settings.lease_acquire_interval,
         )
         self._started = False
 
-    def _entity_handler(self) -> EntityHandler | None:
-        try:
-            from ..entities.dispatcher import EntityDispatcher
-        except ImportError:
-            return None
-        return EntityDispatcher(self.storage, self.registry, self.settings, wake=self.orchestrations.wake_instance).process
+    async def _process_entity(self, index: int, instance_id: str, messages: list[ReceivedMessage]) -> None:
+        await self.entities.process(index, instance_id, messages)
+
+    async def _partition_lost(self, index: int) -> None:
+        await self.orchestrations.stop_partition(index)
+        self.entities.drop_partition(index)
 
     def _result_sent(self, instance_id: str) -> None:
         self.orchestrations.wake_instance(instance_id)

@@ -1,0 +1,142 @@
+"""Runs entity batches for the worker: load state, apply the batch, checkpoint, delete messages.
+
+Each batch is one checkpoint in the DTFx entity layout: history rows 0.. rewritten as a fresh
+execution whose ``ExecutionStarted.Input`` is the scheduler state, guarded by the sentinel ETag,
+then the Instances row (``Input`` = scheduler state, ``CustomStatus`` = entity status).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from ..config import Settings
+from ..functions.app import DurableRegistry
+from ..orchestration.entity_id import EntityId
+from ..orchestration.errors import SplitBrainError
+from ..orchestration.history import (
+    EventRaised,
+    EventSent,
+    ExecutionStarted,
+    HistoryEvent,
+    OrchestrationStatus,
+    OrchestratorCompleted,
+    OrchestratorStarted,
+)
+from ..storage.messages import TaskMessage
+from ..storage.queues import ReceivedMessage
+from ..storage.taskhub import TaskHubStorage
+from .executor import SchedulerState, run_batch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _EntityState:
+    scheduler: SchedulerState
+    etag: str | None
+    created: datetime | None
+
+
+class EntityDispatcher:
+    """Processes the messages of one entity instance per call, as one batch and one checkpoint."""
+
+    def __init__(
+        self, storage: TaskHubStorage, registry: DurableRegistry, settings: Settings, *, wake: Callable[[str], None]
+    ) -> None:
+        self._storage = storage
+        self._registry = registry
+        self._settings = settings
+        self._wake = wake
+        self._cache: dict[str, _EntityState] = {}
+        self.batches = 0
+        self.operations = 0
+
+    async def _load(self, instance_id: str) -> _EntityState:
+        cached = self._cache.get(instance_id)
+        if cached is not None:
+            return cached
+        loaded = await self._storage.history.load(instance_id)
+        started = next((e for e in loaded.events if isinstance(e, ExecutionStarted)), None)
+        scheduler = SchedulerState.from_json(started.input if started else None)
+        return _EntityState(scheduler, loaded.etag, started.timestamp if started else None)
+
+    async def process(self, index: int, instance_id: str, messages: list[ReceivedMessage]) -> None:
+        now = datetime.now(timezone.utc)
+        try:
+            entity = EntityId.get_entity_id(instance_id)
+        except ValueError:
+            await self._set_aside(messages, f"'{instance_id}' is not a valid entity id")
+            return
+        events = [m.message.event for m in messages if isinstance(m.message.event, EventRaised)]
+        others = [m for m in messages if not isinstance(m.message.event, EventRaised)]
+        if others:
+            await self._set_aside(others, "entities only accept operation, lock and release messages")
+        if not events:
+            return
+        state = await self._load(instance_id)
+        fn = self._registry.entity(entity.name)
+        result = run_batch(fn, entity, state.scheduler, events, now)
+        self.batches += 1
+        self.operations += result.operations
+
+        sends = [
+            self._storage.control_queue_for(out.instance_id).send(
+                TaskMessage(event=out.event, instance_id=out.instance_id, execution_id=out.execution_id,
+                            sender_instance_id=instance_id, sender_execution_id="")
+            )
+            for out in result.outgoing
+        ]
+        if sends:
+            await asyncio.gather(*sends)
+            for out in result.outgoing:
+                self._wake(out.instance_id)
+
+        execution_id = uuid.uuid4().hex
+        scheduler_json = result.scheduler.to_json()
+        created = state.created or now
+        rows: list[HistoryEvent] = [
+            OrchestratorStarted(timestamp=now),
+            ExecutionStarted(name=instance_id, instance_id=instance_id, execution_id=execution_id,
+                             input=scheduler_json, timestamp=created),
+        ]
+        rows += [
+            EventSent(event_id=i, instance_id=out.instance_id, name=out.event.name, input=out.event.input, timestamp=now)
+            for i, out in enumerate(result.outgoing)
+        ]
+        rows.append(OrchestratorCompleted(timestamp=now))
+        try:
+            etag = await self._storage.history.append(instance_id, execution_id, rows, start_index=0, etag=state.etag)
+        except SplitBrainError:
+            self._cache.pop(instance_id, None)
+            raise
+        await self._storage.instances.merge(
+            instance_id,
+            {
+                "Name": instance_id, "Version": "", "Input": scheduler_json, "CustomStatus": result.scheduler.status_json(),
+                "RuntimeStatus": OrchestrationStatus.Running, "LastUpdatedTime": now, "CreatedTime": created,
+                "ExecutionId": execution_id,
+            },
+        )
+        self._cache[instance_id] = _EntityState(result.scheduler, etag, created)
+        queue = self._storage.control_queue(index)
+        await asyncio.gather(*(queue.delete(m) for m in messages if m not in others))
+
+    async def _set_aside(self, messages: list[ReceivedMessage], reason: str) -> None:
+        from ..storage.messages import encode_message
+
+        for received in messages:
+            await self._storage.poison.put(
+                source_queue=received.queue_name, message_id=received.message_id, reason=reason,
+                body=encode_message(received.message), dequeue_count=received.dequeue_count,
+            )
+            await self._storage.queue_by_name(received.queue_name).delete(received)
+
+    def drop_partition(self, index: int) -> None:
+        """Forget cached state of every entity in a partition this worker no longer owns."""
+        for instance_id in [i for i in self._cache if self._storage.partition_of(i) == index]:
+            del self._cache[instance_id]

@@ -1,0 +1,226 @@
+"""The entity batch executor (pure): apply a batch of operation messages to an entity's state.
+
+Operations run in arrival order against one context, so a batch is one checkpoint. A failing
+operation rolls its own state change back and only it fails. Lock requests implement critical
+sections: an entity locked by an orchestration queues everyone else's requests until released;
+lock requests travel the sorted lock set entity by entity, so lock acquisition cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..orchestration import serialization
+from ..orchestration.entity_id import EntityId
+from ..orchestration.errors import FunctionNotFoundError
+from ..orchestration.history import EventRaised
+from .context import DurableEntityContext
+from .messages import OPERATION_EVENT, RELEASE_EVENT, EntityRequest
+
+log = logging.getLogger(__name__)
+
+LOCK_ACQUIRED = "Lock Acquisition Completed"
+DELETE_OPERATION = "delete"
+RECENT_BATCHES_REMEMBERED = 2
+
+
+@dataclass
+class SchedulerState:
+    """What an entity keeps between batches (the Instances row ``Input``)."""
+
+    exists: bool = False
+    state: str | None = None
+    queue: list[dict[str, Any]] = field(default_factory=list)
+    locked_by: str | None = None
+    recent: list[list[str]] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, text: str | None) -> SchedulerState:
+        data = serialization.loads(text)
+        if not isinstance(data, dict):
+            return cls()
+        return cls(
+            exists=bool(data.get("exists", "state" in data)),
+            state=data.get("state"),
+            queue=list(data.get("queue") or []),
+            locked_by=data.get("lockedBy"),
+            recent=[list(batch) for batch in data.get("recent") or []],
+        )
+
+    def to_json(self) -> str:
+        data: dict[str, Any] = {"exists": self.exists}
+        if self.exists:
+            data["state"] = self.state
+        if self.queue:
+            data["queue"] = self.queue
+        if self.locked_by:
+            data["lockedBy"] = self.locked_by
+        if self.recent:
+            data["recent"] = self.recent
+        return json.dumps(data, separators=(",", ":"))
+
+    def status_json(self) -> str:
+        """The ``CustomStatus`` DF clients read: existence, queue size and lock owner."""
+        return json.dumps(
+            {"entityExists": self.exists, "queueSize": len(self.queue), "lockedBy": self.locked_by},
+            separators=(",", ":"),
+        )
+
+    def seen(self, request_id: str) -> bool:
+        return any(request_id in batch for batch in self.recent)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message the batch sends: to an orchestration (response) or to an entity (signal, lock hop)."""
+
+    instance_id: str
+    execution_id: str | None
+    event: EventRaised
+
+
+@dataclass
+class BatchResult:
+    scheduler: SchedulerState
+    outgoing: list[Outgoing]
+    operations: int = 0
+    failed: int = 0
+    duplicates: int = 0
+
+
+def _error_response(error: BaseException) -> str:
+    return serialization.dumps(
+        {
+            "result": serialization.dumps(str(error)),
+            "exceptionType": type(error).__name__,
+            "failureDetails": {
+                "ErrorType": type(error).__name__,
+                "ErrorMessage": str(error),
+                "StackTrace": "".join(traceback.format_exception(type(error), error, error.__traceback__)),
+            },
+        }
+    ) or ""
+
+
+class _Batch:
+    def __init__(
+        self, fn: Callable[[DurableEntityContext], Any] | None, entity: EntityId, scheduler: SchedulerState, now: datetime
+    ) -> None:
+        self.fn = fn
+        self.entity = entity
+        self.scheduler = scheduler
+        self.now = now
+        self.ctx = DurableEntityContext(entity.name, entity.key, scheduler.exists, scheduler.state)
+        self.result = BatchResult(scheduler, [])
+        self.applied: list[str] = []
+
+    def respond(self, request: EntityRequest, body: str) -> None:
+        if request.signal or not request.parent:
+            return
+        event = EventRaised(name=request.id, input=body, timestamp=self.now)
+        self.result.outgoing.append(Outgoing(request.parent, request.parent_execution, event))
+
+    def handle(self, request: EntityRequest) -> None:
+        owner = self.scheduler.locked_by
+        if owner is not None and request.parent != owner:
+            self.scheduler.queue.append(request.to_json())
+            return
+        if request.is_lock_request:
+            self.lock(request)
+        else:
+            self.operate(request)
+
+    def lock(self, request: EntityRequest) -> None:
+        assert request.lockset is not None
+        self.scheduler.locked_by = request.parent
+        if request.position + 1 < len(request.lockset):
+            hop = EntityRequest(
+                operation=request.operation, input=request.input, id=request.id, signal=False,
+                parent=request.parent, parent_execution=request.parent_execution,
+                lockset=request.lockset, position=request.position + 1,
+            )
+            event = EventRaised(name=OPERATION_EVENT, input=serialization.dumps(hop.to_json()), timestamp=self.now)
+            self.result.outgoing.append(Outgoing(request.lockset[request.position + 1], None, event))
+        else:
+            self.respond(request, serialization.dumps({"result": serialization.dumps(LOCK_ACQUIRED)}) or "")
+
+    def release(self, owner: str | None) -> None:
+        if owner is None or self.scheduler.locked_by != owner:
+            return
+        self.scheduler.locked_by = None
+        waiting, self.scheduler.queue = self.scheduler.queue, []
+        for item in waiting:
+            self.handle(EntityRequest.from_json(item))
+
+    def operate(self, request: EntityRequest) -> None:
+        ctx = self.ctx
+        self.result.operations += 1
+        saved = ctx._begin(request.operation, request.input)
+        try:
+            if request.operation == DELETE_OPERATION:
+                ctx.destruct_on_exit()
+            elif self.fn is None:
+                raise FunctionNotFoundError(
+                    f"No entity named '{self.entity.name}' is registered in this app; check the EntityId name and "
+                    "that the function is decorated with @app.entity_trigger."
+                )
+            else:
+                outcome = self.fn(ctx)
+                if hasattr(outcome, "__await__"):
+                    outcome.close()  # type: ignore[union-attr]
+                    raise TypeError("Entity functions must be plain (not async def) functions.")
+            ctx._end()
+            ctx._state_json()  # must be serializable, or the operation fails
+            result_text = serialization.dumps(ctx._result, what=f"result of entity operation '{request.operation}'")
+        except Exception as error:
+            ctx._rollback(saved)
+            ctx._end()
+            self.result.failed += 1
+            log.warning(
+                "entity operation %s on %s failed: %s: %s", request.operation, self.entity, type(error).__name__, error,
+                extra={"instance_id": self.entity.instance_id},
+            )
+            self.respond(request, _error_response(error))
+            return
+        for target, operation, payload in ctx.signals:
+            signal = EntityRequest(operation, payload, parent=None)
+            event = EventRaised(name=OPERATION_EVENT, input=serialization.dumps(signal.to_json()), timestamp=self.now)
+            self.result.outgoing.append(Outgoing(target.instance_id, None, event))
+        ctx.signals.clear()
+        self.respond(request, serialization.dumps({"result": result_text}) or "")
+
+
+def run_batch(
+    fn: Callable[[DurableEntityContext], Any] | None,
+    entity: EntityId,
+    scheduler: SchedulerState,
+    events: list[EventRaised],
+    now: datetime,
+) -> BatchResult:
+    """Apply ``events`` (operation, lock and release messages) in order; returns the new state and messages."""
+    batch = _Batch(fn, entity, scheduler, now)
+    for event in events:
+        data = serialization.loads(event.input)
+        if event.name == RELEASE_EVENT:
+            batch.release(data.get("parent") if isinstance(data, dict) else None)
+            continue
+        if event.name != OPERATION_EVENT or not isinstance(data, dict):
+            log.warning("entity %s ignored an unexpected event %r", entity, event.name)
+            continue
+        request = EntityRequest.from_json(data)
+        if scheduler.seen(request.id) or request.id in batch.applied:
+            batch.result.duplicates += 1
+            continue
+        batch.applied.append(request.id)
+        batch.handle(request)
+    scheduler.exists = batch.ctx.exists
+    scheduler.state = batch.ctx._state_json()
+    if batch.applied:
+        scheduler.recent = [*scheduler.recent, batch.applied][-RECENT_BATCHES_REMEMBERED:]
+    return batch.result
