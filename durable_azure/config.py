@@ -88,16 +88,22 @@ def load_settings(app_dir: str | Path = ".", **overrides: Any) -> Settings:
         if "maxQueuePollingInterval" in provider:
             values["max_queue_polling_interval"] = parse_timespan(provider["maxQueuePollingInterval"])
         if "controlQueueVisibilityTimeout" in provider:
-            values["control_queue_visibility_timeout"] = int(parse_timespan(provider["controlQueueVisibilityTimeout"]))
+            values["control_queue_visibility_timeout"] = int(
+                parse_timespan(provider["controlQueueVisibilityTimeout"])
+            )
         if "workItemQueueVisibilityTimeout" in provider:
-            values["work_item_visibility_timeout"] = int(parse_timespan(provider["workItemQueueVisibilityTimeout"]))
+            values["work_item_visibility_timeout"] = int(
+                parse_timespan(provider["workItemQueueVisibilityTimeout"])
+            )
         if "maxConcurrentActivityFunctions" in durable:
             values["max_concurrent_activities"] = int(durable["maxConcurrentActivityFunctions"])
         if "maxConcurrentOrchestratorFunctions" in durable:
             values["max_concurrent_orchestrations"] = int(durable["maxConcurrentOrchestratorFunctions"])
         if "routePrefix" in extensions.get("http", {}):
             values["route_prefix"] = str(extensions["http"]["routePrefix"])
-    connection_name = str(provider.get("connectionName") or provider.get("connectionStringName") or "AzureWebJobsStorage")
+    connection_name = str(
+        provider.get("connectionName") or provider.get("connectionStringName") or "AzureWebJobsStorage"
+    )
     if env.get(connection_name):
         values["connection_string"] = env[connection_name]
     if "DURABLE_AZURE_HUB" in env:

@@ -158,7 +158,16 @@ def run_orchestrator(
                 result.activity_calls.append((action.name, argument))
                 inbox.append(_run_activity(action, activities, argument, now))
             elif isinstance(action, TimerCreated):
-                heapq.heappush(timed, (action.fire_at, order, TimerFired(timer_id=action.event_id, fire_at=action.fire_at, timestamp=action.fire_at)))
+                heapq.heappush(
+                    timed,
+                    (
+                        action.fire_at,
+                        order,
+                        TimerFired(
+                            timer_id=action.event_id, fire_at=action.fire_at, timestamp=action.fire_at
+                        ),
+                    ),
+                )
                 order += 1
             elif isinstance(action, SubOrchestrationInstanceCreated):
                 inbox.append(_run_sub_orchestrator(action, sub_orchestrators, activities, now))
@@ -183,21 +192,38 @@ def _raised(event: ExternalEvent, at: datetime) -> EventRaised:
     return EventRaised(name=event.name, input=serialization.dumps(event.data), timestamp=at)
 
 
-def _run_activity(action: TaskScheduled, scripts: Mapping[str, Any], argument: Any, now: datetime) -> HistoryEvent:
+def _run_activity(
+    action: TaskScheduled, scripts: Mapping[str, Any], argument: Any, now: datetime
+) -> HistoryEvent:
     if action.name not in scripts:
         error: BaseException = LookupError(
             f"No scripted result for activity '{action.name}'; pass activities={{'{action.name}': ...}}."
         )
-        return TaskFailed(task_scheduled_id=action.event_id, reason=str(error), failure_details=_failure(error), timestamp=now)
+        return TaskFailed(
+            task_scheduled_id=action.event_id,
+            reason=str(error),
+            failure_details=_failure(error),
+            timestamp=now,
+        )
     try:
         value = _script_result(scripts[action.name], argument)
-        return TaskCompleted(task_scheduled_id=action.event_id, result=serialization.dumps(value), timestamp=now)
+        return TaskCompleted(
+            task_scheduled_id=action.event_id, result=serialization.dumps(value), timestamp=now
+        )
     except Exception as error:
-        return TaskFailed(task_scheduled_id=action.event_id, reason=str(error), failure_details=_failure(error), timestamp=now)
+        return TaskFailed(
+            task_scheduled_id=action.event_id,
+            reason=str(error),
+            failure_details=_failure(error),
+            timestamp=now,
+        )
 
 
 def _run_sub_orchestrator(
-    action: SubOrchestrationInstanceCreated, scripts: Mapping[str, Any], activities: Mapping[str, Any], now: datetime
+    action: SubOrchestrationInstanceCreated,
+    scripts: Mapping[str, Any],
+    activities: Mapping[str, Any],
+    now: datetime,
 ) -> HistoryEvent:
     script = scripts.get(action.name)
     argument = serialization.loads(action.input)
@@ -208,13 +234,23 @@ def _run_sub_orchestrator(
             )
         if inspect.isgeneratorfunction(_orchestrator_function(script, strict=False)):
             child = run_orchestrator(
-                script, argument, activities=activities, sub_orchestrators=scripts,
-                start_time=now, instance_id=action.instance_id, name=action.name,
+                script,
+                argument,
+                activities=activities,
+                sub_orchestrators=scripts,
+                start_time=now,
+                instance_id=action.instance_id,
+                name=action.name,
             )
             if child.status != "Completed":
-                failure = child.failure or FailureDetails("OrchestrationNotCompleted", f"status {child.status}")
+                failure = child.failure or FailureDetails(
+                    "OrchestrationNotCompleted", f"status {child.status}"
+                )
                 return SubOrchestrationInstanceFailed(
-                    task_scheduled_id=action.event_id, reason=failure.error_message, failure_details=failure, timestamp=now
+                    task_scheduled_id=action.event_id,
+                    reason=failure.error_message,
+                    failure_details=failure,
+                    timestamp=now,
                 )
             value = child.output
         else:
@@ -224,7 +260,10 @@ def _run_sub_orchestrator(
         )
     except Exception as error:
         return SubOrchestrationInstanceFailed(
-            task_scheduled_id=action.event_id, reason=str(error), failure_details=_failure(error), timestamp=now
+            task_scheduled_id=action.event_id,
+            reason=str(error),
+            failure_details=_failure(error),
+            timestamp=now,
         )
 
 
@@ -244,7 +283,9 @@ def _entity_response(action: EventSent, scripts: Mapping[str, Any], now: datetim
     return EventRaised(name=request["id"], input=serialization.dumps(body), timestamp=now)
 
 
-def _orchestrator_function(target: Any, *, strict: bool = True) -> Callable[[DurableOrchestrationContext], Any]:
+def _orchestrator_function(
+    target: Any, *, strict: bool = True
+) -> Callable[[DurableOrchestrationContext], Any]:
     """Accept a plain generator function or a DFApp-decorated orchestrator."""
     fn = getattr(target, "orchestrator_function", None)
     if fn is None:

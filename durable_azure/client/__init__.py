@@ -3,4 +3,9 @@
 from .client import DurableOrchestrationClient
 from .models import DurableOrchestrationStatus, EntityStateResponse, PurgeHistoryResult
 
-__all__ = ["DurableOrchestrationClient", "DurableOrchestrationStatus", "EntityStateResponse", "PurgeHistoryResult"]
+__all__ = [
+    "DurableOrchestrationClient",
+    "DurableOrchestrationStatus",
+    "EntityStateResponse",
+    "PurgeHistoryResult",
+]

@@ -91,7 +91,9 @@ class DurableOrchestrationClient:
     async def _require(self, instance_id: str, *, fetch_input: bool = False) -> InstanceRecord:
         record = await self._storage.instances.get(instance_id, fetch_input=fetch_input, fetch_output=False)
         if record is None:
-            raise InstanceNotFoundError(f"No orchestration instance with id '{instance_id}' exists in task hub '{self.task_hub_name}'.")
+            raise InstanceNotFoundError(
+                f"No orchestration instance with id '{instance_id}' exists in task hub '{self.task_hub_name}'."
+            )
         return record
 
     # ---- start --------------------------------------------------------------------------
@@ -118,14 +120,24 @@ class DurableOrchestrationClient:
         execution_id = uuid.uuid4().hex
         generation = existing.generation + 1 if existing is not None else 0
         started = ExecutionStarted(
-            name=orchestration_function_name, instance_id=instance_id, execution_id=execution_id,
-            input=payload, version=version or "", generation=generation, timestamp=now,
+            name=orchestration_function_name,
+            instance_id=instance_id,
+            execution_id=execution_id,
+            input=payload,
+            version=version or "",
+            generation=generation,
+            timestamp=now,
         )
         await self._send(instance_id, started, execution_id)
         try:
             await self._storage.instances.write_pending(
-                instance_id, name=orchestration_function_name, version=version or "", input=payload,
-                execution_id=execution_id, created_time=now, generation=generation,
+                instance_id,
+                name=orchestration_function_name,
+                version=version or "",
+                input=payload,
+                execution_id=execution_id,
+                created_time=now,
+                generation=generation,
                 etag=existing.etag if existing is not None else None,
             )
         except SplitBrainError:
@@ -147,7 +159,9 @@ class DurableOrchestrationClient:
         history = None
         if show_history:
             loaded = await self._storage.history.load(instance_id)
-            history = history_to_json(list(loaded.events), show_output=show_history_output, show_input=show_input)
+            history = history_to_json(
+                list(loaded.events), show_output=show_history_output, show_input=show_input
+            )
         return DurableOrchestrationStatus.from_record(record, history=history, show_input=show_input)
 
     async def get_history(self, instance_id: str) -> list[HistoryEvent]:
@@ -167,8 +181,12 @@ class DurableOrchestrationClient:
     ) -> tuple[list[DurableOrchestrationStatus], str | None]:
         """One page of instances and the continuation token of the next page (``None`` at the end)."""
         records, token = await self._storage.instances.query(
-            created_from=created_time_from, created_to=created_time_to, statuses=_statuses(runtime_status),
-            instance_id_prefix=instance_id_prefix, page_size=page_size, continuation_token=continuation_token,
+            created_from=created_time_from,
+            created_to=created_time_to,
+            statuses=_statuses(runtime_status),
+            instance_id_prefix=instance_id_prefix,
+            page_size=page_size,
+            continuation_token=continuation_token,
             fetch_input=show_input,
         )
         return [DurableOrchestrationStatus.from_record(r, show_input=show_input) for r in records], token
@@ -185,9 +203,12 @@ class DurableOrchestrationClient:
         token: str | None = None
         while True:
             page, token = await self.list_instances(
-                created_time_from=created_time_from, created_time_to=created_time_to,
-                runtime_status=runtime_status, instance_id_prefix=instance_id_prefix,
-                page_size=1000, continuation_token=token,
+                created_time_from=created_time_from,
+                created_time_to=created_time_to,
+                runtime_status=runtime_status,
+                instance_id_prefix=instance_id_prefix,
+                page_size=1000,
+                continuation_token=token,
             )
             results.extend(page)
             if not token:
@@ -227,18 +248,24 @@ class DurableOrchestrationClient:
             raise InvalidOperationError(
                 f"Instance '{instance_id}' is {record.runtime_status.name}; it can no longer receive events."
             )
-        await self._send(instance_id, EventRaised(name=event_name, input=payload, timestamp=datetime.now(timezone.utc)))
+        await self._send(
+            instance_id, EventRaised(name=event_name, input=payload, timestamp=datetime.now(timezone.utc))
+        )
 
     async def _control(self, instance_id: str, event: HistoryEvent, verb: str) -> None:
         record = await self._require(instance_id)
         if record.runtime_status.is_terminal:
-            raise InvalidOperationError(f"Cannot {verb} instance '{instance_id}': it is already {record.runtime_status.name}.")
+            raise InvalidOperationError(
+                f"Cannot {verb} instance '{instance_id}': it is already {record.runtime_status.name}."
+            )
         await self._send(instance_id, event)
 
     async def terminate(self, instance_id: str, reason: str | None = None) -> None:
         """Stop a running instance; it ends with status Terminated and ``reason`` as output."""
         now = datetime.now(timezone.utc)
-        await self._control(instance_id, ExecutionTerminated(input=serialization.dumps(reason), timestamp=now), "terminate")
+        await self._control(
+            instance_id, ExecutionTerminated(input=serialization.dumps(reason), timestamp=now), "terminate"
+        )
 
     async def suspend(self, instance_id: str, reason: str | None = None) -> None:
         """Pause an instance: events are kept but not processed until :meth:`resume`."""
@@ -255,8 +282,12 @@ class DurableOrchestrationClient:
         record = await self._require(instance_id, fetch_input=True)
         new_id = None if restart_with_new_instance_id else instance_id
         if not restart_with_new_instance_id and record.runtime_status in _ACTIVE:
-            raise InstanceAlreadyExistsError(f"Instance '{instance_id}' is still {record.runtime_status.name}.")
-        return await self.start_new(record.name, new_id, serialization.loads(record.input), version=record.version or None)
+            raise InstanceAlreadyExistsError(
+                f"Instance '{instance_id}' is still {record.runtime_status.name}."
+            )
+        return await self.start_new(
+            record.name, new_id, serialization.loads(record.input), version=record.version or None
+        )
 
     async def rewind(self, instance_id: str, reason: str | None = None) -> None:
         """Retry the failed work of a Failed instance (and of its failed sub-orchestrations)."""
@@ -305,8 +336,12 @@ class DurableOrchestrationClient:
         token: str | None = None
         while True:
             records, token = await self._storage.instances.query(
-                created_from=created_time_from, created_to=created_time_to, statuses=statuses,
-                page_size=100, continuation_token=token, fetch_output=False,
+                created_from=created_time_from,
+                created_to=created_time_to,
+                statuses=statuses,
+                page_size=100,
+                continuation_token=token,
+                fetch_output=False,
             )
             results = await asyncio.gather(*(self.purge_instance_history(r.instance_id) for r in records))
             deleted += sum(r.instances_deleted for r in results)
@@ -316,7 +351,9 @@ class DurableOrchestrationClient:
                 return PurgeHistoryResult(deleted)
 
     # ---- entities -----------------------------------------------------------------------
-    async def signal_entity(self, entityId: EntityId, operation_name: str, operation_input: Any = None) -> None:
+    async def signal_entity(
+        self, entityId: EntityId, operation_name: str, operation_input: Any = None
+    ) -> None:
         """Send a one-way operation to an entity."""
         from ..entities.messages import signal_request
 
@@ -352,8 +389,12 @@ class DurableOrchestrationClient:
 
         prefix = f"@{entity_name.lower()}@" if entity_name else "@"
         records, token = await self._storage.instances.query(
-            instance_id_prefix=prefix, page_size=page_size, continuation_token=continuation_token,
-            fetch_input=True, fetch_output=False, include_entities=True,
+            instance_id_prefix=prefix,
+            page_size=page_size,
+            continuation_token=continuation_token,
+            fetch_input=True,
+            fetch_output=False,
+            include_entities=True,
         )
         entities = []
         for record in records:

@@ -30,7 +30,9 @@ def _time(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def history_to_json(events: list[HistoryEvent], *, show_output: bool = False, show_input: bool = True) -> list[dict[str, Any]]:
+def history_to_json(
+    events: list[HistoryEvent], *, show_output: bool = False, show_input: bool = True
+) -> list[dict[str, Any]]:
     """Fold scheduling rows into their completions and drop episode markers, as DF's HTTP API does."""
     scheduled = {
         e.event_id: e for e in events if isinstance(e, (TaskScheduled, SubOrchestrationInstanceCreated))
@@ -38,7 +40,9 @@ def history_to_json(events: list[HistoryEvent], *, show_output: bool = False, sh
     answered = {
         e.task_scheduled_id
         for e in events
-        if isinstance(e, (TaskCompleted, TaskFailed, SubOrchestrationInstanceCompleted, SubOrchestrationInstanceFailed))
+        if isinstance(
+            e, (TaskCompleted, TaskFailed, SubOrchestrationInstanceCompleted, SubOrchestrationInstanceFailed)
+        )
     }
     out: list[dict[str, Any]] = []
     for event in events:
@@ -57,7 +61,10 @@ def history_to_json(events: list[HistoryEvent], *, show_output: bool = False, sh
                 row["Result"] = serialization.loads(event.result)
             if event.failure_details:
                 row["FailureDetails"] = event.failure_details.to_json_dict()
-        elif isinstance(event, (TaskCompleted, TaskFailed, SubOrchestrationInstanceCompleted, SubOrchestrationInstanceFailed)):
+        elif isinstance(
+            event,
+            (TaskCompleted, TaskFailed, SubOrchestrationInstanceCompleted, SubOrchestrationInstanceFailed),
+        ):
             origin = scheduled.get(event.task_scheduled_id)
             if origin is not None:
                 row["FunctionName"] = origin.name

@@ -50,7 +50,9 @@ class DurableEntityContext:
         return not self._exists
 
     # ---- state --------------------------------------------------------------------------
-    def get_state(self, initializer: Callable[[], Any] | None = None, expected_type: type | None = None) -> Any:
+    def get_state(
+        self, initializer: Callable[[], Any] | None = None, expected_type: type | None = None
+    ) -> Any:
         """The entity state; ``initializer()`` when the entity has none yet."""
         if not self._state_loaded:
             self._state = serialization.loads(self._state_text) if self._exists else None

@@ -46,7 +46,12 @@ class EntityDispatcher:
     """Processes the messages of one entity instance per call, as one batch and one checkpoint."""
 
     def __init__(
-        self, storage: TaskHubStorage, registry: DurableRegistry, settings: Settings, *, wake: Callable[[str], None]
+        self,
+        storage: TaskHubStorage,
+        registry: DurableRegistry,
+        settings: Settings,
+        *,
+        wake: Callable[[str], None],
     ) -> None:
         self._storage = storage
         self._registry = registry
@@ -86,8 +91,13 @@ class EntityDispatcher:
 
         sends = [
             self._storage.control_queue_for(out.instance_id).send(
-                TaskMessage(event=out.event, instance_id=out.instance_id, execution_id=out.execution_id,
-                            sender_instance_id=instance_id, sender_execution_id="")
+                TaskMessage(
+                    event=out.event,
+                    instance_id=out.instance_id,
+                    execution_id=out.execution_id,
+                    sender_instance_id=instance_id,
+                    sender_execution_id="",
+                )
             )
             for out in result.outgoing
         ]
@@ -101,24 +111,42 @@ class EntityDispatcher:
         created = state.created or now
         rows: list[HistoryEvent] = [
             OrchestratorStarted(timestamp=now),
-            ExecutionStarted(name=instance_id, instance_id=instance_id, execution_id=execution_id,
-                             input=scheduler_json, timestamp=created),
+            ExecutionStarted(
+                name=instance_id,
+                instance_id=instance_id,
+                execution_id=execution_id,
+                input=scheduler_json,
+                timestamp=created,
+            ),
         ]
         rows += [
-            EventSent(event_id=i, instance_id=out.instance_id, name=out.event.name, input=out.event.input, timestamp=now)
+            EventSent(
+                event_id=i,
+                instance_id=out.instance_id,
+                name=out.event.name,
+                input=out.event.input,
+                timestamp=now,
+            )
             for i, out in enumerate(result.outgoing)
         ]
         rows.append(OrchestratorCompleted(timestamp=now))
         try:
-            etag = await self._storage.history.append(instance_id, execution_id, rows, start_index=0, etag=state.etag)
+            etag = await self._storage.history.append(
+                instance_id, execution_id, rows, start_index=0, etag=state.etag
+            )
         except SplitBrainError:
             self._cache.pop(instance_id, None)
             raise
         await self._storage.instances.merge(
             instance_id,
             {
-                "Name": instance_id, "Version": "", "Input": scheduler_json, "CustomStatus": result.scheduler.status_json(),
-                "RuntimeStatus": OrchestrationStatus.Running, "LastUpdatedTime": now, "CreatedTime": created,
+                "Name": instance_id,
+                "Version": "",
+                "Input": scheduler_json,
+                "CustomStatus": result.scheduler.status_json(),
+                "RuntimeStatus": OrchestrationStatus.Running,
+                "LastUpdatedTime": now,
+                "CreatedTime": created,
                 "ExecutionId": execution_id,
             },
         )
@@ -131,8 +159,11 @@ class EntityDispatcher:
 
         for received in messages:
             await self._storage.poison.put(
-                source_queue=received.queue_name, message_id=received.message_id, reason=reason,
-                body=encode_message(received.message), dequeue_count=received.dequeue_count,
+                source_queue=received.queue_name,
+                message_id=received.message_id,
+                reason=reason,
+                body=encode_message(received.message),
+                dequeue_count=received.dequeue_count,
             )
             await self._storage.queue_by_name(received.queue_name).delete(received)
 

@@ -95,22 +95,31 @@ class BatchResult:
 
 
 def _error_response(error: BaseException) -> str:
-    return serialization.dumps(
-        {
-            "result": serialization.dumps(str(error)),
-            "exceptionType": type(error).__name__,
-            "failureDetails": {
-                "ErrorType": type(error).__name__,
-                "ErrorMessage": str(error),
-                "StackTrace": "".join(traceback.format_exception(type(error), error, error.__traceback__)),
-            },
-        }
-    ) or ""
+    return (
+        serialization.dumps(
+            {
+                "result": serialization.dumps(str(error)),
+                "exceptionType": type(error).__name__,
+                "failureDetails": {
+                    "ErrorType": type(error).__name__,
+                    "ErrorMessage": str(error),
+                    "StackTrace": "".join(
+                        traceback.format_exception(type(error), error, error.__traceback__)
+                    ),
+                },
+            }
+        )
+        or ""
+    )
 
 
 class _Batch:
     def __init__(
-        self, fn: Callable[[DurableEntityContext], Any] | None, entity: EntityId, scheduler: SchedulerState, now: datetime
+        self,
+        fn: Callable[[DurableEntityContext], Any] | None,
+        entity: EntityId,
+        scheduler: SchedulerState,
+        now: datetime,
     ) -> None:
         self.fn = fn
         self.entity = entity
@@ -141,11 +150,18 @@ class _Batch:
         self.scheduler.locked_by = request.parent
         if request.position + 1 < len(request.lockset):
             hop = EntityRequest(
-                operation=request.operation, input=request.input, id=request.id, signal=False,
-                parent=request.parent, parent_execution=request.parent_execution,
-                lockset=request.lockset, position=request.position + 1,
+                operation=request.operation,
+                input=request.input,
+                id=request.id,
+                signal=False,
+                parent=request.parent,
+                parent_execution=request.parent_execution,
+                lockset=request.lockset,
+                position=request.position + 1,
             )
-            event = EventRaised(name=OPERATION_EVENT, input=serialization.dumps(hop.to_json()), timestamp=self.now)
+            event = EventRaised(
+                name=OPERATION_EVENT, input=serialization.dumps(hop.to_json()), timestamp=self.now
+            )
             self.result.outgoing.append(Outgoing(request.lockset[request.position + 1], None, event))
         else:
             self.respond(request, serialization.dumps({"result": serialization.dumps(LOCK_ACQUIRED)}) or "")
@@ -177,20 +193,28 @@ class _Batch:
                     raise TypeError("Entity functions must be plain (not async def) functions.")
             ctx._end()
             ctx._state_json()  # must be serializable, or the operation fails
-            result_text = serialization.dumps(ctx._result, what=f"result of entity operation '{request.operation}'")
+            result_text = serialization.dumps(
+                ctx._result, what=f"result of entity operation '{request.operation}'"
+            )
         except Exception as error:
             ctx._rollback(saved)
             ctx._end()
             self.result.failed += 1
             log.warning(
-                "entity operation %s on %s failed: %s: %s", request.operation, self.entity, type(error).__name__, error,
+                "entity operation %s on %s failed: %s: %s",
+                request.operation,
+                self.entity,
+                type(error).__name__,
+                error,
                 extra={"instance_id": self.entity.instance_id},
             )
             self.respond(request, _error_response(error))
             return
         for target, operation, payload in ctx.signals:
             signal = EntityRequest(operation, payload, parent=None)
-            event = EventRaised(name=OPERATION_EVENT, input=serialization.dumps(signal.to_json()), timestamp=self.now)
+            event = EventRaised(
+                name=OPERATION_EVENT, input=serialization.dumps(signal.to_json()), timestamp=self.now
+            )
             self.result.outgoing.append(Outgoing(target.instance_id, None, event))
         ctx.signals.clear()
         self.respond(request, serialization.dumps({"result": result_text}) or "")

@@ -78,7 +78,9 @@ def _lock_json(instance_id: str) -> dict[str, str]:
 
 def signal_request(operation: str, operation_input: Any, now: datetime) -> EventRaised:
     """The event a client sends to signal an entity."""
-    request = EntityRequest(operation, serialization.dumps(operation_input, what=f"input of entity operation '{operation}'"))
+    request = EntityRequest(
+        operation, serialization.dumps(operation_input, what=f"input of entity operation '{operation}'")
+    )
     return EventRaised(name=OPERATION_EVENT, input=serialization.dumps(request.to_json()), timestamp=now)
 
 

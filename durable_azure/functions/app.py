@@ -73,7 +73,9 @@ class _DurableDecorators:
     _function_builders: list[FunctionBuilder]
     _configure_function_builder: Callable[..., Any]  # provided by azure.functions' DecoratorApi
 
-    def _durable_trigger(self, trigger: GenericTrigger, wrap_user: Callable[..., Any] | None) -> Callable[..., Any]:
+    def _durable_trigger(
+        self, trigger: GenericTrigger, wrap_user: Callable[..., Any] | None
+    ) -> Callable[..., Any]:
         @self._configure_function_builder
         def wrap(fb: FunctionBuilder) -> FunctionBuilder:
             if wrap_user is not None:

@@ -231,7 +231,9 @@ class DurableOrchestrationContext:
         if not isinstance(entity_id, EntityId):
             raise TypeError(f"Expected an EntityId, got {type(entity_id).__name__}.")
         seq = self._next_id()
-        request_id = str(uuid.uuid5(_ENTITY_REQUEST_NAMESPACE, f"{self.instance_id}:{self.execution_id}:{seq}"))
+        request_id = str(
+            uuid.uuid5(_ENTITY_REQUEST_NAMESPACE, f"{self.instance_id}:{self.execution_id}:{seq}")
+        )
         request = {
             "op": operation,
             "signal": signal,
@@ -250,7 +252,11 @@ class DurableOrchestrationContext:
         return seq
 
     def call_entity(
-        self, entityId: EntityId, operationName: str, operationInput: Any = None, expected_type: type | None = None
+        self,
+        entityId: EntityId,
+        operationName: str,
+        operationInput: Any = None,
+        expected_type: type | None = None,
     ) -> TaskBase:
         """Call an entity operation and wait for its result (failures raise EntityOperationFailedError)."""
         seq = self._entity_request(entityId, operationName, operationInput, signal=False)
@@ -267,12 +273,16 @@ class DurableOrchestrationContext:
         ``with`` block releases them; so does the orchestration completing, failing or being terminated.
         """
         if self._locks is not None:
-            raise RuntimeError("This orchestration already holds entity locks; release them before locking again.")
+            raise RuntimeError(
+                "This orchestration already holds entity locks; release them before locking again."
+            )
         targets = sorted({_entity(e).instance_id for e in entities})
         if not targets:
             raise ValueError("lock() needs at least one EntityId.")
         seq = self._next_id()
-        request_id = str(uuid.uuid5(_ENTITY_REQUEST_NAMESPACE, f"{self.instance_id}:{self.execution_id}:{seq}"))
+        request_id = str(
+            uuid.uuid5(_ENTITY_REQUEST_NAMESPACE, f"{self.instance_id}:{self.execution_id}:{seq}")
+        )
         request = {
             "op": "",
             "id": request_id,
@@ -283,7 +293,11 @@ class DurableOrchestrationContext:
             "pos": 0,
         }
         self._pending[seq] = EventSent(
-            event_id=seq, timestamp=self._now, instance_id=targets[0], name="op", input=serialization.dumps(request)
+            event_id=seq,
+            timestamp=self._now,
+            instance_id=targets[0],
+            name="op",
+            input=serialization.dumps(request),
         )
         handle = EntityLock(self, targets, request_id)
 
@@ -307,7 +321,9 @@ class DurableOrchestrationContext:
         payload = serialization.dumps({"parent": self.instance_id, "id": handle.request_id})
         for target in handle.instance_ids:
             seq = self._next_id()
-            self._pending[seq] = EventSent(event_id=seq, timestamp=self._now, instance_id=target, name="release", input=payload)
+            self._pending[seq] = EventSent(
+                event_id=seq, timestamp=self._now, instance_id=target, name="release", input=payload
+            )
 
     def signal_entity(self, entityId: EntityId, operationName: str, operationInput: Any = None) -> TaskBase:
         """Send a one-way operation to an entity. The returned task is already complete."""
@@ -326,7 +342,9 @@ class DurableOrchestrationContext:
 class EntityLock:
     """Entities locked by :meth:`DurableOrchestrationContext.lock`; a context manager that releases them."""
 
-    def __init__(self, context: DurableOrchestrationContext, instance_ids: list[str], request_id: str) -> None:
+    def __init__(
+        self, context: DurableOrchestrationContext, instance_ids: list[str], request_id: str
+    ) -> None:
         self._context = context
         self.instance_ids = instance_ids
         self.request_id = request_id

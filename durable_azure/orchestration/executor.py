@@ -50,6 +50,7 @@ from .tasks import AtomicTask, TaskBase, TaskState, TimerTask
 Orchestrator = Callable[[DurableOrchestrationContext], Any]
 
 _ACTION_TYPES = (TaskScheduled, TimerCreated, SubOrchestrationInstanceCreated, EventSent)
+_RUN_WHILE_SUSPENDED = frozenset({ExecutionResumed, ExecutionTerminated, OrchestratorStarted, *_ACTION_TYPES})
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,10 +158,9 @@ class _Replay:
         if self.completion is not None:
             return
         kind = type(event)
-        if self.suspended and kind not in (ExecutionResumed, ExecutionTerminated, OrchestratorStarted):
-            if kind not in _ACTION_TYPES:
-                self.held.append(event)
-                return
+        if self.suspended and kind not in _RUN_WHILE_SUSPENDED:
+            self.held.append(event)
+            return
         handler = self.handlers.get(kind)
         if handler is None:
             return  # OrchestratorCompleted, GenericEvent (rewound rows), ExecutionCompleted, ...
@@ -333,7 +333,9 @@ class _Replay:
             details = response.get("failureDetails") or {}
             failure = FailureDetails(
                 error_type=str(details.get("ErrorType") or response.get("exceptionType") or "Exception"),
-                error_message=str(details.get("ErrorMessage") or serialization.loads(response.get("result")) or ""),
+                error_message=str(
+                    details.get("ErrorMessage") or serialization.loads(response.get("result")) or ""
+                ),
                 stack_trace=details.get("StackTrace"),
             )
             task._fail(EntityOperationFailedError(task.name, failure))

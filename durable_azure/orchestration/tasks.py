@@ -205,7 +205,9 @@ class RetryableTask(CompoundTask):
         now = self._context.current_utc_datetime
         delay = self._options.delay_after(self._attempt)
         timeout = self._options.retry_timeout_in_milliseconds
-        out_of_time = timeout is not None and (now + delay - self._started_at).total_seconds() * 1000 > timeout
+        out_of_time = (
+            timeout is not None and (now + delay - self._started_at).total_seconds() * 1000 > timeout
+        )
         details = getattr(child.result, "failure_details", None)
         non_retriable = details is not None and details.is_non_retriable
         if self._attempt >= self._options.max_number_of_attempts or out_of_time or non_retriable:
@@ -214,4 +216,3 @@ class RetryableTask(CompoundTask):
         timer = self._context._create_timer_task(now + delay)
         self.children.append(timer)
         timer._add_parent(self)
-

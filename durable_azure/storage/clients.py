@@ -55,7 +55,9 @@ def operation_name(service: str, method: str, url: str, headers: Any) -> str:
         if path.endswith("$batch"):
             return "table.batch"
         if path.endswith("/Tables") or "/Tables(" in path:
-            return {"POST": "table.create_table", "DELETE": "table.delete_table"}.get(method, "table.list_tables")
+            return {"POST": "table.create_table", "DELETE": "table.delete_table"}.get(
+                method, "table.list_tables"
+            )
         if method == "GET":
             return "table.get" if "PartitionKey=" in path else "table.query"
         return {
@@ -74,9 +76,12 @@ def operation_name(service: str, method: str, url: str, headers: Any) -> str:
         return {"PUT": "blob.create_container", "DELETE": "blob.delete_container"}.get(
             method, "blob.container_properties"
         )
-    return {"PUT": "blob.upload", "GET": "blob.download", "DELETE": "blob.delete", "HEAD": "blob.properties"}.get(
-        method, f"blob.{method.lower()}"
-    )
+    return {
+        "PUT": "blob.upload",
+        "GET": "blob.download",
+        "DELETE": "blob.delete",
+        "HEAD": "blob.properties",
+    }.get(method, f"blob.{method.lower()}")
 
 
 @dataclass

@@ -21,8 +21,10 @@ _FORBIDDEN_ID_CHARS = frozenset("/\\#?")
 
 def validate_hub_name(name: str) -> str:
     """Return ``name`` if it is a valid task hub name, else raise :class:`InvalidHubNameError`."""
-    if not isinstance(name, str) or not _HUB_RE.match(name) or not (
-        MIN_HUB_NAME <= len(name) <= MAX_HUB_NAME
+    if (
+        not isinstance(name, str)
+        or not _HUB_RE.match(name)
+        or not (MIN_HUB_NAME <= len(name) <= MAX_HUB_NAME)
     ):
         raise InvalidHubNameError(
             f"Invalid task hub name {name!r}: use {MIN_HUB_NAME}-{MAX_HUB_NAME} ASCII letters and "

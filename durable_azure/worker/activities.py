@@ -108,9 +108,11 @@ class ActivityDispatcher:
         scheduled = message.event
         if not isinstance(scheduled, TaskScheduled):
             await self._storage.poison.put(
-                source_queue=received.queue_name, message_id=received.message_id,
+                source_queue=received.queue_name,
+                message_id=received.message_id,
                 reason=f"work item holds a {type(scheduled).__name__}, not a TaskScheduled event",
-                body=str(message), dequeue_count=received.dequeue_count,
+                body=str(message),
+                dequeue_count=received.dequeue_count,
             )
             await self._storage.workitems.delete(received)
             return
@@ -144,7 +146,10 @@ class ActivityDispatcher:
             return TaskCompleted(task_scheduled_id=scheduled.event_id, result=payload, timestamp=now)
         except Exception as error:
             log.warning(
-                "activity %s failed: %s: %s", scheduled.name, type(error).__name__, error,
+                "activity %s failed: %s: %s",
+                scheduled.name,
+                type(error).__name__,
+                error,
                 extra={"instance_id": instance_id, "event": "TaskFailed"},
             )
             failure = failure_from_exception(error)

@@ -49,7 +49,9 @@ class InstanceState:
     custom_status: str | None = None
 
     @classmethod
-    def from_history(cls, events: list[HistoryEvent], etag: str | None, execution_id: str | None) -> InstanceState:
+    def from_history(
+        cls, events: list[HistoryEvent], etag: str | None, execution_id: str | None
+    ) -> InstanceState:
         state = cls(etag=etag, execution_id=execution_id)
         state.extend(events)
         return state

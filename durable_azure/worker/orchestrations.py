@@ -151,7 +151,9 @@ class OrchestrationDispatcher:
                 else:
                     await self._process_instance(index, instance_id, messages)
             except Exception:
-                log.exception("episode failed; its messages will be retried", extra={"instance_id": instance_id})
+                log.exception(
+                    "episode failed; its messages will be retried", extra={"instance_id": instance_id}
+                )
                 self.cache.drop(instance_id)
                 await self._abandon(messages, OUT_OF_ORDER_RETRY_SECONDS)
 
@@ -182,11 +184,15 @@ class OrchestrationDispatcher:
                 to_delete.append(received)
                 continue
             if isinstance(event, ExecutionStarted):
-                if new_start is None and (not state.history or state.is_terminal or state.execution_id != event.execution_id):
+                if new_start is None and (
+                    not state.history or state.is_terminal or state.execution_id != event.execution_id
+                ):
                     if state.history and not state.is_terminal:
                         log.warning(
                             "ignoring a start of %s while execution %s is running",
-                            instance_id, state.execution_id, extra={"instance_id": instance_id},
+                            instance_id,
+                            state.execution_id,
+                            extra={"instance_id": instance_id},
                         )
                         to_delete.append(received)
                         continue
@@ -196,8 +202,16 @@ class OrchestrationDispatcher:
                     to_delete.append(received)  # duplicate start
                 continue
             target_execution = new_start.execution_id if new_start else state.execution_id
-            if received.message.execution_id and target_execution and received.message.execution_id != target_execution:
-                log.info("dropping a %s for an older execution", type(event).__name__, extra={"instance_id": instance_id})
+            if (
+                received.message.execution_id
+                and target_execution
+                and received.message.execution_id != target_execution
+            ):
+                log.info(
+                    "dropping a %s for an older execution",
+                    type(event).__name__,
+                    extra={"instance_id": instance_id},
+                )
                 to_delete.append(received)
                 continue
             answered = completion_id(event)
@@ -219,7 +233,11 @@ class OrchestrationDispatcher:
             return
         if new_start is None and state.is_terminal:
             if incoming:
-                log.info("instance already finished; discarding %d message(s)", len(incoming), extra={"instance_id": instance_id})
+                log.info(
+                    "instance already finished; discarding %d message(s)",
+                    len(incoming),
+                    extra={"instance_id": instance_id},
+                )
             await self._finish_messages(to_delete + consumed, to_abandon)
             return
         if not incoming:
@@ -252,23 +270,34 @@ class OrchestrationDispatcher:
             result = execute(orchestrator, past, new_events)
             self.episodes += 1
             outbound += outbound_messages(
-                result.actions, instance_id=instance_id, execution_id=execution_id,
-                name=started.name, episode=episode, now=now,
+                result.actions,
+                instance_id=instance_id,
+                execution_id=execution_id,
+                name=started.name,
+                episode=episode,
+                now=now,
             )
             completion = result.completion
             if completion is None or completion.status is not OrchestrationStatus.ContinuedAsNew:
                 break
             continued = True
             started = ExecutionStarted(
-                name=started.name, instance_id=instance_id, execution_id=new_execution_id(),
-                input=completion.output, version=started.version, parent=started.parent,
-                generation=started.generation, timestamp=now,
+                name=started.name,
+                instance_id=instance_id,
+                execution_id=new_execution_id(),
+                input=completion.output,
+                version=started.version,
+                parent=started.parent,
+                generation=started.generation,
+                timestamp=now,
             )
             execution_id = started.execution_id
             past, start_index, episode = [], 0, 1
             new_events = [OrchestratorStarted(timestamp=now), started, *completion.carryover_events]
         if completion is not None:
-            notice = parent_notification(started, completion, execution_id=execution_id, episode=episode, now=now)
+            notice = parent_notification(
+                started, completion, execution_id=execution_id, episode=episode, now=now
+            )
             if notice is not None:
                 outbound.append(notice)
 
@@ -280,12 +309,22 @@ class OrchestrationDispatcher:
                 instance_id, execution_id, result.new_events, start_index=start_index, etag=state.etag
             )
         except SplitBrainError:
-            log.warning("another worker wrote this instance; abandoning the episode", extra={"instance_id": instance_id})
+            log.warning(
+                "another worker wrote this instance; abandoning the episode",
+                extra={"instance_id": instance_id},
+            )
             self.cache.drop(instance_id)
             raise
         # 3. the Instances row, only when something users see changed
-        columns = self._instance_columns(state, started, result.new_events, completion, result.custom_status, now,
-                                         new_execution=bool(new_start) or continued)
+        columns = self._instance_columns(
+            state,
+            started,
+            result.new_events,
+            completion,
+            result.custom_status,
+            now,
+            new_execution=bool(new_start) or continued,
+        )
         if columns:
             await self._storage.instances.merge(instance_id, columns)
         # update the cached state (4. the caller deletes the inbound messages)
@@ -313,9 +352,13 @@ class OrchestrationDispatcher:
         columns: dict[str, Any] = {}
         if new_execution:
             columns.update(
-                Name=started.name, Version=started.version or "", CreatedTime=started.timestamp,
-                Input=started.input, RuntimeStatus=OrchestrationStatus.Running,
-                ExecutionId=started.execution_id, Generation=started.generation or 0,
+                Name=started.name,
+                Version=started.version or "",
+                CreatedTime=started.timestamp,
+                Input=started.input,
+                RuntimeStatus=OrchestrationStatus.Running,
+                ExecutionId=started.execution_id,
+                Generation=started.generation or 0,
                 CustomStatus=custom_status or "null",
             )
         for event in new_events:
@@ -347,13 +390,17 @@ class OrchestrationDispatcher:
                 # A Pending instance terminated before it ran: record it, as DTFx does.
                 await self._storage.instances.merge(
                     instance_id,
-                    {"RuntimeStatus": OrchestrationStatus.Terminated, "Output": event.input,
-                     "CompletedTime": now, "LastUpdatedTime": now},
+                    {
+                        "RuntimeStatus": OrchestrationStatus.Terminated,
+                        "Output": event.input,
+                        "CompletedTime": now,
+                        "LastUpdatedTime": now,
+                    },
                 )
                 await self._storage.control_queue_for(instance_id).delete(received)
             elif received.dequeue_count < MAX_DEQUEUE_FOR_UNKNOWN_INSTANCE:
                 await self._storage.control_queue_for(instance_id).abandon(
-                    received, min(2 ** received.dequeue_count, 60)
+                    received, min(2**received.dequeue_count, 60)
                 )
             else:
                 await self._storage.poison.put(
@@ -377,7 +424,11 @@ class OrchestrationDispatcher:
                 self.wake_instance(item.message.instance_id)
 
     async def _send(self, item: Outbound) -> None:
-        queue = self._storage.workitems if item.to_work_items else self._storage.control_queue_for(item.message.instance_id)
+        queue = (
+            self._storage.workitems
+            if item.to_work_items
+            else self._storage.control_queue_for(item.message.instance_id)
+        )
         await queue.send(item.message, visibility_delay=item.delay)
 
     async def _finish_messages(self, delete: list[ReceivedMessage], abandon: list[ReceivedMessage]) -> None:
@@ -390,7 +441,9 @@ class OrchestrationDispatcher:
         try:
             await asyncio.gather(*(self._queue_of(m).abandon(m, delay) for m in messages))
         except Exception:
-            log.warning("could not abandon messages; they reappear after their visibility timeout", exc_info=True)
+            log.warning(
+                "could not abandon messages; they reappear after their visibility timeout", exc_info=True
+            )
 
     def _queue_of(self, received: ReceivedMessage) -> Any:
         return self._storage.queue_by_name(received.queue_name)

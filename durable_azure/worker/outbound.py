@@ -65,7 +65,11 @@ def outbound_messages(
             out.append(Outbound(message(action, instance_id, execution_id), to_work_items=True))
         elif isinstance(action, TimerCreated):
             fired = TimerFired(timer_id=action.event_id, fire_at=action.fire_at, timestamp=now)
-            out.append(Outbound(message(fired, instance_id, execution_id), delay=visibility_delay(action.fire_at, now)))
+            out.append(
+                Outbound(
+                    message(fired, instance_id, execution_id), delay=visibility_delay(action.fire_at, now)
+                )
+            )
         elif isinstance(action, SubOrchestrationInstanceCreated):
             child_execution = new_execution_id()
             started = ExecutionStarted(
@@ -75,7 +79,10 @@ def outbound_messages(
                 input=action.input,
                 version=action.version,
                 parent=ParentInstance(
-                    name=name, instance_id=instance_id, execution_id=execution_id, task_schedule_id=action.event_id
+                    name=name,
+                    instance_id=instance_id,
+                    execution_id=execution_id,
+                    task_schedule_id=action.event_id,
                 ),
                 timestamp=now,
             )

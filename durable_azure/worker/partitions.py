@@ -111,7 +111,7 @@ class PartitionManager:
             return
         busiest, count = max(others.items(), key=lambda item: item[1])
         if count > target or (need > 1 and count > target - 1):
-            victim = next(l for l in leases if l.owner == busiest and l.leased)
+            victim = next(lease for lease in leases if lease.owner == busiest and lease.leased)
             taken = await self._leases.steal(victim.partition_id, self.owner, victim)
             if taken is not None:
                 await self._gain(taken)

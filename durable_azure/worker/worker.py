@@ -44,7 +44,9 @@ class TaskHubWorker:
         counter: RequestCounter | None = None,
         **settings: Any,
     ) -> None:
-        self.settings = Settings(connection_string=connection_string, hub_name=hub_name).with_overrides(**settings)
+        self.settings = Settings(connection_string=connection_string, hub_name=hub_name).with_overrides(
+            **settings
+        )
         self.registry = registry_of(app)
         self.storage = TaskHubStorage(
             self.settings.connection_string,
@@ -97,7 +99,9 @@ class TaskHubWorker:
         self._started = True
         log.info(
             "worker %s started on hub %s (%d partitions, owns %s)",
-            self.settings.worker_id, self.settings.hub_name, self.settings.partition_count,
+            self.settings.worker_id,
+            self.settings.hub_name,
+            self.settings.partition_count,
             sorted(self.partitions.owned),
         )
 
