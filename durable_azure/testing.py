@@ -170,7 +170,12 @@ def run_orchestrator(
                 )
                 order += 1
             elif isinstance(action, SubOrchestrationInstanceCreated):
-                inbox.append(_run_sub_orchestrator(action, sub_orchestrators, activities, now))
+                finished_at, outcome = _run_sub_orchestrator(action, sub_orchestrators, activities, now)
+                if finished_at > now:  # the child's timers took virtual time
+                    heapq.heappush(timed, (finished_at, order, outcome))
+                    order += 1
+                else:
+                    inbox.append(outcome)
             elif isinstance(action, EventSent):
                 result.sent_events.append(action)
                 response = _entity_response(action, entities, now)
@@ -224,9 +229,11 @@ def _run_sub_orchestrator(
     scripts: Mapping[str, Any],
     activities: Mapping[str, Any],
     now: datetime,
-) -> HistoryEvent:
+) -> tuple[datetime, HistoryEvent]:
+    """Run (or script) a sub-orchestration: when it finished on the virtual clock, and its outcome."""
     script = scripts.get(action.name)
     argument = serialization.loads(action.input)
+    done = now
     try:
         if script is None:
             raise LookupError(
@@ -242,29 +249,27 @@ def _run_sub_orchestrator(
                 instance_id=action.instance_id,
                 name=action.name,
             )
+            done = child.current_time
             if child.status != "Completed":
-                failure = child.failure or FailureDetails(
-                    "OrchestrationNotCompleted", f"status {child.status}"
-                )
-                return SubOrchestrationInstanceFailed(
+                failure = child.failure or FailureDetails("OrchestrationNotCompleted", f"status {child.status}")
+                return done, SubOrchestrationInstanceFailed(
                     task_scheduled_id=action.event_id,
                     reason=failure.error_message,
                     failure_details=failure,
-                    timestamp=now,
+                    timestamp=done,
                 )
             value = child.output
         else:
             value = _script_result(script, argument)
-        return SubOrchestrationInstanceCompleted(
-            task_scheduled_id=action.event_id, result=serialization.dumps(value), timestamp=now
+        completed = SubOrchestrationInstanceCompleted(
+            task_scheduled_id=action.event_id, result=serialization.dumps(value), timestamp=done
         )
+        return done, completed
     except Exception as error:
-        return SubOrchestrationInstanceFailed(
-            task_scheduled_id=action.event_id,
-            reason=str(error),
-            failure_details=_failure(error),
-            timestamp=now,
+        failed = SubOrchestrationInstanceFailed(
+            task_scheduled_id=action.event_id, reason=str(error), failure_details=_failure(error), timestamp=done
         )
+        return done, failed
 
 
 def _entity_response(action: EventSent, scripts: Mapping[str, Any], now: datetime) -> EventRaised | None:

@@ -36,7 +36,10 @@ class DurableRegistry:
         return self.entities.get(name) or self.entities.get(name.lower())
 
 
-def _orchestrator_handle(fn: Callable[..., Any]) -> Callable[..., Any]:
+def _orchestrator_handle(fn: Callable[..., Any], input_type: type | None = None) -> Callable[..., Any]:
+    if input_type is not None:
+        fn.durable_input_type = input_type  # type: ignore[attr-defined]  # default for context.get_input()
+
     @functools.wraps(fn)
     def handle(context: Any) -> Any:
         raise TypeError(
@@ -90,7 +93,7 @@ class _DurableDecorators:
     ) -> Callable[..., Any]:
         """Register a generator function as an orchestrator (named ``orchestration`` or after the function)."""
         trigger = GenericTrigger(name=context_name, type=ORCHESTRATION_TRIGGER, orchestration=orchestration)
-        return self._durable_trigger(trigger, _orchestrator_handle)
+        return self._durable_trigger(trigger, lambda fn: _orchestrator_handle(fn, input_type))
 
     def activity_trigger(self, input_name: str, activity: str | None = None) -> Callable[..., Any]:
         """Register a function (sync or ``async def``) as an activity."""

@@ -40,6 +40,11 @@ def function_name(target: Any, kind: str) -> str:
     if isinstance(durable_name, str):
         return durable_name
     inner = getattr(target, "_function", None)  # azure.functions FunctionBuilder, as DF accepts
+    get_trigger = getattr(inner, "get_trigger", None)
+    trigger = get_trigger() if callable(get_trigger) else None
+    override = getattr(trigger, "activity", None) or getattr(trigger, "orchestration", None)
+    if isinstance(override, str) and override:
+        return override
     get_name = getattr(inner, "get_function_name", None)
     if callable(get_name):
         name = get_name()
@@ -73,6 +78,8 @@ class DurableOrchestrationContext:
         self._custom_status: Any = None
         self._continue_as_new: tuple[Any, bool] | None = None
         self._locks: EntityLock | None = None
+        self._continue_as_new_at: int | None = None
+        self._input_type: type | None = None
 
     # ---- properties -------------------------------------------------------------------------
     @property
@@ -102,6 +109,7 @@ class DurableOrchestrationContext:
         if not self._input_decoded:
             self._input = serialization.loads(self._input_text)
             self._input_decoded = True
+        expected_type = expected_type or self._input_type
         if expected_type is not None and isinstance(self._input, dict):
             from_json = getattr(expected_type, "from_json", None)
             if callable(from_json):
@@ -221,6 +229,8 @@ class DurableOrchestrationContext:
         """Restart this instance with fresh history and ``input_`` once the function returns."""
         serialization.dumps(input_, what="continue_as_new input")
         self._continue_as_new = (input_, preserve_unprocessed_events)
+        if self._continue_as_new_at is None:
+            self._continue_as_new_at = self._sequence  # actions scheduled after this are ignored, as in DF
 
     def set_custom_status(self, status: Any) -> None:
         """Publish a JSON-serializable status that clients can read while the instance runs."""

@@ -134,6 +134,7 @@ class _Replay:
         self.completion: Completion | None = None
         self.suspended = False
         self.nondeterministic = False
+        self.recorded_completion = False
         self.held: list[HistoryEvent] = []
         self.handlers: dict[type, Callable[[Any], None]] = {
             OrchestratorStarted: self._on_orchestrator_started,
@@ -156,6 +157,7 @@ class _Replay:
     # ---- driving ------------------------------------------------------------------------
     def apply(self, event: HistoryEvent) -> None:
         if self.completion is not None:
+            self._after_completion(event)
             return
         kind = type(event)
         if self.suspended and kind not in _RUN_WHILE_SUSPENDED:
@@ -170,6 +172,18 @@ class _Replay:
         except NonDeterminismError as error:
             self.nondeterministic = True
             self._fail(error)
+
+    def _after_completion(self, event: HistoryEvent) -> None:
+        """Past the end of the code: a recorded action the code no longer asks for is non-determinism."""
+        if isinstance(event, ExecutionCompleted):
+            self.recorded_completion = True
+        elif isinstance(event, _ACTION_TYPES) and not self.nondeterministic:
+            try:
+                self._on_scheduled(event)
+            except NonDeterminismError as error:
+                self.nondeterministic = True
+                self.completion = None
+                self._fail(error)
 
     def _resume(self) -> None:
         ctx = self.ctx
@@ -274,6 +288,7 @@ class _Replay:
         ctx.name = event.name
         ctx.version = event.version or None
         ctx.parent_instance_id = event.parent.instance_id if event.parent else None
+        ctx._input_type = getattr(self.orchestrator, "durable_input_type", None)
         ctx._input_text = event.input
         if ctx._now.year == 1970:
             ctx._now = event.timestamp
@@ -319,10 +334,21 @@ class _Replay:
             self._on_entity_response(response_task, event)
             return
         waiters = ctx._waiters.get(event.name)
-        if waiters:
-            waiters.popleft()._complete_with(serialization.loads(event.input))
+        waiter = self._live_waiter(waiters) if waiters else None
+        if waiter is not None:
+            waiter._complete_with(serialization.loads(event.input))
         else:
             ctx._buffered.setdefault(event.name, deque()).append(event.input)
+
+    def _live_waiter(self, waiters: deque[AtomicTask]) -> AtomicTask | None:
+        """The oldest waiter still wanted: not one whose task_any already finished without it."""
+        for waiter in waiters:
+            parents = waiter._parents
+            abandoned = bool(parents) and all(p.is_completed for p in parents) and waiter is not self.awaited
+            if not abandoned:
+                waiters.remove(waiter)
+                return waiter
+        return None
 
     def _on_entity_response(self, task: AtomicTask, event: EventRaised) -> None:
         response = serialization.loads(event.input) or {}
@@ -374,7 +400,7 @@ def execute(
     apply = replay.apply
     for event in past_events:
         apply(event)
-    if replay.completion is not None:
+    if replay.recorded_completion:
         return OrchestrationResult([], replay.completion, None)
     ctx._is_replaying = False
     appended = list(new_events)
@@ -390,6 +416,9 @@ def execute(
         ctx._release_locks()  # a finished orchestration never keeps entities locked
     if completion is not None and replay.nondeterministic:
         actions: list[HistoryEvent] = []
+    elif completion is not None and completion.status is OrchestrationStatus.ContinuedAsNew:
+        mark = ctx._continue_as_new_at or 0
+        actions = [a for seq, a in ctx._pending.items() if seq < mark]
     else:
         actions = list(ctx._pending.values())
     ctx._pending.clear()
