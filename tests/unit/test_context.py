@@ -277,11 +277,6 @@ class TestCallActivity:
         assert [a.name for a in actions] == ["say_hello", "Greeter"]  # type: ignore[attr-defined]
         assert set(app.durable_registry().activities) == {"say_hello", "Greeter"}
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="context.function_name() ignores the activity=/orchestration= trigger overrides that "
-        "DFApp.durable_registry() registers under, so calls by decorated function go to an unknown name",
-    )
     def test_call_by_decorated_function_uses_the_trigger_name_override(self) -> None:
         app = df.DFApp()
 
@@ -754,11 +749,6 @@ class TestContinueAsNew:
         failure = _failure(Episodes(orch).start())
         assert failure.error_type == "SerializationError" and "continue_as_new input" in failure.error_message
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="executor.py: actions scheduled after continue_as_new() stay in ctx._pending and are "
-        "emitted, although the execution is already over (DF ignores actions added afterwards)",
-    )
     def test_actions_after_continue_as_new_are_not_emitted(self) -> None:
         def orch(ctx: Any) -> Any:
             ctx.signal_entity(df.EntityId("Counter", "k"), "add", 1)  # before: still sent

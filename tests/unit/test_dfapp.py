@@ -212,11 +212,6 @@ class TestHostIndexing:
         assert set(app.durable_registry().activities) == {"only_activity"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="functions/app.py orchestration_trigger: input_type is accepted but dropped, so get_input() "
-    "without expected_type does not decode typed input (DF 1.7 uses it as the default expected type)",
-)
 def test_orchestration_trigger_input_type_is_used_by_get_input() -> None:
     app = df.DFApp()
 

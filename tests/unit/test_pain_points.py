@@ -247,11 +247,6 @@ class TestBufferedEvents:
         )
         assert _output(eps.step(task_completed(0), timestamp=at(2))) == [1, 2, 3]
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="executor.py _on_event_raised: waiters are served FIFO (popleft) and a waiter abandoned by "
-        "task_any stays queued, so the event goes to the stale waiter and the current one never completes",
-    )
     def test_event_after_a_timed_out_wait_reaches_the_current_waiter(self) -> None:
         def orch(ctx: Any) -> Any:
             for attempt in range(3):

@@ -243,11 +243,6 @@ class TestSubOrchestrators:
         assert result.status == "Failed" and result.failure is not None
         assert "No sub-orchestrator 'Missing'" in result.failure.error_message
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="testing.py _run_sub_orchestrator: a child run on its own virtual clock reports completion "
-        "at the parent's 'now', so the parent's clock does not advance by the child's timers",
-    )
     def test_sub_orchestrator_timers_advance_the_parent_clock(self) -> None:
         def child(ctx: Any) -> Any:
             yield ctx.create_timer(ctx.current_utc_datetime + timedelta(hours=5))
