@@ -55,8 +55,8 @@ __all__ = [
     "format_duration",
     "format_offset",
     "history_rows",
-    "origin_of",
     "orchestration_span",
+    "origin_of",
     "preview",
     "task_spans",
 ]
@@ -91,7 +91,7 @@ def format_duration(seconds: float | None) -> str:
         return f"{seconds * 1000:.0f} ms"
     if seconds < 60:
         return f"{seconds:.2f} s"
-    whole = int(round(seconds))
+    whole = round(seconds)
     minutes, secs = divmod(whole, 60)
     if minutes < 60:
         return f"{minutes}m {secs:02d}s"
@@ -111,7 +111,9 @@ def format_offset(seconds: float) -> str:
 
 def _failure_text(failure: FailureDetails | None, reason: str | None = None) -> str | None:
     if failure is not None:
-        text = f"{failure.error_type}: {failure.error_message}" if failure.error_type else failure.error_message
+        text = (
+            f"{failure.error_type}: {failure.error_message}" if failure.error_type else failure.error_message
+        )
         return text or reason
     return reason
 
@@ -309,7 +311,9 @@ def orchestration_span(events: list[HistoryEvent], name: str | None = None) -> S
     if done is None:
         can = next((e for e in events if isinstance(e, ContinueAsNew)), None)
         if can is not None:
-            return Span("orchestration", label, origin, _utc(can.timestamp), "completed", detail="ContinuedAsNew")
+            return Span(
+                "orchestration", label, origin, _utc(can.timestamp), "completed", detail="ContinuedAsNew"
+            )
         return Span("orchestration", label, origin, None, "pending", detail="Running")
     outcome = {
         OrchestrationStatus.Completed: "completed",
@@ -318,7 +322,11 @@ def orchestration_span(events: list[HistoryEvent], name: str | None = None) -> S
     }.get(done.orchestration_status, "cancelled")
     detail = _failure_text(done.failure_details) or preview(done.result, 200)
     return Span(
-        "orchestration", label, origin, _utc(done.timestamp), outcome,
+        "orchestration",
+        label,
+        origin,
+        _utc(done.timestamp),
+        outcome,
         detail=f"{done.orchestration_status.name}: {detail}" if detail else done.orchestration_status.name,
     )
 
@@ -334,7 +342,9 @@ def episode_spans(events: list[HistoryEvent]) -> list[Span]:
         elif isinstance(event, OrchestratorCompleted) and start is not None:
             count += 1
             end = max(_utc(event.timestamp), start)
-            spans.append(Span("episode", f"episode {count}", start, end, "completed", detail=f"episode {count}"))
+            spans.append(
+                Span("episode", f"episode {count}", start, end, "completed", detail=f"episode {count}")
+            )
             start = None
     if start is not None:  # an episode whose end is not (yet) in history
         count += 1
@@ -372,12 +382,15 @@ def task_spans(events: list[HistoryEvent]) -> list[Span]:
             kind = "activity" if isinstance(event, TaskScheduled) else "suborchestration"
             answer = answers.get(event.event_id)
             if answer is None:
-                spans.append(Span(kind, event.name, ts, None, open_outcome,
-                                  event.event_id, preview(event.input, 200)))
+                spans.append(
+                    Span(kind, event.name, ts, None, open_outcome, event.event_id, preview(event.input, 200))
+                )
                 continue
             end = max(_utc(answer.timestamp), ts)
             if isinstance(answer, (TaskCompleted, SubOrchestrationInstanceCompleted)):
-                spans.append(Span(kind, event.name, ts, end, "completed", event.event_id, preview(answer.result, 200)))
+                spans.append(
+                    Span(kind, event.name, ts, end, "completed", event.event_id, preview(answer.result, 200))
+                )
             else:
                 assert isinstance(answer, (TaskFailed, SubOrchestrationInstanceFailed))
                 error = _failure_text(answer.failure_details, answer.reason) or "failed"
@@ -387,26 +400,50 @@ def task_spans(events: list[HistoryEvent]) -> list[Span]:
             fired = answers.get(event.event_id)
             detail = f"fires at {fire_at.isoformat()}"
             if fired is not None:
-                spans.append(Span("timer", "timer", ts, max(fire_at, ts), "completed", event.event_id, detail))
+                spans.append(
+                    Span("timer", "timer", ts, max(fire_at, ts), "completed", event.event_id, detail)
+                )
             else:
                 spans.append(Span("timer", "timer", ts, None, open_outcome, event.event_id, detail))
         elif isinstance(event, EventRaised):
             start = episode_ends[-1] if episode_ends else (origin or ts)
-            spans.append(Span("wait", event.name, min(start, ts), ts, "completed", None, preview(event.input, 200)))
+            spans.append(
+                Span("wait", event.name, min(start, ts), ts, "completed", None, preview(event.input, 200))
+            )
         elif isinstance(event, ExecutionSuspended):
             suspended_at = (ts, event.reason or "")
         elif isinstance(event, ExecutionResumed) and suspended_at is not None:
-            spans.append(Span("suspended", "suspended", suspended_at[0], max(ts, suspended_at[0]), "completed",
-                              None, suspended_at[1]))
+            spans.append(
+                Span(
+                    "suspended",
+                    "suspended",
+                    suspended_at[0],
+                    max(ts, suspended_at[0]),
+                    "completed",
+                    None,
+                    suspended_at[1],
+                )
+            )
             suspended_at = None
     if suspended_at is not None:
-        spans.append(Span("suspended", "suspended", suspended_at[0], None, open_outcome, None, suspended_at[1]))
+        spans.append(
+            Span("suspended", "suspended", suspended_at[0], None, open_outcome, None, suspended_at[1])
+        )
     # Cancelled work ends where the execution ended.
     if finished:
         end = max((_utc(e.timestamp) for e in events), default=None)
         spans = [
-            Span(s.kind, s.name, s.start, end if end and end >= s.start else s.start, s.outcome, s.task_id, s.detail)
-            if s.end is None else s
+            Span(
+                s.kind,
+                s.name,
+                s.start,
+                end if end and end >= s.start else s.start,
+                s.outcome,
+                s.task_id,
+                s.detail,
+            )
+            if s.end is None
+            else s
             for s in spans
         ]
     spans.sort(key=lambda s: (s.start, s.task_id if s.task_id is not None else 1 << 31))
