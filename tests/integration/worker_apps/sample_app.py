@@ -309,3 +309,9 @@ def SlowChain(context: df.DurableOrchestrationContext):
             )
         )
     return results
+
+
+@app.orchestration_trigger(context_name="context")
+def Noop(context: df.DurableOrchestrationContext):
+    """Not a generator: completes in its first episode with its input as output."""
+    return context.get_input()
