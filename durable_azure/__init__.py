@@ -12,6 +12,8 @@ from .client import (
 from .entities.classes import Entity
 from .entities.context import DurableEntityContext
 from .functions.app import Blueprint, DFApp
+from .functions.azure_hosting import enable_azure_hosting
+from .functions.http_client import FunctionsDurableClient
 from .orchestration.context import DurableOrchestrationContext
 from .orchestration.entity_id import EntityId
 from .orchestration.errors import (
@@ -56,6 +58,7 @@ __all__ = [
     "EventType",
     "FailureDetails",
     "FunctionNotFoundError",
+    "FunctionsDurableClient",
     "InstanceAlreadyExistsError",
     "InstanceNotFoundError",
     "InvalidHubNameError",
@@ -76,4 +79,5 @@ __all__ = [
     "TaskHubWorker",
     "TaskState",
     "TimerTask",
+    "enable_azure_hosting",
 ]

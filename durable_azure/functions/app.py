@@ -116,6 +116,29 @@ class _DurableDecorators:
 
         return register(cls) if cls is not None else register
 
+    def durable_client_input(
+        self, client_name: str, task_hub: str | None = None, connection_name: str | None = None
+    ) -> Callable[..., Any]:
+        """Give the function a durable client (a ``FunctionsDurableClient``) in parameter ``client_name``.
+
+        ``task_hub``/``connection_name`` (an app setting name) target another hub or storage account.
+        No ``durableClient`` binding is emitted: the host never sees the client parameter.
+        """
+        from .client_binding import with_durable_client
+
+        @self._configure_function_builder
+        def wrap(fb: FunctionBuilder) -> FunctionBuilder:
+            fb._function._func = with_durable_client(
+                fb._function._func, client_name, task_hub, connection_name, registry=self._app_registry
+            )
+            return fb
+
+        return wrap
+
+    def _app_registry(self) -> DurableRegistry | None:
+        """The durable functions of the whole app (a Blueprint alone may not know them all)."""
+        return self.durable_registry() if isinstance(self, func.FunctionApp) else None
+
     def durable_registry(self) -> DurableRegistry:
         """Orchestrators, activities and entities registered so far, by name."""
         registry = DurableRegistry()
@@ -149,6 +172,15 @@ class DFApp(_DurableDecorators, func.FunctionApp):  # type: ignore[misc]
 
     def __init__(self, http_auth_level: func.AuthLevel | str = func.AuthLevel.FUNCTION) -> None:
         super().__init__(http_auth_level=http_auth_level)
+
+    def enable_azure_hosting(
+        self, route: str = "durabletask", schedule: str = "*/30 * * * * *", **options: Any
+    ) -> DFApp:
+        """Run the engine inside the Functions host: see :func:`durable_azure.enable_azure_hosting`."""
+        from .azure_hosting import enable_azure_hosting
+
+        enable_azure_hosting(self, route=route, schedule=schedule, **options)
+        return self
 
     def get_functions(self) -> list[Function]:
         """The functions the Functions host indexes: everything but durable triggers."""

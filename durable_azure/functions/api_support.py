@@ -1,0 +1,224 @@
+"""Plumbing for the management API: DF-shaped errors, JSON responses and query-string parsing."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..orchestration.errors import (
+    FunctionNotFoundError,
+    InstanceAlreadyExistsError,
+    InstanceNotFoundError,
+    InvalidOperationError,
+)
+from ..orchestration.status import OrchestrationRuntimeStatus
+
+log = logging.getLogger("durable_azure.http")
+
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+CONTINUATION_HEADER = "x-ms-continuation-token"
+
+
+def json_response(body: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response with DF's content type."""
+    content = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    return Response(content, status_code=status_code, headers=headers, media_type=JSON_CONTENT_TYPE)
+
+
+class ApiError(Exception):
+    """An error answer: status code plus a JSON body."""
+
+    def __init__(self, status_code: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        super().__init__(body)
+        self.status_code = status_code
+        self.body = body
+        self.headers = headers
+
+    def response(self) -> Response:
+        return json_response(self.body, self.status_code, self.headers)
+
+
+def error(status_code: int, message: str) -> ApiError:
+    """DF's simple error body ``{"Message": ...}``."""
+    return ApiError(status_code, {"Message": message})
+
+
+def bad_request(message: str, exc: BaseException | None = None) -> ApiError:
+    """A 400 with ``Message`` (and the exception's message and type when there is one)."""
+    body: dict[str, Any] = {"Message": message}
+    if exc is not None:
+        body.update(ExceptionMessage=str(exc), ExceptionType=type(exc).__name__)
+    return ApiError(400, body)
+
+
+def argument_error(message: str) -> ApiError:
+    """DF's 400 for an ``ArgumentException`` (unknown function, bad id, bad parameter)."""
+    return ApiError(
+        400,
+        {
+            "Message": "One or more of the arguments submitted is incorrect",
+            "ExceptionMessage": message,
+            "ExceptionType": "System.ArgumentException",
+            "StackTrace": None,
+        },
+    )
+
+
+def not_found(message: str) -> ApiError:
+    return error(404, message)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def api_endpoint(handler: Handler) -> Handler:
+    """Turn errors into DF-shaped JSON answers: client mistakes are 4xx, never 500."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except ApiError as e:
+            return e.response()
+        except FunctionNotFoundError as e:
+            return argument_error(str(e)).response()
+        except InstanceNotFoundError as e:
+            return not_found(str(e)).response()
+        except InstanceAlreadyExistsError as e:
+            return error(409, str(e)).response()
+        except InvalidOperationError as e:
+            return error(410, str(e)).response()
+        except ValueError as e:  # bad ids, hub names, tokens, statuses, dates
+            return argument_error(str(e)).response()
+        except Exception as e:  # storage outages and bugs
+            log.exception("management API: %s %s failed", request.method, request.url.path)
+            return _internal(e).response()
+
+    endpoint.__name__ = handler.__name__
+    endpoint.__doc__ = handler.__doc__
+    return endpoint
+
+
+def _internal(exc: BaseException) -> ApiError:
+    return ApiError(
+        500,
+        {
+            "Message": "Something went wrong while processing your request",
+            "ExceptionMessage": str(exc),
+            "ExceptionType": type(exc).__name__,
+        },
+    )
+
+
+class Query:
+    """Query parameters with case-insensitive names (as DF reads them) and typed getters."""
+
+    def __init__(self, request: Request) -> None:
+        self._items = [(k.lower(), v) for k, v in request.query_params.multi_items()]
+
+    def get(self, name: str) -> str | None:
+        name = name.lower()
+        for key, value in self._items:
+            if key == name:
+                return value
+        return None
+
+    def get_all(self, name: str) -> list[str]:
+        name = name.lower()
+        return [v for k, v in self._items if k == name]
+
+    def bool(self, name: str, default: bool) -> bool:
+        value = self.get(name)
+        if value is None or value == "":
+            return default
+        lowered = value.strip().lower()
+        if lowered in ("true", "1"):
+            return True
+        if lowered in ("false", "0"):
+            return False
+        raise argument_error(f"Query parameter '{name}' must be true or false, got {value!r}.")
+
+    def positive_int(self, name: str) -> int | None:
+        value = self.get(name)
+        if value is None or value == "":
+            return None
+        try:
+            number = int(value)
+        except ValueError:
+            raise argument_error(
+                f"Query parameter '{name}' must be a positive integer, got {value!r}."
+            ) from None
+        if number <= 0:
+            raise argument_error(f"Query parameter '{name}' must be a positive integer, got {value!r}.")
+        return number
+
+    def seconds(self, name: str) -> float | None:
+        value = self.get(name)
+        if value is None or value == "":
+            return None
+        try:
+            number = float(value)
+        except ValueError:
+            raise argument_error(
+                f"Query parameter '{name}' must be a number of seconds, got {value!r}."
+            ) from None
+        if number < 0 or number != number:
+            raise argument_error(f"Query parameter '{name}' must not be negative, got {value!r}.")
+        return number
+
+    def datetime(self, name: str) -> datetime | None:
+        value = self.get(name)
+        if value is None or value == "":
+            return None
+        return parse_datetime(value, name)
+
+    def runtime_statuses(self) -> list[OrchestrationRuntimeStatus] | None:
+        """``runtimeStatus`` as a comma list and/or repeated, names case-insensitive."""
+        names = [part.strip() for value in self.get_all("runtimeStatus") for part in value.split(",")]
+        names = [n for n in names if n]
+        if not names:
+            return None
+        by_lower = {s.value.lower(): s for s in OrchestrationRuntimeStatus}
+        result = []
+        for name in names:
+            status = by_lower.get(name.lower())
+            if status is None:
+                known = ", ".join(s.value for s in OrchestrationRuntimeStatus)
+                raise argument_error(f"Unknown runtimeStatus '{name}'; use one of {known}.")
+            result.append(status)
+        return result
+
+
+def parse_datetime(value: str, name: str = "value") -> datetime:
+    """An ISO 8601 date/time; without an offset it is taken as UTC."""
+    text = value.strip().replace(" ", "+") if "T" in value else value.strip()  # '+' decoded to ' ' in queries
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise argument_error(
+            f"Query parameter '{name}' is not a valid date/time: {value!r} (use ISO 8601, e.g. 2024-05-01T10:00:00Z)."
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def media_type(request: Request) -> str:
+    """The request's content type without parameters, lower-cased (``""`` when absent)."""
+    return (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+
+
+async def json_body(request: Request, message: str = "Invalid JSON content") -> tuple[bool, Any]:
+    """``(present, value)`` of a JSON body; an empty body is ``(False, None)``; bad JSON is a 400."""
+    raw = await request.body()
+    if not raw.strip():
+        return False, None
+    try:
+        return True, json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise bad_request(message, e) from None

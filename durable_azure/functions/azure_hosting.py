@@ -1,0 +1,186 @@
+"""Running the engine inside an Azure Functions app: one call, ``enable_azure_hosting(app)``.
+
+The Functions host reserves ``/runtime/``, and it knows nothing of durable triggers. So the app gets
+two ordinary functions:
+
+* an HTTP function at ``{routePrefix}/durabletask/{*path}`` (auth level ``function``) that serves
+  the DF management API (same routes, codes and payloads as ``/runtime/webhooks/durabletask``);
+* a timer trigger (every 30 s and on start-up) that starts the engine — a ``TaskHubWorker`` on its
+  own asyncio loop in a daemon thread — and restarts it if it died.
+
+Settings come from ``host.json`` ``extensions.durableTask`` and the app settings (``load_settings``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import threading
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import azure.functions as func
+
+from ..config import Settings, load_settings
+from . import runtime
+from .asgi_bridge import call_asgi
+from .management_api import create_management_app
+
+log = logging.getLogger("durable_azure.hosting")
+
+MANAGEMENT_FUNCTION = "durable_management_api"
+SUPERVISOR_FUNCTION = "durable_worker_supervisor"
+
+
+class AzureHosting:
+    """The background engine of one app in this process, and its management API function."""
+
+    def __init__(self, app: Any, route: str = "durabletask", settings: Settings | None = None) -> None:
+        self.app = app
+        self.route = route.strip("/")
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+        self.management_app = create_management_app()
+        self.restarts = 0
+        atexit.register(self.stop)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(runtime.script_root())
+        return self._settings
+
+    @property
+    def management_path(self) -> str:
+        """``/{routePrefix}/{route}``, e.g. ``/api/durabletask``."""
+        prefix = self.settings.route_prefix.strip("/")
+        return f"/{prefix}/{self.route}" if prefix else f"/{self.route}"
+
+    # ---- the worker thread ---------------------------------------------------------------
+    def ensure_worker(self) -> str:
+        """Start the engine unless it runs: returns ``"running"``, ``"started"`` or ``"hosted"``
+        (another host in this process, e.g. ``durable-azure serve``, already runs it)."""
+        other = runtime.active(self.settings.hub_name)
+        if other is not None and other.owner != "azure":
+            return "hosted"
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return "running"
+            if self._thread is not None:
+                self.restarts += 1
+                log.warning(
+                    "durable-azure worker thread had stopped; restarting it (restart #%d)", self.restarts
+                )
+            self._thread = threading.Thread(target=self._run, name="durable-azure-worker", daemon=True)
+            self._thread.start()
+            return "started"
+
+    def is_running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._serve(loop))
+        except Exception:
+            log.exception("durable-azure worker stopped with an error; the supervisor timer will restart it")
+        finally:
+            try:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                loop.close()
+
+    async def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
+        from ..worker import TaskHubWorker
+
+        settings = self.settings
+        self._loop, self._stop_event = loop, asyncio.Event()
+        worker = TaskHubWorker(
+            self.app,
+            settings.connection_string,
+            hub_name=settings.hub_name,
+            **runtime.worker_overrides(settings),
+        )
+        await worker.start()
+        hosted = runtime.install(
+            runtime.HostedRuntime(
+                settings,
+                registry=worker.registry,
+                worker=worker,
+                loop=loop,
+                management_base=self.management_path,
+                origin=runtime.default_origin(),
+                owner="azure",
+            )
+        )
+        log.info("durable-azure worker running for task hub %s", settings.hub_name)
+        try:
+            await self._stop_event.wait()
+        finally:
+            runtime.uninstall(hosted)
+            runtime.forget_runtime_clients(hosted)
+            await runtime.close_clients(loop)
+            await worker.stop()  # finishes in-flight work and releases the partition leases
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the engine (releasing its leases) and wait for the thread."""
+        thread, loop, event = self._thread, self._loop, self._stop_event
+        if thread is None or not thread.is_alive() or loop is None or event is None:
+            return
+        try:
+            loop.call_soon_threadsafe(event.set)
+        except RuntimeError:
+            return
+        thread.join(timeout)
+
+    # ---- the management API function ------------------------------------------------------
+    async def handle(self, request: func.HttpRequest) -> func.HttpResponse:
+        """Serve one management API request arriving at ``{routePrefix}/{route}/{*path}``."""
+        self.ensure_worker()
+        rest = (request.route_params or {}).get("path") or ""
+        path = unquote(urlsplit(request.url).path).rstrip("/")
+        root = path[: len(path) - len(rest)] if rest and path.endswith(rest) else self.management_path
+        return await call_asgi(self.management_app, request, root_path=root.rstrip("/"))
+
+
+def enable_azure_hosting(
+    app: Any,
+    *,
+    route: str = "durabletask",
+    schedule: str = "*/30 * * * * *",
+    auth_level: func.AuthLevel | str = func.AuthLevel.FUNCTION,
+    management_function_name: str = MANAGEMENT_FUNCTION,
+    supervisor_function_name: str = SUPERVISOR_FUNCTION,
+) -> AzureHosting:
+    """Make ``app`` (a ``DFApp``) run its orchestrations inside the Azure Functions host.
+
+    Adds the management API function at ``{routePrefix}/{route}/{*path}`` and the supervisor timer.
+    Call it once, after creating the app; calling it again returns the same hosting.
+    """
+    existing = getattr(app, "_durable_azure_hosting", None)
+    if existing is not None:
+        return existing  # type: ignore[no-any-return]
+    hosting = AzureHosting(app, route)
+    app._durable_azure_hosting = hosting
+
+    @app.function_name(management_function_name)
+    @app.route(route=f"{hosting.route}/{{*path}}", methods=["GET", "POST", "DELETE"], auth_level=auth_level)
+    async def durable_management_api(req: func.HttpRequest) -> func.HttpResponse:
+        return await hosting.handle(req)
+
+    @app.function_name(supervisor_function_name)
+    @app.timer_trigger(arg_name="timer", schedule=schedule, run_on_startup=True, use_monitor=False)
+    def durable_worker_supervisor(timer: func.TimerRequest) -> None:
+        state = hosting.ensure_worker()
+        if state == "started":
+            log.info(
+                "durable-azure supervisor: started the worker for task hub %s", hosting.settings.hub_name
+            )
+
+    runtime.set_default_management_base_provider(lambda: hosting.management_path)
+    return hosting

@@ -1,0 +1,57 @@
+"""``durable_client_input``: hand a user function a durable client without a ``durableClient`` binding.
+
+The Functions host only sees the function's other parameters: the wrapper's ``__signature__`` and
+``__annotations__`` leave the client parameter out, and the wrapper fills it in at call time.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from . import runtime
+
+
+def _resolved_annotations(fn: Callable[..., Any]) -> dict[str, Any]:
+    """Annotations with string forms resolved in the user's module (the host evaluates them on the wrapper)."""
+    try:
+        return dict(typing.get_type_hints(fn))
+    except Exception:
+        return dict(getattr(fn, "__annotations__", {}))
+
+
+def with_durable_client(
+    user_fn: Callable[..., Any],
+    client_name: str,
+    task_hub: str | None = None,
+    connection_name: str | None = None,
+    registry: Callable[[], Any] | None = None,
+) -> Callable[..., Any]:
+    """Wrap ``user_fn`` so that its ``client_name`` parameter receives a ``FunctionsDurableClient``."""
+    signature = inspect.signature(user_fn)
+    if client_name not in signature.parameters:
+        raise ValueError(
+            f"durable_client_input(client_name={client_name!r}): function {user_fn.__name__!r} "
+            f"has no parameter named {client_name!r}."
+        )
+
+    @functools.wraps(user_fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        kwargs[client_name] = runtime.client_for(task_hub, connection_name, registry=registry)
+        result = user_fn(*args, **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    kept = [p for name, p in signature.parameters.items() if name != client_name]
+    annotations = {k: v for k, v in _resolved_annotations(user_fn).items() if k != client_name}
+    wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=kept, return_annotation=annotations.get("return", signature.return_annotation)
+    )
+    wrapper.__annotations__ = annotations
+    del wrapper.__wrapped__  # type: ignore[attr-defined]  # the host must not unwrap to the user's signature
+    wrapper.client_function = user_fn  # type: ignore[attr-defined]  # DF 1.7 test hook
+    return wrapper

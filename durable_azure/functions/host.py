@@ -1,0 +1,304 @@
+"""The local Functions host: ``durable-azure serve`` and ``durable-azure worker``.
+
+``run_serve`` loads ``DIR/function_app.py`` like the Functions host, serves its HTTP functions at
+``/{routePrefix}/{route}`` (uvicorn + Starlette), fires its timer triggers, serves the management
+API at ``/runtime/webhooks/durabletask/`` and runs the engine for the app's task hub.
+``run_worker`` runs only the engine. Both stop cleanly on Ctrl-C/SIGTERM, releasing their leases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+from azure.functions.decorators.function_app import Function
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+
+from ..config import Settings, load_settings
+from . import runtime
+from .invoke import UnsupportedBindingError, invoke_http
+from .loader import IndexedApp, describe_http, load_app
+from .management_api import create_management_app
+from .routing import Router
+from .timers import TimerScheduler
+from .urls import WEBHOOK_BASE_PATH
+
+log = logging.getLogger("durable_azure.host")
+
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def describe_connection(connection_string: str) -> str:
+    """The storage account a connection string points at, without secrets."""
+    if connection_string.strip().lower().startswith("usedevelopmentstorage=true"):
+        return "UseDevelopmentStorage=true (Azurite)"
+    account = re.search(r"AccountName=([^;]+)", connection_string, re.IGNORECASE)
+    return f"account {account.group(1)}" if account else "custom connection string"
+
+
+class LocalHost:
+    """One function app served over HTTP with its timers and engine."""
+
+    def __init__(
+        self,
+        app_dir: str | Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 7071,
+        settings: Settings | None = None,
+    ) -> None:
+        self.indexed: IndexedApp = load_app(app_dir)
+        self.app_dir = str(self.indexed.app_dir)
+        self.settings = settings or load_settings(self.indexed.app_dir)
+        shown = "localhost" if host in ("0.0.0.0", "::", "") else host
+        self.origin = f"http://{shown}:{port}"
+        self.router: Router[Function] = Router()
+        for function in self.indexed.http:
+            self.router.add(describe_http(function)[0], function)
+        self.timers = TimerScheduler(self.indexed.timers, self.app_dir)
+        self.worker: Any = None
+        self.hosted: runtime.HostedRuntime | None = None
+
+    # ---- lifecycle -----------------------------------------------------------------------
+    def asgi(self) -> Starlette:
+        routes = [
+            Mount(WEBHOOK_BASE_PATH, app=create_management_app()),
+            Route("/durable/instances/{instanceId}", self.timeline, methods=["GET"]),
+            Route("/{path:path}", self.dispatch, methods=_METHODS),
+        ]
+        return Starlette(routes=routes, lifespan=self.lifespan)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Any) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        registry = None
+        if self.indexed.is_durable:
+            from ..worker import TaskHubWorker
+
+            self.worker = TaskHubWorker(
+                self.indexed.app,
+                self.settings.connection_string,
+                hub_name=self.settings.hub_name,
+                **runtime.worker_overrides(self.settings),
+            )
+            await self.worker.start()
+            registry = self.worker.registry
+        self.hosted = runtime.install(
+            runtime.HostedRuntime(
+                self.settings,
+                registry=registry,
+                worker=self.worker,
+                loop=loop,
+                management_base=WEBHOOK_BASE_PATH,
+                origin=self.origin,
+                owner="serve",
+            )
+        )
+        self.timers.start()
+        print(self.banner(), flush=True)
+
+    async def stop(self) -> None:
+        await self.timers.stop()
+        if self.hosted is not None:
+            runtime.uninstall(self.hosted)
+            runtime.forget_runtime_clients(self.hosted)
+        await runtime.close_clients()
+        if self.worker is not None:
+            await self.worker.stop()  # in-flight work finishes, partition leases are released
+            log.info("worker stopped; leases released")
+
+    def banner(self) -> str:
+        prefix = self.settings.route_prefix.strip("/")
+        lines = ["", "Functions:", ""]
+        for function in self.indexed.http:
+            route, methods = describe_http(function)
+            url = f"{self.origin}/{prefix + '/' if prefix else ''}{route}"
+            lines.append(f"    {function.get_function_name()}: [{','.join(methods) or 'ALL'}] {url}")
+        for name, schedule in self.timers.schedules:
+            lines.append(f"    {name}: timerTrigger ({schedule})")
+        for function in self.indexed.other:
+            lines.append(
+                f"    {function.get_function_name()}: {function.get_trigger().type} (not run locally)"
+            )
+        if self.worker is not None:
+            registry = self.worker.registry
+            for kind, names in (
+                ("orchestrationTrigger", registry.orchestrators),
+                ("activityTrigger", registry.activities),
+                ("entityTrigger", registry.entities),
+            ):
+                for name in sorted(names):
+                    lines.append(f"    {name}: {kind}")
+        lines += [
+            "",
+            f"Management API: {self.origin}{WEBHOOK_BASE_PATH}/instances/",
+            f"Task hub: {self.settings.hub_name} ({describe_connection(self.settings.connection_string)})",
+            "",
+        ]
+        return "\n".join(lines)
+
+    # ---- requests ------------------------------------------------------------------------
+    def _relative(self, path: str) -> str | None:
+        prefix = self.settings.route_prefix.strip("/")
+        if not prefix:
+            return path
+        if path.lower() == prefix.lower():
+            return ""
+        if path.lower().startswith(prefix.lower() + "/"):
+            return path[len(prefix) + 1 :]
+        return None
+
+    async def dispatch(self, request: Request) -> Response:
+        path = request.path_params.get("path", "").strip("/")
+        relative = self._relative(path)
+        candidates = self.router.match(relative) if relative is not None else []
+        for function, values in candidates:
+            methods = describe_http(function)[1]
+            if (
+                methods
+                and request.method not in methods
+                and not (request.method == "HEAD" and "GET" in methods)
+            ):
+                continue
+            name = function.get_function_name()
+            try:
+                return await invoke_http(function, request, values, self.app_dir)
+            except UnsupportedBindingError as e:
+                log.error("%s", e)
+                return PlainTextResponse(str(e), status_code=500)
+            except Exception:
+                log.exception("Executed 'Functions.%s' (Failed)", name)
+                return PlainTextResponse(
+                    f"Exception while executing function: Functions.{name}", status_code=500
+                )
+        if path == "" and request.method in ("GET", "HEAD"):
+            return PlainTextResponse(f"durable-azure: your function app is up and running.\n{self.banner()}")
+        return Response(status_code=404)
+
+    async def timeline(self, request: Request) -> Response:
+        """An HTML timeline of one instance (when ``durable_azure.timeline`` is available)."""
+        try:
+            from ..timeline import render_timeline_html  # type: ignore[import-not-found]
+        except ImportError:
+            return PlainTextResponse("The timeline view is not available in this version.", status_code=404)
+        client = runtime.client_for()
+        instance_id = request.path_params["instanceId"]
+        status = await client.get_status(
+            instance_id, show_history=True, show_history_output=True, show_input=True
+        )
+        if not status:
+            return PlainTextResponse(f"No instance with ID '{instance_id}' found.", status_code=404)
+        events = await client.get_history(instance_id)
+        return HTMLResponse(render_timeline_html(status.to_json(), events))
+
+
+def _configure_logging() -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("azure").setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def _quiet_signals() -> Iterator[list[int]]:
+    """Handlers uvicorn restores and re-raises after its graceful shutdown: record, don't die."""
+    received: list[int] = []
+    handled = [signal.SIGINT, signal.SIGTERM]
+    previous = {sig: signal.signal(sig, lambda s, _f: received.append(s)) for sig in handled}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run_serve(app_dir: str, port: int, host: str = "127.0.0.1") -> None:
+    """Serve the function app in ``app_dir`` until Ctrl-C or SIGTERM (blocking)."""
+    import uvicorn
+
+    _configure_logging()
+    local = LocalHost(app_dir, host=host, port=port)
+    config = uvicorn.Config(
+        local.asgi(), host=host, port=port, lifespan="on", log_level="info", timeout_graceful_shutdown=10
+    )
+    server = uvicorn.Server(config)
+    with _quiet_signals():
+        server.run()
+    if not server.started:
+        raise SystemExit("durable-azure serve: start-up failed; see the errors above.")
+
+
+async def _worker_until_signal(indexed: IndexedApp, settings: Settings) -> None:
+    from ..worker import TaskHubWorker
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    worker = TaskHubWorker(
+        indexed.app,
+        settings.connection_string,
+        hub_name=settings.hub_name,
+        **runtime.worker_overrides(settings),
+    )
+    await worker.start()
+    hosted = runtime.install(
+        runtime.HostedRuntime(settings, registry=worker.registry, worker=worker, loop=loop, owner="worker")
+    )
+    print(
+        f"durable-azure worker running for task hub {settings.hub_name} "
+        f"({describe_connection(settings.connection_string)}); Ctrl-C to stop.",
+        flush=True,
+    )
+    try:
+        await stop.wait()
+    finally:
+        runtime.uninstall(hosted)
+        await worker.stop()
+        print("durable-azure worker stopped; leases released.", flush=True)
+
+
+def run_worker(app_dir: str) -> None:
+    """Run only the engine for the function app in ``app_dir`` until Ctrl-C or SIGTERM (blocking)."""
+    _configure_logging()
+    indexed = load_app(app_dir)
+    if not indexed.is_durable:
+        raise SystemExit(f"{indexed.app_dir}/function_app.py has no DFApp: nothing for a worker to run.")
+    asyncio.run(_worker_until_signal(indexed, load_settings(indexed.app_dir)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m durable_azure.functions.host [serve|worker] [--app-dir DIR] [--port N] [--host H]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m durable_azure.functions.host")
+    parser.add_argument("command", nargs="?", choices=["serve", "worker"], default="serve")
+    parser.add_argument("--app-dir", default=".")
+    parser.add_argument("--port", type=int, default=7071)
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args(argv)
+    if args.command == "worker":
+        run_worker(args.app_dir)
+    else:
+        run_serve(args.app_dir, args.port, args.host)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
