@@ -148,11 +148,13 @@ class TaskHubQueue:
         except ResourceExistsError:
             pass
 
-    async def send(self, msg: TaskMessage, *, visibility_delay: float = 0.0) -> None:
+    async def send(self, msg: TaskMessage, *, visibility_delay: float = 0.0) -> ReceivedMessage:
         """Enqueue ``msg``, invisible for ``visibility_delay`` seconds (rounded up, at most 7 days).
 
         A ``sequence_number`` of 0 is replaced by the next per-process number. One queue request
-        for a small message; a large one first uploads its gzip blob.
+        for a small message; a large one first uploads its gzip blob. Returns the message with the
+        pop receipt Azure gave for it, so a sender that keeps it hidden can process and delete it
+        without receiving it (the worker's in-process hand-off).
         """
         if visibility_delay > MAX_VISIBILITY_DELAY:
             raise ValueError(
@@ -169,10 +171,11 @@ class TaskHubQueue:
             text = encode_wrapper(blob_name)
         delay = math.ceil(visibility_delay) if visibility_delay > 0 else None
         try:
-            await self._client.send_message(text, visibility_timeout=delay, time_to_live=-1)
+            sent = await self._client.send_message(text, visibility_timeout=delay, time_to_live=-1)
         except ResourceNotFoundError:  # the queue was never created (or deleted): create once, retry
             await self.create()
-            await self._client.send_message(text, visibility_timeout=delay, time_to_live=-1)
+            sent = await self._client.send_message(text, visibility_timeout=delay, time_to_live=-1)
+        return ReceivedMessage(msg, self.name, sent.id, sent.pop_receipt, 0, sent.inserted_on)
 
     async def receive(self, max_messages: int = 32, visibility_timeout: int = 300) -> list[ReceivedMessage]:
         """Receive up to ``max_messages`` (<= 32) in one request, hiding them for ``visibility_timeout`` s."""

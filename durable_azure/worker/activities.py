@@ -7,6 +7,7 @@ Sync activities run in a thread pool; ``async def`` activities are awaited on th
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
 from collections.abc import Callable
@@ -45,7 +46,11 @@ class ActivityDispatcher:
         self._on_result_sent = on_result_sent
         self._capacity = max(1, settings.max_concurrent_activities)
         self._in_flight = 0
-        self._slot_freed = asyncio.Event()
+        self.local_runs = 0
+        self._per_instance: dict[str, int] = {}
+        self.local_results = 0
+        self.deliver_result: Callable[[ReceivedMessage], bool] | None = None
+        self.owns_instance: Callable[[str], bool] | None = None
         self._pool = ThreadPoolExecutor(max_workers=self._capacity, thread_name_prefix="activity")
         self._running: set[asyncio.Task[None]] = set()
         self._poller = Poller(settings.max_queue_polling_interval)
@@ -63,7 +68,6 @@ class ActivityDispatcher:
         """Stop receiving; let running activities finish (their results are still delivered)."""
         self._stop.set()
         self._poller.wake()
-        self._slot_freed.set()
         if self._task is not None:
             await self._task
         if self._running:
@@ -72,27 +76,47 @@ class ActivityDispatcher:
 
     async def _loop(self) -> None:
         queue = self._storage.workitems
+        poller = self._poller
         while not self._stop.is_set():
-            if self._in_flight >= self._capacity:
-                self._slot_freed.clear()
-                await self._slot_freed.wait()
-                continue
             free = self._capacity - self._in_flight
+            if free <= 0 or not poller.poll_due(have_local_work=True):
+                await poller.wait()
+                continue
             try:
                 batch = await queue.receive(min(32, free), self._settings.work_item_visibility_timeout)
             except Exception:
                 log.exception("receive from %s failed", queue.name)
                 await asyncio.sleep(1.0)
                 continue
-            if not batch:
-                await self._poller.wait()
-                continue
+            poller.polled(len(batch))
             for received in batch:
                 self._in_flight += 1
-                task = asyncio.create_task(self._run(received))
-                self._running.add(task)
-                task.add_done_callback(self._running.discard)
-            self._poller.reset()
+                self._start(received)
+            if batch and len(batch) < free:
+                await poller.wait()
+
+    def reserve(self) -> bool:
+        """Take a slot for a work item this process is about to send and run itself."""
+        if self._stop.is_set() or self._in_flight >= self._capacity:
+            return False
+        self._in_flight += 1
+        return True
+
+    def run(self, received: ReceivedMessage) -> None:
+        """Run a reserved, just-sent work item without receiving it."""
+        self.local_runs += 1
+        self._start(received)
+
+    def pending_for(self, instance_id: str) -> int:
+        """Activities of ``instance_id`` running in this process right now."""
+        return self._per_instance.get(instance_id, 0)
+
+    def _start(self, received: ReceivedMessage) -> None:
+        instance_id = received.message.instance_id
+        self._per_instance[instance_id] = self._per_instance.get(instance_id, 0) + 1
+        task = asyncio.create_task(self._run(received))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
 
     async def _run(self, received: ReceivedMessage) -> None:
         try:
@@ -101,7 +125,13 @@ class ActivityDispatcher:
             log.exception("work item %s failed to complete; it will be retried", received.message_id)
         finally:
             self._in_flight -= 1
-            self._slot_freed.set()
+            instance_id = received.message.instance_id
+            left = self._per_instance.get(instance_id, 1) - 1
+            if left > 0:
+                self._per_instance[instance_id] = left
+            else:
+                self._per_instance.pop(instance_id, None)
+            self._poller.nudge()
 
     async def _execute(self, received: ReceivedMessage) -> None:
         message = received.message
@@ -125,6 +155,16 @@ class ActivityDispatcher:
             sender_instance_id=message.instance_id,
             sender_execution_id=message.execution_id or "",
         )
+        deliver = self.deliver_result
+        if deliver is not None and self.owns_instance is not None and self.owns_instance(message.instance_id):
+            # This worker owns the instance: hand the result over in-process. The work item stays
+            # hidden and is deleted only after the history holding the result is durable, so a
+            # crash before that re-runs the activity (at least once), never loses its result.
+            handover = dataclasses.replace(received, message=reply)
+            if deliver(handover):
+                self.local_results += 1
+                self.executed += 1
+                return
         await self._storage.control_queue_for(message.instance_id).send(reply)
         self._on_result_sent(message.instance_id)
         await self._storage.workitems.delete(received)

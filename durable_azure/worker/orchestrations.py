@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from ..config import Settings
 from ..functions.app import DurableRegistry
@@ -43,8 +43,19 @@ log = logging.getLogger(__name__)
 MAX_CONTINUE_AS_NEW_PER_EPISODE = 20
 OUT_OF_ORDER_RETRY_SECONDS = 2.0
 MAX_DEQUEUE_FOR_UNKNOWN_INSTANCE = 10
+COALESCE_SECONDS = 0.02
 
 EntityHandler = Callable[[int, str, list[ReceivedMessage]], Awaitable[None]]
+
+
+class LocalActivities(Protocol):
+    """The activity dispatcher's in-process entry: reserve a slot, then run a sent work item."""
+
+    def reserve(self) -> bool: ...
+
+    def run(self, received: ReceivedMessage) -> None: ...
+
+    def pending_for(self, instance_id: str) -> int: ...
 
 
 def _missing_orchestrator(name: str, known: list[str]) -> Callable[[DurableOrchestrationContext], Any]:
@@ -78,6 +89,9 @@ class OrchestrationDispatcher:
         self.cache = InstanceCache()
         self._loops: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
         self._pollers: dict[int, Poller] = {}
+        self._inboxes: dict[int, list[ReceivedMessage]] = {}
+        self._settling: set[asyncio.Task[None]] = set()
+        self.local_activities: LocalActivities | None = None
         self._limit = asyncio.Semaphore(max(1, settings.max_concurrent_orchestrations))
         self.episodes = 0
 
@@ -98,6 +112,7 @@ class OrchestrationDispatcher:
             return
         stop = asyncio.Event()
         self._pollers[index] = Poller(self._settings.max_queue_polling_interval)
+        self._inboxes[index] = []
         task = asyncio.create_task(self._partition_loop(index, stop), name=f"control-queue-{index:02d}")
         self._loops[index] = (task, stop)
 
@@ -110,6 +125,9 @@ class OrchestrationDispatcher:
         self._pollers[index].wake()
         await task
         self._pollers.pop(index, None)
+        leftovers = self._inboxes.pop(index, [])
+        if leftovers:  # hand hidden messages (and work items) back to the queue for the next owner
+            await self._abandon(leftovers, 0)
         partitions = self._storage.partition_count
         self.cache.drop_where(lambda instance_id: self._storage.partition_of(instance_id) == index)
         log.info("stopped partition %02d of %d", index, partitions, extra={"partition": index})
@@ -117,25 +135,51 @@ class OrchestrationDispatcher:
     async def stop(self) -> None:
         for index in list(self._loops):
             await self.stop_partition(index)
+        if self._settling:
+            await asyncio.gather(*self._settling, return_exceptions=True)
 
     async def _partition_loop(self, index: int, stop: asyncio.Event) -> None:
         queue = self._storage.control_queue(index)
         poller = self._pollers[index]
+        inbox = self._inboxes[index]
         batch_size = self._settings.control_queue_batch_size
         while not stop.is_set():
-            try:
-                batch = await queue.receive(batch_size, self._settings.control_queue_visibility_timeout)
-            except Exception:
-                log.exception("receive from %s failed", queue.name, extra={"partition": index})
-                await asyncio.sleep(1.0)
+            if inbox and len(inbox) < batch_size and self._more_results_coming(inbox):
+                await asyncio.sleep(COALESCE_SECONDS)  # fan-in: gather results into fewer episodes
+            local = list(inbox)
+            inbox.clear()
+            polled: list[ReceivedMessage] = []
+            if poller.poll_due(bool(local)):
+                try:
+                    polled = await queue.receive(batch_size, self._settings.control_queue_visibility_timeout)
+                except Exception:
+                    log.exception("receive from %s failed", queue.name, extra={"partition": index})
+                    await asyncio.sleep(1.0)
+                poller.polled(len(polled))
+            if local or polled:
+                await self.process_batch(index, local + polled)
+            if len(polled) >= batch_size or inbox:
                 continue
-            if not batch:
-                await poller.wait()
-                continue
-            await self.process_batch(index, batch)
-            if len(batch) < batch_size:
-                poller.reset()
-                await poller.wait()
+            await poller.wait()
+
+    def _more_results_coming(self, inbox: list[ReceivedMessage]) -> bool:
+        local = self.local_activities
+        return local is not None and any(local.pending_for(m.message.instance_id) for m in inbox)
+
+    def deliver_local(self, received: ReceivedMessage) -> bool:
+        """Hand a message this process just sent (kept invisible) to its partition loop, skipping a receive.
+
+        Returns False when this worker does not own the partition; the caller then leaves the
+        message to the queue. If the worker dies first, the message reappears after its visibility
+        timeout and the partition's next owner processes it.
+        """
+        index = self._storage.partition_of(received.message.instance_id)
+        inbox = self._inboxes.get(index)
+        if inbox is None or index not in self._loops:
+            return False
+        inbox.append(received)
+        self._pollers[index].nudge()
+        return True
 
     async def process_batch(self, index: int, batch: list[ReceivedMessage]) -> None:
         groups: dict[str, list[ReceivedMessage]] = {}
@@ -416,26 +460,48 @@ class OrchestrationDispatcher:
     async def _send_all(self, outbound: list[Outbound]) -> None:
         if not outbound:
             return
-        await asyncio.gather(*(self._send(item) for item in outbound))
-        if any(item.to_work_items for item in outbound):
+        went_local = await asyncio.gather(*(self._send(item) for item in outbound))
+        if any(item.to_work_items and not local for item, local in zip(outbound, went_local, strict=True)):
             self._on_work_items_sent()
         for item in outbound:
             if not item.to_work_items and item.delay == 0:
                 self.wake_instance(item.message.instance_id)
 
-    async def _send(self, item: Outbound) -> None:
-        queue = (
-            self._storage.workitems
-            if item.to_work_items
-            else self._storage.control_queue_for(item.message.instance_id)
-        )
+    async def _send(self, item: Outbound) -> bool:
+        """Send one message; True when a work item was handed to this process's activity dispatcher."""
+        if item.to_work_items:
+            local = self.local_activities
+            if local is not None and local.reserve():
+                # Hidden from other workers while this one runs it; visible again if we die first.
+                sent = await self._storage.workitems.send(
+                    item.message, visibility_delay=self._settings.work_item_visibility_timeout
+                )
+                local.run(sent)
+                return True
+            await self._storage.workitems.send(item.message)
+            return False
+        queue = self._storage.control_queue_for(item.message.instance_id)
         await queue.send(item.message, visibility_delay=item.delay)
+        return False
 
     async def _finish_messages(self, delete: list[ReceivedMessage], abandon: list[ReceivedMessage]) -> None:
+        """Delete consumed messages and abandon deferred ones, off the critical path.
+
+        The history that consumed them is already durable, so the next episode need not wait; a
+        message whose delete is lost is a harmless duplicate later (completions are de-duplicated).
+        """
         tasks = [self._queue_of(m).delete(m) for m in delete]
         tasks += [self._queue_of(m).abandon(m, OUT_OF_ORDER_RETRY_SECONDS) for m in abandon]
         if tasks:
-            await asyncio.gather(*tasks)
+            task = asyncio.create_task(self._settle(tasks))
+            self._settling.add(task)
+            task.add_done_callback(self._settling.discard)
+
+    async def _settle(self, tasks: list[Awaitable[Any]]) -> None:
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception):
+                log.warning("could not delete or abandon a processed message: %s", result)
 
     async def _abandon(self, messages: list[ReceivedMessage], delay: float) -> None:
         try:

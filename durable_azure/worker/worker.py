@@ -65,6 +65,11 @@ class TaskHubWorker:
             on_work_items_sent=self.activities.wake,
             entity_handler=self._process_entity,
         )
+        self.orchestrations.local_activities = self.activities
+        self.activities.deliver_result = self.orchestrations.deliver_local
+        self.activities.owns_instance = lambda instance_id: self.orchestrations.owns(
+            self.storage.partition_of(instance_id)
+        )
         self.entities = EntityDispatcher(self.storage, self.registry, self.settings, wake=self.notify)
         self.partitions = PartitionManager(
             self.storage.leases,
