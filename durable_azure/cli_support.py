@@ -105,6 +105,68 @@ def run_async(factory: Callable[[], Awaitable[T]], hub: str) -> T:
         raise translate_error(error, hub) from None
 
 
+# ----------------------------------------------------------------------------- reachability
+
+
+def storage_endpoints(connection_string: str) -> list[tuple[str, int]]:
+    """``(host, port)`` of the blob, queue and table endpoints a connection string names."""
+    from urllib.parse import urlsplit
+
+    from .storage.clients import resolve_connection_string
+
+    resolved = resolve_connection_string(connection_string)
+    parts = {}
+    for item in resolved.split(";"):
+        key, sep, value = item.partition("=")
+        if sep:
+            parts[key.strip().lower()] = value.strip()
+    protocol = parts.get("defaultendpointsprotocol", "https")
+    account = parts.get("accountname")
+    suffix = parts.get("endpointsuffix", "core.windows.net")
+    found: list[tuple[str, int]] = []
+    for service in ("blob", "queue", "table"):
+        url = parts.get(f"{service}endpoint")
+        if not url and account:
+            url = f"{protocol}://{account}.{service}.{suffix}"
+        if not url:
+            continue
+        split = urlsplit(url)
+        if split.hostname:
+            port = split.port or (443 if split.scheme == "https" else 80)
+            if (split.hostname, port) not in found:
+                found.append((split.hostname, port))
+    return found
+
+
+async def check_reachable(connection_string: str, timeout: float = 5.0) -> None:
+    """Fail fast (instead of the SDK's minute of retries) when a storage endpoint refuses connections."""
+    try:
+        endpoints = storage_endpoints(connection_string)
+    except Exception:
+        return  # let the SDK report what it makes of the connection string
+
+    async def probe(host: str, port: int) -> str | None:
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        except (OSError, asyncio.TimeoutError) as e:
+            if isinstance(e, asyncio.TimeoutError):
+                reason = "timed out"
+            elif isinstance(e, ConnectionRefusedError):
+                reason = "connection refused"
+            else:
+                reason = e.strerror or str(e)
+            return f"{host}:{port} ({reason})"
+        writer.close()
+        return None
+
+    failures = [f for f in await asyncio.gather(*(probe(h, p) for h, p in endpoints)) if f]
+    if failures:
+        hint = ""
+        if any(f.startswith(("127.0.0.1:1000", "localhost:1000")) for f in failures):
+            hint = "; is Azurite running? (azurite-setup/start)"
+        raise CliError(f"Cannot reach Azure Storage at {', '.join(failures)}{hint}")
+
+
 # ----------------------------------------------------------------------------- parameter types
 
 
@@ -339,6 +401,7 @@ class CliState:
         hub = self.hub_name
 
         async def main() -> T:
+            await check_reachable(self.settings.connection_string)
             client = await self.client()
             try:
                 return await body(client)
