@@ -384,6 +384,74 @@ class _Replay:
             self.apply(item)
 
 
+class ReplaySession:
+    """An orchestration kept live between episodes: replay once, then apply only new events.
+
+    A worker that caches the session for an instance pays for replay only after a cache miss,
+    so a chain of N steps costs O(N) replay work instead of O(N^2). Results are identical to
+    :func:`execute` over the full history, because the same state machine consumes the same events.
+    """
+
+    def __init__(self, orchestrator: Orchestrator, past_events: Iterable[HistoryEvent] = ()) -> None:
+        self._replay = _Replay(orchestrator)
+        ctx = self._replay.ctx
+        ctx._is_replaying = True
+        apply = self._replay.apply
+        for event in past_events:
+            apply(event)
+        ctx._is_replaying = False
+
+    @property
+    def completion(self) -> Completion | None:
+        return self._replay.completion
+
+    @property
+    def finished_in_history(self) -> bool:
+        """True when the replayed history already holds the execution's completion."""
+        return self._replay.recorded_completion
+
+    def run_episode(self, new_events: Iterable[HistoryEvent]) -> OrchestrationResult:
+        """Apply ``new_events`` live and return what this episode adds to history."""
+        replay = self._replay
+        if replay.recorded_completion:
+            return OrchestrationResult([], replay.completion, None)
+        ctx = replay.ctx
+        ctx._is_replaying = False
+        appended = list(new_events)
+        for event in appended:
+            replay.apply(event)
+        custom_status: str | None = None
+        try:
+            custom_status = serialization.dumps(ctx._custom_status, what="custom status")
+        except Exception as error:
+            replay._fail(error)
+        completion = replay.completion
+        if completion is not None and not replay.nondeterministic:
+            ctx._release_locks()  # a finished orchestration never keeps entities locked
+        if completion is not None and replay.nondeterministic:
+            actions: list[HistoryEvent] = []
+        elif completion is not None and completion.status is OrchestrationStatus.ContinuedAsNew:
+            mark = ctx._continue_as_new_at or 0
+            actions = [a for seq, a in ctx._pending.items() if seq < mark]
+        else:
+            actions = list(ctx._pending.values())
+        ctx._pending.clear()
+        appended.extend(actions)
+        if completion is not None:
+            appended.append(
+                ExecutionCompleted(
+                    event_id=ctx._next_id(),
+                    timestamp=ctx._now,
+                    orchestration_status=completion.status,
+                    result=completion.output,
+                    failure_details=completion.failure,
+                )
+            )
+            replay.recorded_completion = True
+        appended.append(OrchestratorCompleted(timestamp=ctx._now))
+        return OrchestrationResult(appended, completion, custom_status, actions)
+
+
 def execute(
     orchestrator: Orchestrator,
     past_events: Sequence[HistoryEvent],
@@ -394,44 +462,7 @@ def execute(
     If the history already holds a completed execution, nothing is added and the completion is
     returned as it was.
     """
-    replay = _Replay(orchestrator)
-    ctx = replay.ctx
-    ctx._is_replaying = True
-    apply = replay.apply
-    for event in past_events:
-        apply(event)
-    if replay.recorded_completion:
-        return OrchestrationResult([], replay.completion, None)
-    ctx._is_replaying = False
-    appended = list(new_events)
-    for event in appended:
-        apply(event)
-    custom_status: str | None = None
-    try:
-        custom_status = serialization.dumps(ctx._custom_status, what="custom status")
-    except Exception as error:
-        replay._fail(error)
-    completion = replay.completion
-    if completion is not None and not replay.nondeterministic:
-        ctx._release_locks()  # a finished orchestration never keeps entities locked
-    if completion is not None and replay.nondeterministic:
-        actions: list[HistoryEvent] = []
-    elif completion is not None and completion.status is OrchestrationStatus.ContinuedAsNew:
-        mark = ctx._continue_as_new_at or 0
-        actions = [a for seq, a in ctx._pending.items() if seq < mark]
-    else:
-        actions = list(ctx._pending.values())
-    ctx._pending.clear()
-    appended.extend(actions)
-    if completion is not None:
-        appended.append(
-            ExecutionCompleted(
-                event_id=ctx._next_id(),
-                timestamp=ctx._now,
-                orchestration_status=completion.status,
-                result=completion.output,
-                failure_details=completion.failure,
-            )
-        )
-    appended.append(OrchestratorCompleted(timestamp=ctx._now))
-    return OrchestrationResult(appended, completion, custom_status, actions)
+    session = ReplaySession(orchestrator, past_events)
+    if session.finished_in_history:
+        return OrchestrationResult([], session.completion, None)
+    return session.run_episode(new_events)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from ..orchestration.executor import ReplaySession
 from ..orchestration.history import (
     EventSent,
     ExecutionCompleted,
@@ -47,6 +48,7 @@ class InstanceState:
     scheduled_ids: set[int] = field(default_factory=set)
     answered_ids: set[int] = field(default_factory=set)
     custom_status: str | None = None
+    session: ReplaySession | None = None  # the live orchestrator, so the next episode needs no replay
 
     @classmethod
     def from_history(

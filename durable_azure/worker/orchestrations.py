@@ -18,7 +18,7 @@ from ..config import Settings
 from ..functions.app import DurableRegistry
 from ..orchestration.context import DurableOrchestrationContext
 from ..orchestration.errors import FunctionNotFoundError, SplitBrainError
-from ..orchestration.executor import Completion, execute
+from ..orchestration.executor import Completion, ReplaySession
 from ..orchestration.history import (
     ExecutionResumed,
     ExecutionStarted,
@@ -310,8 +310,11 @@ class OrchestrationDispatcher:
         new_events: list[HistoryEvent] = [OrchestratorStarted(timestamp=now), *incoming]
         outbound: list[Outbound] = []
         continued = False
+        session = None if new_start else state.session
         for _ in range(MAX_CONTINUE_AS_NEW_PER_EPISODE):
-            result = execute(orchestrator, past, new_events)
+            if session is None:
+                session = ReplaySession(orchestrator, past)  # replay once; cached sessions skip this
+            result = session.run_episode(new_events)
             self.episodes += 1
             outbound += outbound_messages(
                 result.actions,
@@ -325,6 +328,7 @@ class OrchestrationDispatcher:
             if completion is None or completion.status is not OrchestrationStatus.ContinuedAsNew:
                 break
             continued = True
+            session = None
             started = ExecutionStarted(
                 name=started.name,
                 instance_id=instance_id,
@@ -376,11 +380,13 @@ class OrchestrationDispatcher:
             fresh = InstanceState(etag=etag)
             fresh.extend(result.new_events)
             fresh.custom_status = result.custom_status
+            fresh.session = session
             self.cache.put(instance_id, fresh)
         else:
             state.etag = etag
             state.extend(result.new_events)
             state.custom_status = result.custom_status
+            state.session = session
 
     def _instance_columns(
         self,
