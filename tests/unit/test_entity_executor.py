@@ -149,9 +149,7 @@ class TestOperations:
         result = run(counter, [op("add", 5), op("add", 7), op("get", id="g1", call=True)])
         assert state_of(result) == 12
         assert result_of(responses(result)["g1"]) == 12
-        result = run(
-            counter, [op("reset"), op("add", 3), op("get", id="g2", call=True)], result.scheduler
-        )
+        result = run(counter, [op("reset"), op("add", 3), op("get", id="g2", call=True)], result.scheduler)
         assert state_of(result) == 3
         assert result_of(responses(result)["g2"]) == 3
 
@@ -446,7 +444,11 @@ class TestLocks:
         result = run_on(A, counter, [lock_request([A], 0, id="L")], scheduler)
         assert scheduler.locked_by == ORCH
         assert result_of(responses(result)["L"]) == LOCK_ACQUIRED
-        assert json.loads(scheduler.status_json()) == {"entityExists": False, "queueSize": 0, "lockedBy": ORCH}
+        assert json.loads(scheduler.status_json()) == {
+            "entityExists": False,
+            "queueSize": 0,
+            "lockedBy": ORCH,
+        }
 
     def test_lock_does_not_create_the_entity(self) -> None:
         scheduler = SchedulerState()
