@@ -47,11 +47,15 @@ async def test_5mb_input_and_output_round_trip(azurite: str, hub_name: str) -> N
         assert instance_row["Input"].startswith("http://127.0.0.1:10000/devstoreaccount1/")
         assert instance_row["Output"].startswith("http://127.0.0.1:10000/devstoreaccount1/")
         blobs = await hub.raw.blob_names(f"{hub_name.lower()}-largemessages")
+        # the client's start message went through the queue as a blob (activity traffic may be
+        # handed over in-process, so only the client's message is certain to have one)
         assert any(
             b.startswith(f"{instance_id}/message-") and b.endswith("-ExecutionStarted.json.gz") for b in blobs
         )
-        assert any(b.endswith("-TaskScheduled.json.gz") for b in blobs)
-        assert any(b.endswith("-TaskCompleted.json.gz") for b in blobs)
+        for row in rows.values():
+            for column, value in row.items():
+                if column.endswith("BlobName"):
+                    assert value in blobs, (column, value)
         assert rows["ExecutionStarted"]["InputBlobName"] in blobs
 
         # purge removes every blob of the instance
