@@ -1,0 +1,274 @@
+"""``python -m durable_azure.demo`` (``make demo``): the sample app end to end, over HTTP.
+
+Starts Azurite if it is not running, serves ``function_app.py`` on a free port, starts
+``hello_cities`` through the HTTP starter, prints the management URLs, waits for the result and
+prints the output and the history as a table. Then stops what it started (an Azurite that was
+already running is left alone).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .config import load_settings
+
+AZURITE_PORTS = (10000, 10001, 10002)
+ORCHESTRATOR = "hello_cities"
+
+
+class DemoError(Exception):
+    """Something the demo needs did not work; the message says what."""
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+# ---------------------------------------------------------------- plumbing
+def find_app_dir() -> Path:
+    """The folder with the sample ``function_app.py``: the repository root, else the current folder."""
+    for candidate in (Path(__file__).resolve().parents[1], Path.cwd()):
+        if (candidate / "function_app.py").is_file():
+            return candidate
+    raise DemoError("No function_app.py found; run the demo from the durable-azure repository.")
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http(method: str, url: str, body: Any = None, timeout: float = 30) -> tuple[int, dict[str, str], Any]:
+    """One JSON request; returns status, headers and the decoded body."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, headers, raw = response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as e:
+        status, headers, raw = e.code, dict(e.headers), e.read()
+    text = raw.decode("utf-8", "replace")
+    try:
+        return status, headers, json.loads(text) if text else None
+    except json.JSONDecodeError:
+        return status, headers, text
+
+
+def ensure_azurite(app_dir: Path) -> bool:
+    """Start Azurite unless it answers already; True if this demo started it."""
+    if all(port_open(p) for p in AZURITE_PORTS):
+        say("  Azurite is already running on 127.0.0.1:10000-10002 (it will be left running).")
+        return False
+    script = app_dir / "azurite-setup" / "start"
+    if not script.is_file():
+        raise DemoError("Azurite is not running and azurite-setup/start is missing; start Azurite first.")
+    say("  Starting Azurite (azurite-setup/start) ...")
+    result = subprocess.run(
+        [str(script)], cwd=app_dir, capture_output=True, text=True, timeout=600, check=False
+    )
+    if result.returncode != 0:
+        raise DemoError(f"azurite-setup/start failed:\n{result.stdout}{result.stderr}")
+    return True
+
+
+def stop_azurite(app_dir: Path) -> None:
+    subprocess.run(
+        [str(app_dir / "azurite-setup" / "stop")], cwd=app_dir, capture_output=True, timeout=60, check=False
+    )
+
+
+class Server:
+    """``durable-azure serve`` for the sample app, in a subprocess."""
+
+    def __init__(self, app_dir: Path) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = Path(tempfile.mkstemp(prefix="durable-azure-demo-", suffix=".log")[1])
+        command = [
+            sys.executable,
+            "-m",
+            "durable_azure.functions.host",
+            "serve",
+            "--app-dir",
+            str(app_dir),
+            "--port",
+            str(self.port),
+        ]
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(command, cwd=app_dir, stdout=out, stderr=subprocess.STDOUT)
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise DemoError(f"The server exited with code {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                if http("GET", self.base + "/", timeout=2)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise DemoError(f"The server did not answer within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        return int(self.process.returncode)
+
+
+# ---------------------------------------------------------------- output
+def _time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _short(value: Any, limit: int = 48) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def history_table(events: list[dict[str, Any]]) -> str:
+    """The DF ``historyEvents`` as an aligned text table: offset, event, name, detail."""
+    origin = _time(events[0].get("Timestamp")) if events else None
+    rows = [("#", "+time", "event", "name", "detail")]
+    for index, event in enumerate(events, start=1):
+        at = _time(event.get("Timestamp"))
+        offset = f"{(at - origin).total_seconds() * 1000:,.0f} ms" if at and origin else ""
+        kind = str(event.get("EventType", ""))
+        name = str(event.get("FunctionName") or event.get("Name") or "")
+        detail = ""
+        if kind == "ExecutionStarted":
+            detail = f"input {_short(event.get('Input'))}"
+        elif kind in ("TaskCompleted", "SubOrchestrationInstanceCompleted"):
+            took = ""
+            scheduled = _time(event.get("ScheduledTime"))
+            if scheduled and at:
+                took = f"  ({(at - scheduled).total_seconds() * 1000:,.0f} ms)"
+            detail = f"{_short(event.get('Input'), 24)} → {_short(event.get('Result'), 40)}{took}"
+        elif kind in ("TaskFailed", "SubOrchestrationInstanceFailed"):
+            detail = f"failed: {event.get('Reason')}"
+        elif kind in ("TimerCreated", "TimerFired"):
+            detail = f"fire at {event.get('FireAt')}"
+        elif kind == "EventRaised":
+            detail = _short(event.get("Input"))
+        elif kind == "ExecutionCompleted":
+            detail = f"{event.get('OrchestrationStatus')}: {_short(event.get('Result'), 60)}"
+        rows.append((str(index), offset, kind, name, detail))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = []
+    for row in rows:
+        cells = [
+            row[0].rjust(widths[0]),
+            row[1].rjust(widths[1]),
+            row[2].ljust(widths[2]),
+            row[3].ljust(widths[3]),
+        ]
+        lines.append("  ".join([*cells, row[4]]).rstrip())
+    lines.insert(1, "  ".join("-" * w for w in [*widths, 6]))
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- the demo
+def run_hello_cities(base: str) -> None:
+    url = f"{base}/api/orchestrators/{ORCHESTRATOR}"
+    say(f"\n3. Start the orchestration over HTTP:  POST {url}")
+    status, headers, payload = http("POST", url)
+    if status != 202 or not isinstance(payload, dict):
+        raise DemoError(f"Expected 202 from the starter, got {status}: {payload}")
+    say(f"   202 Accepted, Location: {headers.get('Location') or headers.get('location')}")
+    for key in ("id", "statusQueryGetUri", "sendEventPostUri", "terminatePostUri", "purgeHistoryDeleteUri"):
+        say(f"   {key:<22} {payload[key]}")
+
+    say("\n4. Poll statusQueryGetUri until it finishes ...")
+    started = time.monotonic()
+    while True:
+        status, _, body = http("GET", payload["statusQueryGetUri"])
+        if status == 200:
+            break
+        if status != 202 or time.monotonic() - started > 60:
+            raise DemoError(f"Unexpected status {status} after {time.monotonic() - started:.0f} s: {body}")
+        time.sleep(0.2)
+    say(f"   {body['runtimeStatus']} after {time.monotonic() - started:.2f} s")
+    say(f"   output: {json.dumps(body['output'], ensure_ascii=False)}")
+
+    history_url = payload["statusQueryGetUri"] + "&showHistory=true&showHistoryOutput=true"
+    _, _, detailed = http("GET", history_url)
+    say(f"\n5. History of {payload['id']}  (GET statusQueryGetUri&showHistory=true&showHistoryOutput=true)\n")
+    for line in history_table(detailed.get("historyEvents") or []).splitlines():
+        say("   " + line)
+
+
+def main() -> int:
+    say("durable-azure demo: the `hello_cities` orchestration of function_app.py, end to end over HTTP\n")
+    started_azurite = False
+    server: Server | None = None
+    app_dir = Path()
+    try:
+        app_dir = find_app_dir()
+        settings = load_settings(app_dir)
+        say("1. Storage")
+        if settings.connection_string.strip().lower().startswith("usedevelopmentstorage=true"):
+            started_azurite = ensure_azurite(app_dir)
+        else:
+            say("  Using the storage account from AzureWebJobsStorage.")
+        say(f"\n2. Serve {app_dir / 'function_app.py'} (durable-azure serve), task hub {settings.hub_name}")
+        server = Server(app_dir)
+        t0 = time.monotonic()
+        server.wait_ready()
+        say(f"   listening on {server.base} (ready in {time.monotonic() - t0:.1f} s)")
+        run_hello_cities(server.base)
+        return 0
+    except KeyboardInterrupt:
+        say("\nInterrupted.")
+        return 130
+    except DemoError as e:
+        say(f"\ndemo failed: {e}")
+        return 1
+    finally:
+        say("\n6. Clean up")
+        if server is not None:
+            code = server.stop()
+            say(f"   server stopped (exit code {code}; partition leases released); its log: {server.log}")
+        if started_azurite:
+            stop_azurite(app_dir)
+            say("   Azurite stopped (the demo had started it).")
+        elif server is not None:
+            say("   Azurite left running (it was already up).")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
