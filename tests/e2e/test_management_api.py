@@ -204,3 +204,13 @@ def test_bad_event_content_and_parameters_are_400(api: Any) -> None:
     assert api.http.post(api.mgmt("orchestrators/hello_cities/@bad-id")).status_code == 400
     assert api.http.delete(api.mgmt("instances/")).status_code == 400
     api.http.post(api.fill(payload["terminatePostUri"], text="cleanup"))
+
+
+def test_timeline_page(api: Any) -> None:
+    payload = api.start("hello_cities")
+    api.wait_done(payload)
+    response = api.http.get(api.url(f"durable/instances/{payload['id']}"))
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert payload["id"] in response.text and "say_hello" in response.text
+    assert api.http.get(api.url("durable/instances/no-such-instance")).status_code == 404
