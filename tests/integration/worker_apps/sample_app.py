@@ -315,3 +315,11 @@ def SlowChain(context: df.DurableOrchestrationContext):
 def Noop(context: df.DurableOrchestrationContext):
     """Not a generator: completes in its first episode with its input as output."""
     return context.get_input()
+
+
+@app.orchestration_trigger(context_name="context")
+def BigCustomStatus(context: df.DurableOrchestrationContext):
+    """Sets a custom status of ``input`` characters, then waits for "e"."""
+    context.set_custom_status("s" * context.get_input())
+    value = yield context.wait_for_external_event("e")
+    return value
