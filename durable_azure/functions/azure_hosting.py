@@ -122,8 +122,7 @@ class AzureHosting:
         try:
             await self._stop_event.wait()
         finally:
-            runtime.uninstall(hosted)
-            runtime.forget_runtime_clients(hosted)
+            await runtime.release_runtime(hosted)
             await runtime.close_clients(loop)
             await worker.stop()  # finishes in-flight work and releases the partition leases
 

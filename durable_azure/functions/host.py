@@ -117,8 +117,7 @@ class LocalHost:
     async def stop(self) -> None:
         await self.timers.stop()
         if self.hosted is not None:
-            runtime.uninstall(self.hosted)
-            runtime.forget_runtime_clients(self.hosted)
+            await runtime.release_runtime(self.hosted)
         await runtime.close_clients()
         if self.worker is not None:
             await self.worker.stop()  # in-flight work finishes, partition leases are released

@@ -95,13 +95,24 @@ class ManagementApi:
             return json_response(body, 500)
         return json_response(body, 200)
 
-    async def respond_started(
-        self, request: Request, query: Query, client: FunctionsDurableClient, instance_id: str
-    ) -> Response:
-        """202 check-status, or with ``timeout`` and ``pollingInterval`` (seconds) wait for the result."""
+    @staticmethod
+    def wait_options(query: Query) -> tuple[float, float] | None:
+        """``(timeout, pollingInterval)`` in seconds when both are given (parsed before acting)."""
         timeout, interval = query.seconds("timeout"), query.seconds("pollingInterval")
-        if timeout is None or interval is None:
+        return None if timeout is None or interval is None else (timeout, interval)
+
+    async def respond_started(
+        self,
+        request: Request,
+        query: Query,
+        client: FunctionsDurableClient,
+        instance_id: str,
+        wait: tuple[float, float] | None,
+    ) -> Response:
+        """202 check-status, or with ``wait`` (timeout, polling interval) the result if it comes in time."""
+        if wait is None:
             return self.accepted(request, query, client, instance_id)
+        timeout, interval = wait
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -136,8 +147,9 @@ class ManagementApi:
         if instance_id is not None:
             validate_instance_id(instance_id)
         _, value = await json_body(request)
+        wait = self.wait_options(query)
         instance_id = await client.start_new(name, instance_id, value)
-        return await self.respond_started(request, query, client, instance_id)
+        return await self.respond_started(request, query, client, instance_id, wait)
 
     # ---- instances/ ------------------------------------------------------------------------
     async def instances(self, request: Request) -> Response:
@@ -247,10 +259,12 @@ class ManagementApi:
     async def _restart(
         self, request: Request, query: Query, client: FunctionsDurableClient, instance_id: str
     ) -> Response:
+        with_new_id = query.bool("restartWithNewInstanceId", True)
+        wait = self.wait_options(query)
         if not await client.get_status(instance_id):
             raise argument_error("InstanceId does not match a valid orchestration instance.")
-        new_id = await client.restart(instance_id, query.bool("restartWithNewInstanceId", True))
-        return await self.respond_started(request, query, client, new_id)
+        new_id = await client.restart(instance_id, with_new_id)
+        return await self.respond_started(request, query, client, new_id, wait)
 
     # ---- entities ------------------------------------------------------------------------------
     async def entities(self, request: Request) -> Response:

@@ -223,6 +223,13 @@ def _default_base() -> str:
     return _base_provider[0]() if _base_provider else WEBHOOK_BASE_PATH
 
 
+async def _close_quietly(client: FunctionsDurableClient) -> None:
+    try:
+        await client.close()
+    except Exception:  # closing is best effort at shutdown
+        pass
+
+
 async def close_clients(loop: asyncio.AbstractEventLoop | None = None) -> None:
     """Close the storage clients cached for ``loop`` (default: the running loop)."""
     loop = loop or asyncio.get_running_loop()
@@ -230,23 +237,30 @@ async def close_clients(loop: asyncio.AbstractEventLoop | None = None) -> None:
         cache = _clients.pop(loop, {})
     for client in cache.values():
         if client.owns_storage:
-            try:
-                await client.close()
-            except Exception:  # closing is best effort at shutdown
-                pass
+            await _close_quietly(client)
 
 
-def forget_runtime_clients(runtime: HostedRuntime) -> list[FunctionsDurableClient]:
-    """Drop cached clients bound to ``runtime`` (after it stops); returns those owning storage."""
-    dropped: list[FunctionsDurableClient] = []
+async def release_runtime(runtime: HostedRuntime, timeout: float = 5.0) -> None:
+    """Uninstall ``runtime`` and close the clients bound to it, each on the loop it was made for."""
+    uninstall(runtime)
+    current = asyncio.get_running_loop()
+    dropped: list[tuple[asyncio.AbstractEventLoop, FunctionsDurableClient]] = []
     with _lock:
-        for cache in _clients.values():
+        for loop, cache in list(_clients.items()):
             for key, client in list(cache.items()):
                 if client.runtime is runtime:
                     del cache[key]
                     if client.owns_storage:
-                        dropped.append(client)
-    return dropped
+                        dropped.append((loop, client))
+    for loop, client in dropped:
+        if loop is current:
+            await _close_quietly(client)
+        elif loop.is_running() and not loop.is_closed():
+            future = asyncio.run_coroutine_threadsafe(_close_quietly(client), loop)
+            try:
+                await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+            except (asyncio.TimeoutError, RuntimeError):
+                pass  # that loop is busy or stopping; its clients go with it
 
 
 def worker_overrides(settings: Settings) -> dict[str, Any]:

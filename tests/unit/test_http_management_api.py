@@ -289,8 +289,9 @@ def test_start_running_instance_id_is_409(http: TestClient, fake: FakeClient) ->
 
 
 @pytest.mark.parametrize("query", ["timeout=abc&pollingInterval=1", "timeout=-1&pollingInterval=1"])
-def test_start_bad_timeout_is_400(http: TestClient, query: str) -> None:
+def test_start_bad_timeout_is_400(http: TestClient, fake: FakeClient, query: str) -> None:
     assert http.post(f"{BASE}/orchestrators/Hello?{query}").status_code == 400
+    assert fake.calls == []  # nothing was started
 
 
 def test_start_needs_post(http: TestClient) -> None:
