@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from azure.core.exceptions import ResourceNotFoundError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -95,6 +96,9 @@ def api_endpoint(handler: Handler) -> Handler:
             return error(410, str(e)).response()
         except ValueError as e:  # bad ids, hub names, tokens, statuses, dates
             return argument_error(str(e)).response()
+        except ResourceNotFoundError as e:  # e.g. a taskHub= that was never created
+            code = getattr(e, "error_code", None) or "ResourceNotFound"
+            return not_found(f"The task hub does not exist in this storage account ({code}).").response()
         except Exception as e:  # storage outages and bugs
             log.exception("management API: %s %s failed", request.method, request.url.path)
             return _internal(e).response()

@@ -571,3 +571,16 @@ def test_asgi_bridge_serves_the_api_under_an_app_route(fake: FakeClient) -> None
         f"https://myapp.azurewebsites.net/api/durabletask/instances/{payload['id']}"
         "?taskHub=FakeHub&connection=Storage&code=secret"
     )
+
+
+def test_missing_task_hub_is_404(fake: FakeClient) -> None:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    async def missing(**kwargs: Any) -> Any:
+        raise ResourceNotFoundError("The table specified does not exist.")
+
+    fake.list_instances = missing  # type: ignore[method-assign]
+    app = Starlette(routes=[Mount(BASE, app=create_management_app(lambda hub, conn: fake))])
+    with TestClient(app) as http:
+        r = http.get(f"{BASE}/instances?taskHub=NeverCreated")
+    assert r.status_code == 404 and "does not exist" in r.json()["Message"]
