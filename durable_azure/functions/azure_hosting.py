@@ -163,7 +163,7 @@ def enable_azure_hosting(
     """
     existing = getattr(app, "_durable_azure_hosting", None)
     if existing is not None:
-        return existing  # type: ignore[no-any-return]
+        return existing
     hosting = AzureHosting(app, route)
     app._durable_azure_hosting = hosting
 

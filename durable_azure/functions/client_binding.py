@@ -52,6 +52,6 @@ def with_durable_client(
         parameters=kept, return_annotation=annotations.get("return", signature.return_annotation)
     )
     wrapper.__annotations__ = annotations
-    del wrapper.__wrapped__  # type: ignore[attr-defined]  # the host must not unwrap to the user's signature
+    del wrapper.__wrapped__  # the host must not unwrap to the user's signature
     wrapper.client_function = user_fn  # type: ignore[attr-defined]  # DF 1.7 test hook
     return wrapper

@@ -133,9 +133,8 @@ class LocalHost:
         for name, schedule in self.timers.schedules:
             lines.append(f"    {name}: timerTrigger ({schedule})")
         for function in self.indexed.other:
-            lines.append(
-                f"    {function.get_function_name()}: {function.get_trigger().type} (not run locally)"
-            )
+            kind = getattr(function.get_trigger(), "type", "?")
+            lines.append(f"    {function.get_function_name()}: {kind} (not run locally)")
         if self.worker is not None:
             registry = self.worker.registry
             for kind, names in (
@@ -194,7 +193,7 @@ class LocalHost:
     async def timeline(self, request: Request) -> Response:
         """An HTML timeline of one instance (when ``durable_azure.timeline`` is available)."""
         try:
-            from ..timeline import render_timeline_html  # type: ignore[import-not-found]
+            from ..timeline import render_timeline_html
         except ImportError:
             return PlainTextResponse("The timeline view is not available in this version.", status_code=404)
         client = runtime.client_for()

@@ -73,7 +73,7 @@ def _binding_kwargs(
     """Arguments for the user function: the trigger, ``context`` and ``Out`` holders for outputs."""
     user = function.get_user_function()
     params = inspect.signature(user).parameters
-    trigger = function.get_trigger()
+    trigger: Any = function.get_trigger()
     kwargs: dict[str, Any] = {}
     outs: dict[str, Out] = {}
     bindings = {b.name: b for b in function.get_bindings()}
@@ -81,7 +81,7 @@ def _binding_kwargs(
         if name == trigger.name:
             kwargs[name] = trigger_value
         elif name == "context":
-            kwargs[name] = InvocationContext(function.get_function_name(), app_dir)
+            kwargs[name] = InvocationContext(str(function.get_function_name()), app_dir)
         elif name in bindings and str(getattr(bindings[name], "direction", "")).lower().endswith("out"):
             outs[name] = kwargs[name] = Out()
         elif params[name].default is inspect.Parameter.empty:

@@ -12,7 +12,7 @@ _MONTH_NAMES = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "
 _MONTHS = {m: i for i, m in enumerate(_MONTH_NAMES, start=1)}
 _DAYS = {d: i for i, d in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"))}
 # (low, high, names) per field
-_FIELDS = (
+_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
     ("second", 0, 59, {}),
     ("minute", 0, 59, {}),
     ("hour", 0, 23, {}),
@@ -84,8 +84,8 @@ class CronSchedule:
             _field(text, low, high, names, name)
             for text, (name, low, high, names) in zip(fields, _FIELDS, strict=True)
         ]
-        weekdays = frozenset(d % 7 for d in parsed[5])
-        return cls(expression, *parsed[:5], weekdays)
+        seconds, minutes, hours, days, months, weekdays = parsed
+        return cls(expression, seconds, minutes, hours, days, months, frozenset(d % 7 for d in weekdays))
 
     def next_after(self, moment: datetime) -> datetime:
         """The first occurrence strictly after ``moment``."""

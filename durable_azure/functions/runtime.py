@@ -179,6 +179,7 @@ def client_for(
             task.add_done_callback(_closing.discard)
 
     worker = runtime.worker if runtime is not None and own_hub else None
+    notify: Callable[[str], None] | None
     if worker is not None and runtime is not None and runtime.loop is loop:
         storage, notify = worker.storage, worker.notify
         owns_storage = False

@@ -38,7 +38,7 @@ class TimerScheduler:
 
     @property
     def schedules(self) -> list[tuple[str, str]]:
-        return [(f.get_function_name(), s.expression) for f, s in self._entries]
+        return [(str(f.get_function_name()), s.expression) for f, s in self._entries]
 
     def start(self) -> None:
         for function, schedule in self._entries:
@@ -54,7 +54,7 @@ class TimerScheduler:
         self._tasks.clear()
 
     async def _fire(self, function: Function, past_due: bool) -> None:
-        name = function.get_function_name()
+        name = str(function.get_function_name())
         try:
             await invoke_timer(function, TimerRequest(past_due=past_due), self._app_dir)
             self.fired[name] = self.fired.get(name, 0) + 1
