@@ -117,6 +117,52 @@ async def test_rewind_retries_only_the_failed_activity(azurite: str, hub_name: s
             await hub.client.rewind(instance_id)
 
 
+async def test_rewind_of_a_failed_sub_orchestration_tree(azurite: str, hub_name: str, tmp_path: Path) -> None:
+    flag = tmp_path / f"flag-{uuid.uuid4().hex}"
+    city = f"Tree-{uuid.uuid4().hex[:6]}"
+    calls = ws.sample_app.calls
+    async with ws.task_hub(azurite, hub_name) as hub:
+        instance_id = await hub.client.start_new("RewindParent", "tree", {"city": city, "flag": str(flag)})
+        failed = await hub.client.wait_for_completion(instance_id, timeout=30)
+        assert failed.runtime_status is S.Failed and "SubOrchestrationFailedError" in failed.output
+        assert (await hub.client.get_status("tree-child")).runtime_status is S.Failed
+
+        flag.write_text("fixed", encoding="utf-8")
+        await hub.client.rewind(instance_id)
+        status = await ws.completed(hub.client, instance_id)
+        assert status.output == [f"Hello parent-{city}!", f"Hello {city}!", "fixed"]
+        assert (await hub.client.get_status("tree-child")).runtime_status is S.Completed
+        assert calls[f"SayHello:parent-{city}"] == 1 and calls[f"SayHello:{city}"] == 1
+        assert calls[f"NeedsFlag:{flag}"] == 2
+
+
+async def test_terminate_and_suspend_before_the_first_episode(azurite: str, hub_name: str) -> None:
+    async with ws.task_hub(azurite, hub_name, worker=False) as hub:
+        await hub.client.start_new("WaitForEvent", "term-pending")
+        await hub.client.terminate("term-pending", "never mind")
+        await hub.client.start_new("WaitForEvent", "susp-pending")
+        await hub.client.suspend("susp-pending", "not yet")
+        await hub.start_worker()
+        status = await ws.wait_for_status(hub.client, "term-pending", S.Terminated)
+        assert status.output == "never mind"
+        await ws.wait_for_status(hub.client, "susp-pending", S.Suspended)
+        await hub.client.raise_event("susp-pending", "e", "later")
+        await hub.client.resume("susp-pending")
+        status = await ws.completed(hub.client, "susp-pending")
+        assert status.output == {"got": "later"}
+
+
+async def test_terminate_a_suspended_instance(azurite: str, hub_name: str) -> None:
+    async with ws.task_hub(azurite, hub_name) as hub:
+        instance_id = await hub.client.start_new("WaitForEvent", "susp-term")
+        await ws.wait_for_status(hub.client, instance_id, S.Running)
+        await hub.client.suspend(instance_id)
+        await ws.wait_for_status(hub.client, instance_id, S.Suspended)
+        await hub.client.terminate(instance_id, "stop it")
+        status = await ws.wait_for_status(hub.client, instance_id, S.Terminated)
+        assert status.output == "stop it"
+
+
 async def test_purge_single_instance(azurite: str, hub_name: str) -> None:
     async with ws.task_hub(azurite, hub_name) as hub:
         instance_id = await hub.client.start_new("HelloCities", "purge-me", ["Bern"])

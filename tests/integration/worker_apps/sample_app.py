@@ -323,3 +323,24 @@ def BigCustomStatus(context: df.DurableOrchestrationContext):
     context.set_custom_status("s" * context.get_input())
     value = yield context.wait_for_external_event("e")
     return value
+
+
+@app.orchestration_trigger(context_name="context")
+def RewindParent(context: df.DurableOrchestrationContext):
+    """A sub-orchestration that fails until its flag file exists (rewind of a tree)."""
+    spec = context.get_input()
+    greeting = yield context.call_activity("SayHello", f"parent-{spec['city']}")
+    child = yield context.call_sub_orchestrator("RewindMe", spec, instance_id=f"{context.instance_id}-child")
+    return [greeting, *child]
+
+
+@app.orchestration_trigger(context_name="context")
+def CollectEvents(context: df.DurableOrchestrationContext):
+    """continue_as_new after each "add" event; events raised meanwhile must not be lost."""
+    total = context.get_input() or []
+    value = yield context.wait_for_external_event("add")
+    total = [*total, value]
+    if len(total) < 5:
+        context.continue_as_new(total)
+        return None
+    return total
