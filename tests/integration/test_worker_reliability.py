@@ -229,3 +229,29 @@ async def test_long_activity_is_not_started_again_while_it_runs(azurite: str, hu
         status = await ws.completed(hub.client, instance_id)
         assert status.output == f"gate {key} passed"
         assert runs_while_running == 1, f"the activity was started {runs_while_running} times"
+
+
+async def test_clean_stop_mid_run_and_a_new_worker_finishes(azurite: str, hub_name: str) -> None:
+    """A worker stopped while chains are in flight hands everything over; a new worker completes them once."""
+    steps = 4
+    async with ws.task_hub(azurite, hub_name) as hub:
+        ids = [f"handover-{i}" for i in range(6)]
+        for instance_id in ids:
+            await hub.client.start_new("SlowChain", instance_id, {"steps": steps, "delay": 0.3})
+
+        async def in_flight() -> bool:
+            statuses = await hub.client.get_status_by(runtime_status=[S.Running])
+            return any((s.custom_status or {}).get("step", 0) >= 1 for s in statuses)
+
+        await ws.wait_until(in_flight, what="some chains to be past their first step")
+        await hub.stop_worker()
+        assert await ws.lease_owners(hub.storage) == {}
+        assert any(s.runtime_status is S.Running for s in await hub.client.get_status_by())
+
+        await hub.start_worker()
+        for instance_id in ids:
+            status = await ws.completed(hub.client, instance_id)
+            assert status.output == [f"{instance_id}:{n}" for n in range(steps)]
+            events = await hub.client.get_history(instance_id)
+            assert completions(events) == list(range(steps))
+            assert sum(isinstance(e, h.ExecutionCompleted) for e in events) == 1
