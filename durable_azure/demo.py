@@ -234,6 +234,7 @@ def run_hello_cities(base: str) -> None:
 def main() -> int:
     say("durable-azure demo: the `hello_cities` orchestration of function_app.py, end to end over HTTP\n")
     started_azurite = False
+    ok = False
     server: Server | None = None
     app_dir = Path()
     try:
@@ -250,6 +251,7 @@ def main() -> int:
         server.wait_ready()
         say(f"   listening on {server.base} (ready in {time.monotonic() - t0:.1f} s)")
         run_hello_cities(server.base)
+        ok = True
         return 0
     except KeyboardInterrupt:
         say("\nInterrupted.")
@@ -261,7 +263,11 @@ def main() -> int:
         say("\n6. Clean up")
         if server is not None:
             code = server.stop()
-            say(f"   server stopped (exit code {code}; partition leases released); its log: {server.log}")
+            if ok and code == 0:
+                server.log.unlink(missing_ok=True)
+                say("   server stopped (partition leases released).")
+            else:
+                say(f"   server stopped (exit code {code}); its log: {server.log}")
         if started_azurite:
             stop_azurite(app_dir)
             say("   Azurite stopped (the demo had started it).")
