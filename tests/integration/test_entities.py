@@ -439,7 +439,9 @@ async def _deleted(hub: ws.Hub, entity: df.EntityId) -> bool:
 
 
 # ============================================================================ crash recovery
-def spawn_entity_worker(hub: str, worker_id: str, log_dir: Path, connection: str) -> ws.WorkerProcess:
+def spawn_entity_worker(
+    hub: str, worker_id: str, log_dir: Path, connection: str, *extra: str
+) -> ws.WorkerProcess:
     log_path = log_dir / f"{worker_id}.log"
     out = log_path.open("w", encoding="utf-8")
     process = subprocess.Popen(
@@ -454,24 +456,53 @@ def spawn_entity_worker(hub: str, worker_id: str, log_dir: Path, connection: str
             worker_id,
             "--settings",
             json.dumps(KILL_SETTINGS),
+            *extra,
         ],
         stdout=out,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "ENTITY_APP_TRACE": "1"},
     )
     out.close()
     return ws.WorkerProcess(worker_id, process, log_path)
+
+
+def applied_in_log(worker: ws.WorkerProcess) -> int:
+    """The highest ``APPLY <count>`` the worker printed (operations applied in memory so far)."""
+    counts = [int(line.split()[1]) for line in worker.log().splitlines() if line.startswith("APPLY ")]
+    return max(counts, default=0)
+
+
+def kill(worker: ws.WorkerProcess) -> None:
+    os.kill(worker.pid, signal.SIGKILL)  # our own child, by pid
+    worker.process.wait(timeout=10)
+
+
+async def stored_count(hub: ws.Hub, entity: df.EntityId) -> int:
+    state = (await read(hub.client, entity)).entity_state
+    return int(state["count"]) if state else 0
+
+
+async def recover_and_check(hub: ws.Hub, entity: df.EntityId, total: int) -> None:
+    """Start a new worker; the count must reach ``total`` exactly and stay there once every message is gone."""
+    expected = {"count": total, "sum": total * (total - 1) // 2}
+    await hub.start_worker(entity_app.app, worker_id="survivor", **KILL_SETTINGS)
+
+    async def settled() -> bool:
+        return await control_queues_empty(hub) and (await stored_count(hub, entity)) >= total
+
+    await ws.wait_until(settled, timeout=120, interval=0.2, what="all operations applied and deleted")
+    assert await read(hub.client, entity) == df.EntityStateResponse(True, expected)
 
 
 @pytest.mark.slow
 async def test_worker_killed_mid_batch_loses_no_operation_and_applies_none_twice(
     azurite: str, hub_name: str, tmp_path: Path
 ) -> None:
+    """SIGKILL while a batch runs (after an earlier batch was checkpointed, before this one is)."""
     slow = df.EntityId("SlowCounter", "crash")
     total = 300
-    expected = {"count": total, "sum": total * (total - 1) // 2}
     async with entity_hub(azurite, hub_name, worker=False) as hub:
         await asyncio.gather(*(hub.client.signal_entity(slow, "add", i) for i in range(total)))
 
@@ -479,21 +510,59 @@ async def test_worker_killed_mid_batch_loses_no_operation_and_applies_none_twice
         try:
             await ws.wait_ready(doomed)
 
-            async def progress() -> int | None:
-                state = (await read(hub.client, slow)).entity_state
-                return state["count"] if state and state["count"] > 0 else None
+            async def checkpointed() -> int | None:
+                count = await stored_count(hub, slow)
+                return count if count > 0 else None
 
-            at_kill = await ws.wait_until(progress, timeout=60, interval=0.05, what="the first batch")
-            os.kill(doomed.pid, signal.SIGKILL)  # our own child, by pid
-            doomed.process.wait(timeout=10)
+            first = await ws.wait_until(checkpointed, timeout=60, interval=0.05, what="a first checkpoint")
+
+            async def mid_next_batch() -> bool:
+                return applied_in_log(doomed) >= first + 5
+
+            await ws.wait_until(
+                mid_next_batch, timeout=30, interval=0.01, what="the next batch to be running"
+            )
+            kill(doomed)
         finally:
             ws.stop_worker_process(doomed)
-        assert at_kill < total, "the worker finished before it could be killed; the test proved nothing"
-        seen_after_kill = (await read(hub.client, slow)).entity_state["count"]
-        assert seen_after_kill < total, f"killed too late ({seen_after_kill} of {total} applied)"
+        at_kill = await stored_count(hub, slow)
+        assert at_kill < applied_in_log(doomed), "the batch in progress was checkpointed before the kill"
+        assert at_kill < total
 
-        await hub.start_worker(entity_app.app, worker_id="survivor", **KILL_SETTINGS)
-        await wait_state(hub.client, slow, expected, timeout=90)
-        # nothing left to redeliver, and the state is still exact
-        await ws.wait_until(lambda: control_queues_empty(hub), timeout=40, what="control queues to drain")
-        assert await read(hub.client, slow) == df.EntityStateResponse(True, expected)
+        await recover_and_check(hub, slow, total)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "engine bug: de-duplication only remembers the request ids of the last 2 batches "
+        "(entities/executor.py RECENT_BATCHES_REMEMBERED); messages of a checkpointed batch whose deletes "
+        "were lost come back after their visibility timeout, behind messages that were already visible, "
+        "so more than 2 batches are checkpointed before they return and they are applied a second time"
+    ),
+)
+async def test_worker_killed_between_checkpoint_and_message_deletes_applies_none_twice(
+    azurite: str, hub_name: str, tmp_path: Path
+) -> None:
+    """SIGKILL after a batch's checkpoint but before its messages are deleted: they are redelivered."""
+    slow = df.EntityId("SlowCounter", "redelivered")
+    total = 300
+    async with entity_hub(azurite, hub_name, worker=False) as hub:
+        await asyncio.gather(*(hub.client.signal_entity(slow, "add", i) for i in range(total)))
+
+        doomed = spawn_entity_worker(hub_name, "doomed", tmp_path, azurite, "--delay-deletes", "60")
+        try:
+            await ws.wait_ready(doomed)
+
+            async def checkpointed_not_deleted() -> int | None:
+                count = await stored_count(hub, slow)
+                return count if count > 0 and "DELETE-PENDING" in doomed.log() else None
+
+            await ws.wait_until(checkpointed_not_deleted, timeout=60, interval=0.05, what="a checkpoint")
+            kill(doomed)
+        finally:
+            ws.stop_worker_process(doomed)
+        assert 0 < await stored_count(hub, slow) < total
+
+        await recover_and_check(hub, slow, total)

@@ -6,6 +6,7 @@ orchestrations that call, signal and lock them.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -46,6 +47,10 @@ def Tally(context: df.DurableEntityContext) -> None:
     context.set_result(state)
 
 
+#: Set in worker processes of the kill tests: SlowCounter prints ``APPLY <count>`` for every ``add``.
+TRACE = os.environ.get("ENTITY_APP_TRACE") == "1"
+
+
 @app.entity_trigger(context_name="context")
 def SlowCounter(context: df.DurableEntityContext) -> None:
     """``add`` that takes a little CPU time, so a batch is in progress long enough to be killed."""
@@ -55,6 +60,8 @@ def SlowCounter(context: df.DurableEntityContext) -> None:
         state["count"] += 1
         state["sum"] += context.get_input()
         context.set_state(state)
+        if TRACE:
+            print(f"APPLY {state['count']}", flush=True)
     context.set_result(state)
 
 

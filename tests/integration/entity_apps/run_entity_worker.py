@@ -3,6 +3,9 @@
     python run_entity_worker.py --hub HUB --connection CONN --worker-id w1 --settings '{...}'
 
 Prints ``READY <pid>`` once started. On SIGTERM it stops cleanly; SIGKILL, of course, does not.
+``--delay-deletes S`` makes every control-queue message delete wait S seconds first (test
+instrumentation in this process only), which opens a wide window between an entity batch's
+checkpoint and the deletion of its messages, so a kill can land exactly there.
 """
 
 from __future__ import annotations
@@ -23,13 +26,29 @@ import entity_app
 from durable_azure import TaskHubWorker
 
 
+def delay_deletes(seconds: float) -> None:
+    from durable_azure.storage.queues import ReceivedMessage, TaskHubQueue
+
+    original = TaskHubQueue.delete
+
+    async def delete(self: TaskHubQueue, msg: ReceivedMessage) -> bool:
+        print(f"DELETE-PENDING {msg.message_id}", flush=True)
+        await asyncio.sleep(seconds)
+        return await original(self, msg)
+
+    TaskHubQueue.delete = delete  # type: ignore[method-assign]
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--hub", required=True)
     parser.add_argument("--connection", default="UseDevelopmentStorage=true")
     parser.add_argument("--worker-id", required=True)
     parser.add_argument("--settings", default="{}", help="JSON object of TaskHubWorker settings")
+    parser.add_argument("--delay-deletes", type=float, default=0.0)
     args = parser.parse_args()
+    if args.delay_deletes > 0:
+        delay_deletes(args.delay_deletes)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
