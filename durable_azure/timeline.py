@@ -92,14 +92,14 @@ dl.summary dd { margin: 0; overflow-wrap: anywhere; }
 .tick { position: absolute; top: 0; bottom: 0; border-left: 1px solid #ced4da; padding-left: 3px;
         font-size: 10px; line-height: 20px; color: #495057; white-space: nowrap; }
 .bar { position: absolute; top: 4px; height: 14px; min-width: 2px; border-radius: 2px; overflow: hidden;
-       white-space: nowrap; font-size: 10px; line-height: 14px; color: #fff; padding: 0 3px; }
+       white-space: nowrap; font-size: 10px; line-height: 14px; color: #fff; padding: 0; text-indent: 3px; }
 .bar.completed { background-color: $completed; }
 .bar.failed { background-color: $failed; }
 .bar.pending { background-color: $pending; }
 .bar.cancelled { background-color: $cancelled; }
 .bar.kind-timer { background-image: repeating-linear-gradient(135deg, rgba(255,255,255,.35) 0 3px, transparent 3px 7px); }
 .bar.kind-wait { background-image: radial-gradient(rgba(255,255,255,.55) 1px, transparent 1.5px); background-size: 5px 5px; }
-.bar.kind-suborchestration { border: 2px solid rgba(0,0,0,.3); line-height: 10px; }
+.bar.kind-suborchestration { box-shadow: inset 0 0 0 2px rgba(0,0,0,.3); }
 .bar.kind-suspended { background-image: repeating-linear-gradient(90deg, rgba(0,0,0,.25) 0 2px, transparent 2px 6px); }
 .bar.kind-orchestration { top: 3px; height: 16px; line-height: 16px; font-weight: 600; }
 .bar.kind-episode { background-color: $episode; }
