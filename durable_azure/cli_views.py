@@ -225,7 +225,7 @@ def _host_function(name: str) -> Callable[..., None]:
     function = getattr(host, name, None)
     if function is None:
         raise CliError(f"The function host has no {name}() in this installation.")
-    return function  # type: ignore[no-any-return]
+    return function
 
 
 _LOG_OPTIONS = [

@@ -431,13 +431,13 @@ def task_spans(events: list[HistoryEvent]) -> list[Span]:
         )
     # Cancelled work ends where the execution ended.
     if finished:
-        end = max((_utc(e.timestamp) for e in events), default=None)
+        finish = max(_utc(e.timestamp) for e in events)
         spans = [
             Span(
                 s.kind,
                 s.name,
                 s.start,
-                end if end and end >= s.start else s.start,
+                max(finish, s.start),
                 s.outcome,
                 s.task_id,
                 s.detail,

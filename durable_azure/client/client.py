@@ -29,7 +29,7 @@ from ..orchestration.history import (
 from ..orchestration.status import OrchestrationRuntimeStatus
 from ..storage.instance_table import InstanceRecord
 from ..storage.messages import TaskMessage
-from ..storage.naming import validate_instance_id
+from ..storage.naming import escape_partition_key, validate_instance_id
 from ..storage.taskhub import TaskHubStorage
 from .history_json import history_to_json
 from .models import DurableOrchestrationStatus, EntityStateResponse, PurgeHistoryResult
@@ -313,9 +313,12 @@ class DurableOrchestrationClient:
         """Delete an instance's history, status row and blobs."""
         if await self._storage.instances.get(instance_id, fetch_input=False, fetch_output=False) is None:
             return PurgeHistoryResult(0)
+        # Message blobs are named "{instance id}/...", history and Instances blobs "{partition key}/...";
+        # the trailing "/" keeps "order-1" from matching the blobs of "order-10".
+        prefixes = {f"{instance_id}/", f"{escape_partition_key(instance_id)}/"}
         await asyncio.gather(
             self._storage.history.delete_instance(instance_id),
-            self._storage.payloads.delete_prefix(instance_id),
+            *(self._storage.payloads.delete_prefix(prefix) for prefix in prefixes),
         )
         deleted = await self._storage.instances.delete(instance_id)
         return PurgeHistoryResult(1 if deleted else 0)

@@ -55,7 +55,8 @@ def entity_function_for_class(cls: type) -> Callable[[DurableEntityContext], Non
         takes_input = len(inspect.signature(method).parameters) > 1
         result = method(obj, context.get_input()) if takes_input else method(obj)
         attributes = {k: v for k, v in vars(obj).items() if k != "entity_context"}
-        context.set_state(attributes)
+        if not context.destructing:  # destruct_on_exit() in the method wins over saving attributes
+            context.set_state(attributes)
         context.set_result(result)
 
     run.__name__ = cls.__name__

@@ -86,6 +86,11 @@ class DurableEntityContext:
     def set_result(self, result: Any) -> None:
         self._result = result
 
+    @property
+    def destructing(self) -> bool:
+        """True once ``destruct_on_exit()`` was called in the current operation."""
+        return self._destruct
+
     def destruct_on_exit(self) -> None:
         """Delete the entity when this operation ends."""
         self._destruct = True

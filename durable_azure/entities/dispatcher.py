@@ -152,7 +152,9 @@ class EntityDispatcher:
         )
         self._cache[instance_id] = _EntityState(result.scheduler, etag, created)
         queue = self._storage.control_queue(index)
-        await asyncio.gather(*(queue.delete(m) for m in messages if m not in others))
+        deleted = await asyncio.gather(*(queue.delete(m) for m in messages if m not in others))
+        if all(deleted):  # no copy can come back: stop remembering this batch's request ids
+            result.scheduler.confirm(result.applied)
 
     async def _set_aside(self, messages: list[ReceivedMessage], reason: str) -> None:
         from ..storage.messages import encode_message

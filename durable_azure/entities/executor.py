@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 LOCK_ACQUIRED = "Lock Acquisition Completed"
 DELETE_OPERATION = "delete"
-RECENT_BATCHES_REMEMBERED = 2
+MAX_UNCONFIRMED_BATCHES = 100
 
 
 @dataclass
@@ -38,7 +38,9 @@ class SchedulerState:
     state: str | None = None
     queue: list[dict[str, Any]] = field(default_factory=list)
     locked_by: str | None = None
-    recent: list[list[str]] = field(default_factory=list)
+    # Request ids of checkpointed batches whose queue messages are not known to be deleted yet: a
+    # redelivered copy of any of them is skipped, however many batches ran in between.
+    unconfirmed: list[list[str]] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, text: str | None) -> SchedulerState:
@@ -50,7 +52,7 @@ class SchedulerState:
             state=data.get("state"),
             queue=list(data.get("queue") or []),
             locked_by=data.get("lockedBy"),
-            recent=[list(batch) for batch in data.get("recent") or []],
+            unconfirmed=[list(batch) for batch in data.get("unconfirmed") or data.get("recent") or []],
         )
 
     def to_json(self) -> str:
@@ -61,8 +63,8 @@ class SchedulerState:
             data["queue"] = self.queue
         if self.locked_by:
             data["lockedBy"] = self.locked_by
-        if self.recent:
-            data["recent"] = self.recent
+        if self.unconfirmed:
+            data["unconfirmed"] = self.unconfirmed
         return json.dumps(data, separators=(",", ":"))
 
     def status_json(self) -> str:
@@ -73,7 +75,12 @@ class SchedulerState:
         )
 
     def seen(self, request_id: str) -> bool:
-        return any(request_id in batch for batch in self.recent)
+        return any(request_id in batch for batch in self.unconfirmed)
+
+    def confirm(self, request_ids: list[str]) -> None:
+        """The messages of a batch are deleted: its ids need no longer be remembered."""
+        if request_ids in self.unconfirmed:
+            self.unconfirmed.remove(request_ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +99,7 @@ class BatchResult:
     operations: int = 0
     failed: int = 0
     duplicates: int = 0
+    applied: list[str] = field(default_factory=list)
 
 
 def _error_response(error: BaseException) -> str:
@@ -246,5 +254,6 @@ def run_batch(
     scheduler.exists = batch.ctx.exists
     scheduler.state = batch.ctx._state_json()
     if batch.applied:
-        scheduler.recent = [*scheduler.recent, batch.applied][-RECENT_BATCHES_REMEMBERED:]
+        scheduler.unconfirmed = [*scheduler.unconfirmed, batch.applied][-MAX_UNCONFIRMED_BATCHES:]
+    batch.result.applied = batch.applied
     return batch.result

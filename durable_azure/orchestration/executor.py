@@ -7,6 +7,7 @@ events to append, the new actions among them, and the completion if the orchestr
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import traceback
 from collections import deque
@@ -21,6 +22,7 @@ from .errors import (
     EntityOperationFailedError,
     NonDeterminismError,
     OrchestratorError,
+    PayloadTooLargeError,
     SubOrchestrationFailedError,
 )
 from .history import (
@@ -49,6 +51,7 @@ from .tasks import AtomicTask, TaskBase, TaskState, TimerTask
 
 Orchestrator = Callable[[DurableOrchestrationContext], Any]
 
+MAX_CUSTOM_STATUS_BYTES = 16 * 1024
 _ACTION_TYPES = (TaskScheduled, TimerCreated, SubOrchestrationInstanceCreated, EventSent)
 _RUN_WHILE_SUSPENDED = frozenset({ExecutionResumed, ExecutionTerminated, OrchestratorStarted, *_ACTION_TYPES})
 
@@ -175,7 +178,16 @@ class _Replay:
 
     def _after_completion(self, event: HistoryEvent) -> None:
         """Past the end of the code: a recorded action the code no longer asks for is non-determinism."""
-        if isinstance(event, ExecutionCompleted):
+        completion = self.completion
+        if (
+            isinstance(event, EventRaised)
+            and completion is not None
+            and completion.status is OrchestrationStatus.ContinuedAsNew
+            and self.ctx._continue_as_new is not None
+            and self.ctx._continue_as_new[1]
+        ):  # events arriving after continue_as_new in the same episode go to the next execution
+            self.completion = dataclasses.replace(completion, carryover_events=(*completion.carryover_events, event))
+        elif isinstance(event, ExecutionCompleted):
             self.recorded_completion = True
         elif isinstance(event, _ACTION_TYPES) and not self.nondeterministic:
             try:
@@ -423,6 +435,13 @@ class ReplaySession:
         custom_status: str | None = None
         try:
             custom_status = serialization.dumps(ctx._custom_status, what="custom status")
+            if custom_status is not None and len(custom_status.encode("utf-8")) > MAX_CUSTOM_STATUS_BYTES:
+                size = len(custom_status.encode("utf-8"))
+                custom_status = None
+                raise PayloadTooLargeError(
+                    f"The custom status is {size:,} bytes of JSON; the limit is {MAX_CUSTOM_STATUS_BYTES:,} "
+                    "(as in Durable Functions). Keep large data in activity results or blobs."
+                )
         except Exception as error:
             replay._fail(error)
         completion = replay.completion

@@ -35,12 +35,21 @@ def _decode_custom(obj: dict[str, Any]) -> Any:
     return obj
 
 
+_ENCODER = json.JSONEncoder(default=_encode_custom, separators=(",", ":"), ensure_ascii=False)
+_DECODER = json.JSONDecoder(object_hook=_decode_custom)
+_PLAIN_DECODER = json.JSONDecoder()
+_encode = _ENCODER.encode
+
+
 def dumps(value: Any, *, what: str = "value") -> str | None:
     """Encode ``value`` as JSON text (``None`` stays ``None``); raise :class:`SerializationError`."""
     if value is None:
         return None
+    kind = type(value)
+    if kind is int or kind is bool:
+        return "true" if value is True else "false" if value is False else str(value)
     try:
-        return json.dumps(value, default=_encode_custom, separators=(",", ":"), ensure_ascii=False)
+        return _encode(value)
     except (TypeError, ValueError) as exc:
         raise SerializationError(
             f"The {what} is not JSON-serializable ({exc}). Pass dicts, lists, strings, numbers, "
@@ -53,7 +62,9 @@ def loads(text: str | None) -> Any:
     if text is None or text == "":
         return None
     try:
-        return json.loads(text, object_hook=_decode_custom)
+        # Custom objects are rare: decode with the fast C path unless the text may hold one.
+        decoder = _DECODER if _CLASS in text else _PLAIN_DECODER
+        return decoder.decode(text)
     except ValueError:
         # DTFx stores some values (reasons, plain strings from other SDKs) as bare text.
         return text

@@ -272,6 +272,18 @@ class TaskHubQueue:
                 raise
             log.debug("abandon of %s on %s: message already gone", msg.message_id, self.name)
 
+    async def renew(self, msg: ReceivedMessage, visibility_timeout: float) -> ReceivedMessage | None:
+        """Keep a message hidden for another ``visibility_timeout`` seconds; returns it with its new
+        pop receipt, or ``None`` if it is gone (deleted, or its receipt expired)."""
+        delay = min(max(1, math.ceil(visibility_timeout)), MAX_VISIBILITY_DELAY)
+        try:
+            updated = await self._client.update_message(msg.message_id, msg.pop_receipt, visibility_timeout=delay)
+        except HttpResponseError as e:
+            if not _is_gone(e):
+                raise
+            return None
+        return dataclasses.replace(msg, pop_receipt=updated.pop_receipt)
+
     async def approximate_count(self) -> int:
         props = await self._client.get_queue_properties()
         return int(props.approximate_message_count or 0)

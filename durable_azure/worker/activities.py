@@ -146,7 +146,13 @@ class ActivityDispatcher:
             )
             await self._storage.workitems.delete(received)
             return
-        result = await self._invoke(scheduled, message.instance_id)
+        renewed = [received]
+        keeper = asyncio.create_task(self._keep_hidden(renewed))
+        try:
+            result = await self._invoke(scheduled, message.instance_id)
+        finally:
+            keeper.cancel()
+        received = renewed[0]
         reply = TaskMessage(
             event=result,
             instance_id=message.instance_id,
@@ -169,6 +175,20 @@ class ActivityDispatcher:
         self._on_result_sent(message.instance_id)
         await self._storage.workitems.delete(received)
         self.executed += 1
+
+    async def _keep_hidden(self, holder: list[ReceivedMessage]) -> None:
+        """Renew a running activity's work item so no other worker starts it again meanwhile."""
+        timeout = self._settings.work_item_visibility_timeout
+        while True:
+            await asyncio.sleep(max(1.0, timeout / 2))
+            try:
+                renewed = await self._storage.workitems.renew(holder[0], timeout)
+            except Exception:
+                log.warning("could not renew work item %s", holder[0].message_id, exc_info=True)
+                continue
+            if renewed is None:
+                return
+            holder[0] = renewed
 
     async def _invoke(self, scheduled: TaskScheduled, instance_id: str) -> HistoryEvent:
         now = datetime.now(timezone.utc)

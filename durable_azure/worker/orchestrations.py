@@ -16,10 +16,13 @@ from typing import Any, Protocol
 
 from ..config import Settings
 from ..functions.app import DurableRegistry
+from ..orchestration import serialization
 from ..orchestration.context import DurableOrchestrationContext
 from ..orchestration.errors import FunctionNotFoundError, SplitBrainError
 from ..orchestration.executor import Completion, ReplaySession
 from ..orchestration.history import (
+    EventRaised,
+    EventSent,
     ExecutionResumed,
     ExecutionStarted,
     ExecutionSuspended,
@@ -276,6 +279,7 @@ class OrchestrationDispatcher:
             await self._finish_messages(to_delete, to_abandon)
             return
         if new_start is None and state.is_terminal:
+            await self._release_orphaned_locks(instance_id, state, incoming)
             if incoming:
                 log.info(
                     "instance already finished; discarding %d message(s)",
@@ -424,6 +428,32 @@ class OrchestrationDispatcher:
             columns["LastUpdatedTime"] = now
             columns.setdefault("ExecutionId", started.execution_id)
         return columns
+
+    async def _release_orphaned_locks(
+        self, instance_id: str, state: InstanceState, incoming: list[HistoryEvent]
+    ) -> None:
+        """A lock granted to an instance that already finished (say, terminated while waiting) is released."""
+        grants = {e.name for e in incoming if isinstance(e, EventRaised)}
+        if not grants:
+            return
+        releases: list[Outbound] = []
+        for event in state.history:
+            if not isinstance(event, EventSent) or event.name != "op":
+                continue
+            request = serialization.loads(event.input)
+            if not isinstance(request, dict) or request.get("id") not in grants or not request.get("lockset"):
+                continue
+            payload = serialization.dumps({"parent": instance_id, "id": request["id"]})
+            for target in request["lockset"]:
+                entity_id = f"@{str(target.get('name', '')).lower()}@{target.get('key', '')}"
+                release = EventRaised(name="release", input=payload, timestamp=datetime.now(timezone.utc))
+                message = TaskMessage(event=release, instance_id=entity_id, execution_id=None,
+                                      sender_instance_id=instance_id, sender_execution_id=state.execution_id or "")
+                releases.append(Outbound(message))
+        if releases:
+            log.info("releasing %d entity lock(s) granted after the instance finished", len(releases),
+                     extra={"instance_id": instance_id})
+            await self._send_all(releases)
 
     def _orchestrator(self, name: str) -> Callable[[DurableOrchestrationContext], Any]:
         fn = self._registry.orchestrators.get(name)
