@@ -47,6 +47,20 @@ MAX_CONTINUE_AS_NEW_PER_EPISODE = 20
 OUT_OF_ORDER_RETRY_SECONDS = 2.0
 MAX_DEQUEUE_FOR_UNKNOWN_INSTANCE = 10
 COALESCE_SECONDS = 0.02
+MAX_PARALLEL_SENDS = 32  # a fan-out of thousands must not monopolise the event loop
+
+
+async def _gather_limited(coroutines: list[Awaitable[bool]], limit: int) -> list[bool]:
+    """``asyncio.gather`` with at most ``limit`` awaitables in flight, results in order."""
+    if len(coroutines) <= limit:
+        return list(await asyncio.gather(*coroutines))
+    gate = asyncio.Semaphore(limit)
+
+    async def run(coroutine: Awaitable[bool]) -> bool:
+        async with gate:
+            return await coroutine
+
+    return list(await asyncio.gather(*(run(c) for c in coroutines)))
 
 EntityHandler = Callable[[int, str, list[ReceivedMessage]], Awaitable[None]]
 
@@ -496,7 +510,7 @@ class OrchestrationDispatcher:
     async def _send_all(self, outbound: list[Outbound]) -> None:
         if not outbound:
             return
-        went_local = await asyncio.gather(*(self._send(item) for item in outbound))
+        went_local = await _gather_limited([self._send(item) for item in outbound], MAX_PARALLEL_SENDS)
         if any(item.to_work_items and not local for item, local in zip(outbound, went_local, strict=True)):
             self._on_work_items_sent()
         for item in outbound:
