@@ -8,8 +8,6 @@ import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import worker_support as ws
@@ -215,13 +213,6 @@ async def test_async_activity_and_falsy_status(azurite: str, hub_name: str) -> N
         assert isinstance(status, df.DurableOrchestrationStatus)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a custom status over 32K characters is merged into the Instances row as is; the Table "
-    "service rejects it (PropertyValueTooLarge), the episode is abandoned and retried forever and the instance "
-    "stays Pending (worker/orchestrations.py _instance_columns -> storage/instance_table.py merge never offloads "
-    "or limits CustomStatus; DF caps it at 16 KB and fails the orchestration with a clear error)",
-)
 async def test_oversized_custom_status_does_not_wedge_the_instance(azurite: str, hub_name: str) -> None:
     async with ws.task_hub(azurite, hub_name) as hub:
         instance_id = await hub.client.start_new("BigCustomStatus", "big-status", 100_000)
@@ -232,12 +223,6 @@ async def test_oversized_custom_status_does_not_wedge_the_instance(azurite: str,
             assert status.custom_status == "s" * 100_000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: events that reach an orchestration in the same episode after it calls continue_as_new "
-    "are dropped instead of carried over (orchestration/executor.py _Replay.apply returns early once "
-    "completion is set, so only events buffered before the call reach Completion.carryover_events)",
-)
 async def test_continue_as_new_carries_over_events_of_the_same_episode(azurite: str, hub_name: str) -> None:
     async with ws.task_hub(azurite, hub_name) as hub:
         instance_id = await hub.client.start_new("CollectEvents", "collect", [])

@@ -7,8 +7,6 @@ import os
 import sys
 from pathlib import Path
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import worker_support as ws
@@ -67,12 +65,6 @@ async def test_5mb_input_and_output_round_trip(azurite: str, hub_name: str) -> N
         ] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: purge_instance_history deletes large-message blobs by the bare instance-id prefix "
-    "(client.py purge_instance_history -> payloads.delete_prefix(instance_id)), so purging 'big-1' also "
-    "deletes the blobs of 'big-10', whose status and history can then no longer be read",
-)
 async def test_purge_leaves_blobs_of_ids_sharing_the_prefix(azurite: str, hub_name: str) -> None:
     big = "x" * 100_000  # > 60 KiB UTF-16: offloaded in history, Instances and queue messages
     async with ws.task_hub(azurite, hub_name) as hub:
@@ -89,12 +81,6 @@ async def test_purge_leaves_blobs_of_ids_sharing_the_prefix(azurite: str, hub_na
         assert json.loads(next(e for e in events if isinstance(e, h.ExecutionStarted)).input) == big
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: purge_instance_history deletes blobs under the raw instance id only, but history and "
-    "Instances blobs are named after the escaped PartitionKey ('caret^^id/...'), so they are never deleted "
-    "(client.py purge_instance_history -> payloads.delete_prefix(instance_id))",
-)
 async def test_purge_deletes_blobs_of_an_id_that_needs_key_escaping(azurite: str, hub_name: str) -> None:
     instance_id = "caret^id"
     async with ws.task_hub(azurite, hub_name) as hub:

@@ -9,8 +9,6 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import worker_support as ws
@@ -205,13 +203,6 @@ async def test_corrupt_messages_are_set_aside_and_partition_keeps_working(
         assert await drained(hub, control_00, hub.storage.workitems.name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a running activity's work item is never renewed, so an activity that runs longer "
-    "than work_item_visibility_timeout is received and started again (and again) while the first run is "
-    "still going (worker/activities.py _execute, worker/orchestrations.py _send local hand-off); DTFx renews "
-    "the work-item visibility while the activity runs",
-)
 async def test_long_activity_is_not_started_again_while_it_runs(azurite: str, hub_name: str) -> None:
     key = uuid.uuid4().hex
     calls = ws.sample_app.calls
