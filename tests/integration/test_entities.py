@@ -273,14 +273,6 @@ async def test_terminating_an_orchestration_releases_its_locks(azurite: str, hub
         assert (await entity_status(hub, account))["lockedBy"] is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "engine bug: an orchestration terminated while its lock request waits in an entity's queue is still "
-        "granted the lock later (executor._Batch.release -> handle -> lock), the grant goes to a terminated "
-        "instance and is discarded, and nothing ever releases it: the entity stays locked for good"
-    ),
-)
 async def test_terminating_an_orchestration_waiting_for_a_lock_does_not_leave_the_entity_locked(
     azurite: str, hub_name: str
 ) -> None:
@@ -533,15 +525,6 @@ async def test_worker_killed_mid_batch_loses_no_operation_and_applies_none_twice
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "engine bug: de-duplication only remembers the request ids of the last 2 batches "
-        "(entities/executor.py RECENT_BATCHES_REMEMBERED); messages of a checkpointed batch whose deletes "
-        "were lost come back after their visibility timeout, behind messages that were already visible, "
-        "so more than 2 batches are checkpointed before they return and they are applied a second time"
-    ),
-)
 async def test_worker_killed_between_checkpoint_and_message_deletes_applies_none_twice(
     azurite: str, hub_name: str, tmp_path: Path
 ) -> None:

@@ -138,3 +138,67 @@ async def test_kill_9_of_one_worker_every_orchestration_completes_exactly_once(
         finally:
             ws.stop_worker_process(victim)
             ws.stop_worker_process(survivor)
+
+
+async def test_paused_worker_that_wakes_up_after_losing_its_leases_corrupts_nothing(
+    azurite: str, hub_name: str, tmp_path: Path
+) -> None:
+    """SIGSTOP one worker until its leases expire and the other takes over, then SIGCONT it: the
+    zombie resumes with stale caches and in-flight messages; ETag-guarded writes must keep every
+    history exact."""
+    steps = 6
+    async with ws.task_hub(azurite, hub_name, worker=False) as hub:
+        survivor = ws.spawn_worker(hub_name, "survivor", tmp_path, connection=azurite)
+        zombie = ws.spawn_worker(hub_name, "zombie", tmp_path, connection=azurite)
+        try:
+            await ws.wait_ready(survivor)
+            await ws.wait_ready(zombie)
+            await balanced(hub, ["survivor", "zombie"])
+
+            ids = [f"zombie-{i:02d}" for i in range(24)]
+            await asyncio.gather(
+                *(hub.client.start_new("SlowChain", i, {"steps": steps, "delay": 0.3}) for i in ids)
+            )
+
+            async def some_progress() -> bool:
+                return bool(await hub.client.get_status_by(runtime_status=[S.Completed]))
+
+            await ws.wait_until(some_progress, timeout=60, interval=0.2, what="the first completion")
+            os.kill(zombie.pid, signal.SIGSTOP)
+            try:
+
+                async def taken_over() -> bool:
+                    owners = await ws.lease_owners(hub.storage)
+                    return len(owners) == 4 and set(owners.values()) == {"survivor"}
+
+                await ws.wait_until(
+                    taken_over, timeout=40, interval=0.5, what="the survivor to own every lease"
+                )
+            finally:
+                os.kill(zombie.pid, signal.SIGCONT)
+
+            statuses = await all_completed(hub, ids, timeout=90)
+            failed = [
+                (s.instance_id, s.runtime_status, s.output)
+                for s in statuses
+                if s.runtime_status is not S.Completed
+            ]
+            assert not failed, f"{failed}\n{worker_logs(survivor, zombie)}"
+            for status in statuses:
+                assert status.output == [f"{status.instance_id}:{n}" for n in range(steps)]
+            for instance_id in ids:
+                events = await hub.client.get_history(instance_id)
+                assert sum(isinstance(e, h.ExecutionStarted) for e in events) == 1, instance_id
+                assert sum(isinstance(e, h.ExecutionCompleted) for e in events) == 1, instance_id
+                scheduled = [e.event_id for e in events if isinstance(e, h.TaskScheduled)]
+                answered = [
+                    e.task_scheduled_id for e in events if isinstance(e, (h.TaskCompleted, h.TaskFailed))
+                ]
+                assert scheduled == list(range(steps)), (instance_id, scheduled)
+                assert answered == list(range(steps)), (instance_id, answered)
+                rows = await hub.raw.current_history_rows(hub_name, instance_id)
+                assert [int(r["RowKey"], 16) for r in rows] == list(range(len(events)))
+            assert zombie.process.poll() is None, "the paused worker should have carried on after SIGCONT"
+        finally:
+            ws.stop_worker_process(zombie)
+            ws.stop_worker_process(survivor)

@@ -136,14 +136,6 @@ class TestClassEntities:
         assert answers(result)["w"] == ["account", "acc-1", "whoami"]
         assert "entity_context" not in state(result)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason=(
-            "engine bug: entities/classes.py calls context.set_state(attributes) after the method, and "
-            "DurableEntityContext.set_state clears the destruct flag, so destruct_on_exit() from a class "
-            "entity method is ignored"
-        ),
-    )
     def test_destruct_on_exit_from_a_method(self) -> None:
         first = run(Account, [call("deposit", 10), call("close")])
         assert not first.scheduler.exists
