@@ -180,7 +180,7 @@ async def test_layout_after_hello_cities(azurite: str, hub_name: str) -> None:
             "InstanceId": FIXED_ID,
             "ExecutionId": start_execution_id,
         }
-        assert is_int32(started.get("Generation", 0))
+        assert is_int32(started["Generation"]) and started["Generation"] == 0
         finished = by_type["ExecutionCompleted"][0]
         assert finished["OrchestrationStatus"] == "Completed"
         assert json.loads(finished["Result"]) == ws.sample_app.HELLO_CITIES_OUTPUT
@@ -243,3 +243,51 @@ async def test_large_start_message_is_a_wrapper_on_the_queue(azurite: str, hub_n
             rf"{instance_id}/message-[0-9a-f]{{32}}-ExecutionStarted\.json\.gz", wrapper["CompressedBlobName"]
         )
         assert len(body.encode("utf-8")) < 1024
+
+
+async def test_layout_of_timer_failure_and_sub_orchestration_rows(azurite: str, hub_name: str) -> None:
+    async with ws.task_hub(azurite, hub_name) as env:
+        await env.client.start_new("ShortTimer", "layout-timer", 1)
+        await env.client.start_new("ParentOfFailingChild", "layout-parent", False)
+        await ws.completed(env.client, "layout-timer")
+        assert (
+            await env.client.wait_for_completion("layout-parent", timeout=30)
+        ).runtime_status.value == "Failed"
+
+        timer_rows = {r["EventType"]: r for r in await env.raw.current_history_rows(hub_name, "layout-timer")}
+        created, fired = timer_rows["TimerCreated"], timer_rows["TimerFired"]
+        assert is_int32(created["EventId"]) and created["EventId"] == 0
+        assert is_datetime(created["FireAt"]) and is_datetime(fired["FireAt"])
+        assert fired["FireAt"] == created["FireAt"]
+        assert is_int32(fired["TimerId"]) and fired["TimerId"] == 0
+
+        child_rows = {
+            r["EventType"]: r for r in await env.raw.current_history_rows(hub_name, "layout-parent:0")
+        }
+        activity_done = child_rows["TaskCompleted"]  # the child's activity succeeded ...
+        assert is_int32(activity_done["TaskScheduledId"])
+        child_end = child_rows["ExecutionCompleted"]  # ... then the child raised
+        assert child_end["OrchestrationStatus"] == "Failed"
+        details = ordered(child_end["FailureDetails"])
+        assert [k for k, _ in details][:3] == ["ErrorType", "ErrorMessage", "StackTrace"]
+        assert dict(details)["ErrorType"] == "KeyError"
+        started = child_rows["ExecutionStarted"]
+        parent = json.loads(started["ParentInstance"])
+        assert parent["Name"] == "ParentOfFailingChild" and parent["TaskScheduleId"] == 0
+        assert parent["OrchestrationInstance"]["InstanceId"] == "layout-parent"
+
+        parent_rows = {
+            r["EventType"]: r for r in await env.raw.current_history_rows(hub_name, "layout-parent")
+        }
+        sub_created = parent_rows["SubOrchestrationInstanceCreated"]
+        assert sub_created["Name"] == "FailingChild" and sub_created["InstanceId"] == "layout-parent:0"
+        assert is_int32(sub_created["EventId"]) and sub_created["EventId"] == 0
+        sub_failed = parent_rows["SubOrchestrationInstanceFailed"]
+        assert is_int32(sub_failed["TaskScheduledId"]) and sub_failed["TaskScheduledId"] == 0
+        assert isinstance(sub_failed["Reason"], str) and isinstance(sub_failed["Details"], str)
+        failure = json.loads(sub_failed["FailureDetails"])
+        assert {"ErrorType", "ErrorMessage", "StackTrace", "InnerFailure", "IsNonRetriable"} <= set(failure)
+        assert failure["ErrorType"] == "KeyError"
+        instance = (await env.raw.rows(f"{hub_name}Instances", "PartitionKey eq 'layout-parent'"))[0]
+        assert instance["RuntimeStatus"] == "Failed"
+        assert "SubOrchestrationFailedError" in instance["Output"]
