@@ -6,6 +6,9 @@ Prints ``READY <pid>`` once started. On SIGTERM it stops cleanly; SIGKILL, of co
 ``--delay-deletes S`` makes every control-queue message delete wait S seconds first (test
 instrumentation in this process only), which opens a wide window between an entity batch's
 checkpoint and the deletion of its messages, so a kill can land exactly there.
+``--stall-checkpoint PREFIX`` makes the history write (the checkpoint) of every instance whose id
+starts with PREFIX hang, after the batch's outgoing messages were sent: a kill then lands
+between the sends and the checkpoint.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -39,6 +43,20 @@ def delay_deletes(seconds: float) -> None:
     TaskHubQueue.delete = delete  # type: ignore[method-assign]
 
 
+def stall_checkpoint(prefix: str) -> None:
+    from durable_azure.storage.history_table import HistoryTable
+
+    original = HistoryTable.append
+
+    async def append(self: HistoryTable, instance_id: str, *args: Any, **kwargs: Any) -> str:
+        if instance_id.startswith(prefix):
+            print(f"CHECKPOINT-STALLED {instance_id}", flush=True)
+            await asyncio.sleep(3600)
+        return await original(self, instance_id, *args, **kwargs)
+
+    HistoryTable.append = append  # type: ignore[method-assign]
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--hub", required=True)
@@ -46,9 +64,12 @@ async def main() -> None:
     parser.add_argument("--worker-id", required=True)
     parser.add_argument("--settings", default="{}", help="JSON object of TaskHubWorker settings")
     parser.add_argument("--delay-deletes", type=float, default=0.0)
+    parser.add_argument("--stall-checkpoint", default="")
     args = parser.parse_args()
     if args.delay_deletes > 0:
         delay_deletes(args.delay_deletes)
+    if args.stall_checkpoint:
+        stall_checkpoint(args.stall_checkpoint)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
