@@ -47,6 +47,7 @@ MAX_CONTINUE_AS_NEW_PER_EPISODE = 20
 OUT_OF_ORDER_RETRY_SECONDS = 2.0
 MAX_DEQUEUE_FOR_UNKNOWN_INSTANCE = 10
 COALESCE_SECONDS = 0.02
+LOCAL_TIMER_HORIZON_SECONDS = 300.0
 MAX_PARALLEL_SENDS = 32  # a fan-out of thousands must not monopolise the event loop
 
 
@@ -531,7 +532,10 @@ class OrchestrationDispatcher:
             await self._storage.workitems.send(item.message)
             return False
         queue = self._storage.control_queue_for(item.message.instance_id)
-        await queue.send(item.message, visibility_delay=item.delay)
+        sent = await queue.send(item.message, visibility_delay=item.delay)
+        if 0 < item.delay <= LOCAL_TIMER_HORIZON_SECONDS and self.owns(self._storage.partition_of(sent.message.instance_id)):
+            # Queue delays are whole seconds; deliver a short timer on time from this process instead.
+            asyncio.get_running_loop().call_later(item.delay, self.deliver_local, sent)
         return False
 
     async def _finish_messages(self, delete: list[ReceivedMessage], abandon: list[ReceivedMessage]) -> None:
