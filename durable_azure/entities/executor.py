@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import traceback
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 LOCK_ACQUIRED = "Lock Acquisition Completed"
 DELETE_OPERATION = "delete"
 MAX_UNCONFIRMED_BATCHES = 100
+_SIGNAL_NAMESPACE = uuid.UUID("5d3c1d1e-8f3b-4c53-9a1e-6b0f3a2d9c47")
 
 
 @dataclass
@@ -218,8 +220,10 @@ class _Batch:
             )
             self.respond(request, _error_response(error))
             return
-        for target, operation, payload in ctx.signals:
-            signal = EntityRequest(operation, payload, parent=None)
+        for position, (target, operation, payload) in enumerate(ctx.signals):
+            # Derived from the request that caused it, so a re-run batch re-sends recognisable duplicates.
+            signal_id = str(uuid.uuid5(_SIGNAL_NAMESPACE, f"{request.id}:{position}"))
+            signal = EntityRequest(operation, payload, id=signal_id, parent=None)
             event = EventRaised(
                 name=OPERATION_EVENT, input=serialization.dumps(signal.to_json()), timestamp=self.now
             )
