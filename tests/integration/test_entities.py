@@ -641,3 +641,24 @@ async def test_a_failed_response_send_is_retried_not_lost(azurite: str, hub_name
         assert failures, "the fault was never injected"
         assert status.runtime_status is S.Completed and status.output == [6]
         assert await read(hub.client, df.EntityId("Counter", "flaky")) == df.EntityStateResponse(True, 6)
+
+
+async def test_large_entity_state_is_offloaded_and_read_back(azurite: str, hub_name: str) -> None:
+    """State far beyond a table property (64 KB) goes to a blob, as DTFx does, and survives a worker restart."""
+    document = df.EntityId("Document", "big")
+    big = "".join(chr(ord("a") + i % 26) for i in range(300_000))
+    async with entity_hub(azurite, hub_name) as hub:
+        await hub.client.signal_entity(document, "set", big)
+        await hub.client.signal_entity(document, "append", "!")
+        await wait_state(hub.client, document, big + "!", timeout=30)
+        record = await hub.storage.instances.get(document.instance_id, fetch_input=False, fetch_output=False)
+        assert record is not None
+        blobs = await hub.raw.blob_names(f"{hub_name.lower()}-largemessages")
+        assert blobs, "a 300 KB state must be offloaded to the large-message container"
+
+        await hub.stop_worker()  # a new worker loads the state from storage, not from its cache
+        await hub.start_worker(entity_app.app)
+        status = await run_orchestration(
+            hub, "call_and_catch", {"name": "Document", "key": "big", "op": "length"}
+        )
+        assert status.output == {"result": len(big) + 1}

@@ -172,3 +172,18 @@ def signal_from_orchestration(context: df.DurableOrchestrationContext) -> Any:
     for _ in range(data["times"]):
         context.signal_entity(df.EntityId("Counter", data["key"]), "add", 1)
     return "sent"
+
+
+@app.entity_trigger(context_name="context")
+def Document(context: df.DurableEntityContext) -> None:
+    """A text document: ``set``, ``append``, ``length``, ``get``."""
+    text = context.get_state(str)
+    operation = context.operation_name
+    if operation == "set":
+        context.set_state(context.get_input())
+    elif operation == "append":
+        context.set_state(text + context.get_input())
+    elif operation == "length":
+        context.set_result(len(text))
+    else:
+        context.set_result(text)
