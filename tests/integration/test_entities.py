@@ -555,10 +555,11 @@ async def test_worker_killed_between_checkpoint_and_message_deletes_applies_none
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "engine bug: entities/dispatcher.py sends a batch's outgoing messages before its checkpoint, and "
-        "executor._Batch.operate gives each entity-to-entity signal a fresh uuid4 id on every run, so a batch "
-        "re-run after a crash between the sends and the checkpoint re-sends its signals under new ids and the "
-        "target applies them twice (40 forwarded signals count 72)"
+        "engine bug: entities/dispatcher.py sends a batch's outgoing messages before its checkpoint, so a crash "
+        "in between re-runs the batch and re-sends its signals. Since fdc977b they carry the same request ids, "
+        "but the target forgets ids once the first copies' messages are deleted (SchedulerState.confirm after "
+        "all deletes succeed), so copies arriving later are applied again (40 forwarded signals count 65-72). "
+        "Needs sender-side sequence numbers (DTFx MessageSorter) or send-after-checkpoint from the recorded EventSent rows"
     ),
 )
 async def test_worker_killed_between_entity_signals_and_checkpoint_sends_none_twice(

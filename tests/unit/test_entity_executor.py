@@ -391,15 +391,6 @@ class TestOutgoingSignals:
         sent = [(target, json.loads(request["input"])) for target, request in sent_requests(result)]
         assert sent == [(t.instance_id, n) for n in (1, 2) for t in targets]
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason=(
-            "engine bug: an entity's outgoing signals get a fresh uuid4 request id each time the batch runs "
-            "(executor._Batch.operate: EntityRequest(operation, payload, parent=None)); the dispatcher sends them "
-            "before the checkpoint, so a batch re-run after a crash between send and checkpoint re-sends them "
-            "with new ids and the target cannot recognise the duplicates"
-        ),
-    )
     def test_rerunning_a_batch_sends_signals_with_the_same_request_ids(self) -> None:
         def fn(ctx: DurableEntityContext) -> None:
             ctx.signal_entity(df.EntityId("Counter", "target"), "add", ctx.get_input())
