@@ -83,9 +83,26 @@ class EntityDispatcher:
             await self._set_aside(others, "entities only accept operation, lock and release messages")
         if not events:
             return
+        try:
+            await self._run(index, instance_id, entity, messages, others, events, now)
+        except BaseException:
+            self._cache.pop(instance_id, None)  # the batch did not commit: start again from storage
+            raise
+
+    async def _run(
+        self,
+        index: int,
+        instance_id: str,
+        entity: EntityId,
+        messages: list[ReceivedMessage],
+        others: list[ReceivedMessage],
+        events: list[EventRaised],
+        now: datetime,
+    ) -> None:
         state = await self._load(instance_id)
         fn = self._registry.entity(entity.name)
-        result = run_batch(fn, entity, state.scheduler, events, now)
+        scheduler = SchedulerState.from_json(state.scheduler.to_json())  # the cache changes only on commit
+        result = run_batch(fn, entity, scheduler, events, now)
         self.batches += 1
         self.operations += result.operations
 

@@ -14,7 +14,7 @@ import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..orchestration import serialization
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 LOCK_ACQUIRED = "Lock Acquisition Completed"
 DELETE_OPERATION = "delete"
 MAX_UNCONFIRMED_BATCHES = 100
+RESEND_WINDOW = timedelta(minutes=15)  # well past lease expiry plus visibility timeouts
+MAX_REMEMBERED_FROM_INSTANCES = 20_000
 _SIGNAL_NAMESPACE = uuid.UUID("5d3c1d1e-8f3b-4c53-9a1e-6b0f3a2d9c47")
 
 
@@ -43,6 +45,9 @@ class SchedulerState:
     # Request ids of checkpointed batches whose queue messages are not known to be deleted yet: a
     # redelivered copy of any of them is skipped, however many batches ran in between.
     unconfirmed: list[list[str]] = field(default_factory=list)
+    # Ids of requests from orchestrations and entities, with when they were applied: their senders
+    # may re-send them after a crash at any later time, so they are kept for a time window.
+    from_instances: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, text: str | None) -> SchedulerState:
@@ -55,6 +60,7 @@ class SchedulerState:
             queue=list(data.get("queue") or []),
             locked_by=data.get("lockedBy"),
             unconfirmed=[list(batch) for batch in data.get("unconfirmed") or data.get("recent") or []],
+            from_instances=dict(data.get("fromInstances") or {}),
         )
 
     def to_json(self) -> str:
@@ -67,6 +73,8 @@ class SchedulerState:
             data["lockedBy"] = self.locked_by
         if self.unconfirmed:
             data["unconfirmed"] = self.unconfirmed
+        if self.from_instances:
+            data["fromInstances"] = self.from_instances
         return json.dumps(data, separators=(",", ":"))
 
     def status_json(self) -> str:
@@ -77,7 +85,17 @@ class SchedulerState:
         )
 
     def seen(self, request_id: str) -> bool:
-        return any(request_id in batch for batch in self.unconfirmed)
+        return request_id in self.from_instances or any(request_id in batch for batch in self.unconfirmed)
+
+    def remember(self, request_id: str, now: datetime) -> None:
+        """Keep a request id from an orchestration or entity for :data:`RESEND_WINDOW`."""
+        self.from_instances[request_id] = now.isoformat()
+        horizon = (now - RESEND_WINDOW).isoformat()
+        stale = [rid for rid, at in self.from_instances.items() if at < horizon]
+        for rid in stale:
+            del self.from_instances[rid]
+        while len(self.from_instances) > MAX_REMEMBERED_FROM_INSTANCES:
+            del self.from_instances[next(iter(self.from_instances))]
 
     def confirm(self, request_ids: list[str]) -> None:
         """The messages of a batch are deleted: its ids need no longer be remembered."""
@@ -223,7 +241,7 @@ class _Batch:
         for position, (target, operation, payload) in enumerate(ctx.signals):
             # Derived from the request that caused it, so a re-run batch re-sends recognisable duplicates.
             signal_id = str(uuid.uuid5(_SIGNAL_NAMESPACE, f"{request.id}:{position}"))
-            signal = EntityRequest(operation, payload, id=signal_id, parent=None)
+            signal = EntityRequest(operation, payload, id=signal_id, parent=None, sender=self.entity.instance_id)
             event = EventRaised(
                 name=OPERATION_EVENT, input=serialization.dumps(signal.to_json()), timestamp=self.now
             )
@@ -254,6 +272,8 @@ def run_batch(
             batch.result.duplicates += 1
             continue
         batch.applied.append(request.id)
+        if request.from_instance:
+            scheduler.remember(request.id, now)
         batch.handle(request)
     scheduler.exists = batch.ctx.exists
     scheduler.state = batch.ctx._state_json()

@@ -33,6 +33,12 @@ class EntityRequest:
     parent_execution: str | None = None
     lockset: list[str] | None = None
     position: int = 0
+    sender: str | None = None  # the entity that signalled, for signals between entities
+
+    @property
+    def from_instance(self) -> bool:
+        """Sent by an orchestration or an entity (which may re-send it after a crash), not by a client."""
+        return bool(self.parent or self.sender)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EntityRequest:
@@ -46,6 +52,7 @@ class EntityRequest:
             parent_execution=data.get("parentExecution"),
             lockset=[_lock_target(item) for item in lockset] if lockset else None,
             position=int(data.get("pos") or 0),
+            sender=data.get("sender"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -58,6 +65,8 @@ class EntityRequest:
         if self.lockset is not None:
             data["lockset"] = [_lock_json(item) for item in self.lockset]
             data["pos"] = self.position
+        if self.sender:
+            data["sender"] = self.sender
         return data
 
     @property
