@@ -552,16 +552,6 @@ async def test_worker_killed_between_checkpoint_and_message_deletes_applies_none
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "engine bug: entities/dispatcher.py sends a batch's outgoing messages before its checkpoint, so a crash "
-        "in between re-runs the batch and re-sends its signals. Since fdc977b they carry the same request ids, "
-        "but the target forgets ids once the first copies' messages are deleted (SchedulerState.confirm after "
-        "all deletes succeed), so copies arriving later are applied again (40 forwarded signals count 65-72). "
-        "Needs sender-side sequence numbers (DTFx MessageSorter) or send-after-checkpoint from the recorded EventSent rows"
-    ),
-)
 async def test_worker_killed_between_entity_signals_and_checkpoint_sends_none_twice(
     azurite: str, hub_name: str, tmp_path: Path
 ) -> None:
@@ -601,17 +591,6 @@ async def test_worker_killed_between_entity_signals_and_checkpoint_sends_none_tw
         assert await read(hub.client, target) == df.EntityStateResponse(True, total)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "engine bug: run_batch mutates the dispatcher's cached SchedulerState in place "
-        "(entities/dispatcher.py process: state = await self._load(...); run_batch(..., state.scheduler, ...)) "
-        "and, for an entity already cached, the cache is not dropped when sending the batch's messages fails "
-        "(orchestrations._guarded drops only the orchestration cache); the abandoned messages come "
-        "back, are taken for duplicates of the (never checkpointed) batch and skipped, so the call's response "
-        "is never sent and the orchestration waits forever"
-    ),
-)
 async def test_a_failed_response_send_is_retried_not_lost(azurite: str, hub_name: str) -> None:
     """Storage fails once while the entity sends a call's response: the call must still complete, once."""
     async with entity_hub(azurite, hub_name) as hub:
