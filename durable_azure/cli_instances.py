@@ -155,8 +155,11 @@ def list_(
     try:
         instances, token = state.run(body)
     except CliError as e:
-        if "continuation" in e.message.lower() or "token" in e.message.lower():
-            raise CliError(f"Invalid --continuation token: {e.message}", EXIT_USAGE) from None
+        if continuation and "continuation token" in e.message.lower():
+            raise CliError(
+                f"Invalid value for '--continuation': {continuation!r} is not a token printed by 'list'.",
+                EXIT_USAGE,
+            ) from None
         raise
     if as_json:
         echo_json({"instances": [status_to_json(s) for s in instances], "continuationToken": token})

@@ -320,6 +320,7 @@ def test_bad_values_are_usage_errors(cli: Callable[..., Result]) -> None:
     assert_error(cli("list", "--top", "0"), 2, "'--top'")
     assert_error(cli("list", "--status", "Sleeping"), 2, "'--status'", "Running, Pending")
     assert_error(cli("list", "--created-from", "last tuesday"), 2, "'--created-from'", "ISO 8601")
+    assert_error(cli("list", "--continuation", "garbage"), 2, "'--continuation'", "not a token")
     assert_error(cli("start", "Hello", "--id", "bad/id"), 2, "bad/id")
     assert_error(cli("entity", "coun@ter", "k"), 2, "'ENTITY'")
     assert_error(run_cli("--hub", "no spaces allowed", "list"), 2, "Invalid task hub name")
