@@ -191,7 +191,7 @@ class ActivityDispatcher:
             holder[0] = renewed
 
     async def _invoke(self, scheduled: TaskScheduled, instance_id: str) -> HistoryEvent:
-        now = datetime.now(timezone.utc)
+        """Run the activity; the result event is stamped when the activity finished."""
         fn = self._registry.activities.get(scheduled.name)
         try:
             if fn is None:
@@ -203,7 +203,8 @@ class ActivityDispatcher:
             argument = serialization.loads(scheduled.input)
             value = await self._call(fn, scheduled.name, argument)
             payload = serialization.dumps(value, what=f"return value of activity '{scheduled.name}'")
-            return TaskCompleted(task_scheduled_id=scheduled.event_id, result=payload, timestamp=now)
+            finished = datetime.now(timezone.utc)
+            return TaskCompleted(task_scheduled_id=scheduled.event_id, result=payload, timestamp=finished)
         except Exception as error:
             log.warning(
                 "activity %s failed: %s: %s",
@@ -218,7 +219,7 @@ class ActivityDispatcher:
                 reason=f"{failure.error_type}: {failure.error_message}",
                 details=failure.stack_trace,
                 failure_details=failure,
-                timestamp=now,
+                timestamp=datetime.now(timezone.utc),
             )
 
     async def _call(self, fn: Callable[..., Any], name: str, argument: Any) -> Any:

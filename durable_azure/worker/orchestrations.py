@@ -9,6 +9,7 @@ delete the inbound messages. Nothing is deleted before the history that consumed
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
@@ -19,7 +20,7 @@ from ..functions.app import DurableRegistry
 from ..orchestration import serialization
 from ..orchestration.context import DurableOrchestrationContext
 from ..orchestration.errors import FunctionNotFoundError, SplitBrainError
-from ..orchestration.executor import Completion, ReplaySession
+from ..orchestration.executor import Completion, OrchestrationResult, ReplaySession
 from ..orchestration.history import (
     EventRaised,
     EventSent,
@@ -30,6 +31,7 @@ from ..orchestration.history import (
     GenericEvent,
     HistoryEvent,
     OrchestrationStatus,
+    OrchestratorCompleted,
     OrchestratorStarted,
     TimerFired,
 )
@@ -49,6 +51,14 @@ MAX_DEQUEUE_FOR_UNKNOWN_INSTANCE = 10
 COALESCE_SECONDS = 0.02
 LOCAL_TIMER_HORIZON_SECONDS = 300.0
 MAX_PARALLEL_SENDS = 32  # a fan-out of thousands must not monopolise the event loop
+
+
+def _stamp_end(result: OrchestrationResult) -> OrchestrationResult:
+    """Stamp the episode's OrchestratorCompleted with the wall-clock end (the pure core has no clock)."""
+    events = result.new_events
+    if events and isinstance(events[-1], OrchestratorCompleted):
+        events[-1] = dataclasses.replace(events[-1], timestamp=datetime.now(timezone.utc))
+    return result
 
 
 async def _gather_limited(coroutines: list[Awaitable[bool]], limit: int) -> list[bool]:
@@ -333,7 +343,7 @@ class OrchestrationDispatcher:
         for _ in range(MAX_CONTINUE_AS_NEW_PER_EPISODE):
             if session is None:
                 session = ReplaySession(orchestrator, past)  # replay once; cached sessions skip this
-            result = session.run_episode(new_events)
+            result = _stamp_end(session.run_episode(new_events))
             self.episodes += 1
             outbound += outbound_messages(
                 result.actions,
