@@ -251,7 +251,9 @@ def _run_sub_orchestrator(
             )
             done = child.current_time
             if child.status != "Completed":
-                failure = child.failure or FailureDetails("OrchestrationNotCompleted", f"status {child.status}")
+                failure = child.failure or FailureDetails(
+                    "OrchestrationNotCompleted", f"status {child.status}"
+                )
                 return done, SubOrchestrationInstanceFailed(
                     task_scheduled_id=action.event_id,
                     reason=failure.error_message,
@@ -267,7 +269,10 @@ def _run_sub_orchestrator(
         return done, completed
     except Exception as error:
         failed = SubOrchestrationInstanceFailed(
-            task_scheduled_id=action.event_id, reason=str(error), failure_details=_failure(error), timestamp=done
+            task_scheduled_id=action.event_id,
+            reason=str(error),
+            failure_details=_failure(error),
+            timestamp=done,
         )
         return done, failed
 

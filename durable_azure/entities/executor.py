@@ -241,7 +241,9 @@ class _Batch:
         for position, (target, operation, payload) in enumerate(ctx.signals):
             # Derived from the request that caused it, so a re-run batch re-sends recognisable duplicates.
             signal_id = str(uuid.uuid5(_SIGNAL_NAMESPACE, f"{request.id}:{position}"))
-            signal = EntityRequest(operation, payload, id=signal_id, parent=None, sender=self.entity.instance_id)
+            signal = EntityRequest(
+                operation, payload, id=signal_id, parent=None, sender=self.entity.instance_id
+            )
             event = EventRaised(
                 name=OPERATION_EVENT, input=serialization.dumps(signal.to_json()), timestamp=self.now
             )

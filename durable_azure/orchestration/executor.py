@@ -186,7 +186,9 @@ class _Replay:
             and self.ctx._continue_as_new is not None
             and self.ctx._continue_as_new[1]
         ):  # events arriving after continue_as_new in the same episode go to the next execution
-            self.completion = dataclasses.replace(completion, carryover_events=(*completion.carryover_events, event))
+            self.completion = dataclasses.replace(
+                completion, carryover_events=(*completion.carryover_events, event)
+            )
         elif isinstance(event, ExecutionCompleted):
             self.recorded_completion = True
         elif isinstance(event, _ACTION_TYPES) and not self.nondeterministic:

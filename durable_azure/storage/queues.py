@@ -277,7 +277,9 @@ class TaskHubQueue:
         pop receipt, or ``None`` if it is gone (deleted, or its receipt expired)."""
         delay = min(max(1, math.ceil(visibility_timeout)), MAX_VISIBILITY_DELAY)
         try:
-            updated = await self._client.update_message(msg.message_id, msg.pop_receipt, visibility_timeout=delay)
+            updated = await self._client.update_message(
+                msg.message_id, msg.pop_receipt, visibility_timeout=delay
+            )
         except HttpResponseError as e:
             if not _is_gone(e):
                 raise

@@ -73,6 +73,7 @@ async def _gather_limited(coroutines: list[Awaitable[bool]], limit: int) -> list
 
     return list(await asyncio.gather(*(run(c) for c in coroutines)))
 
+
 EntityHandler = Callable[[int, str, list[ReceivedMessage]], Awaitable[None]]
 
 
@@ -472,12 +473,20 @@ class OrchestrationDispatcher:
             for target in request["lockset"]:
                 entity_id = f"@{str(target.get('name', '')).lower()}@{target.get('key', '')}"
                 release = EventRaised(name="release", input=payload, timestamp=datetime.now(timezone.utc))
-                message = TaskMessage(event=release, instance_id=entity_id, execution_id=None,
-                                      sender_instance_id=instance_id, sender_execution_id=state.execution_id or "")
+                message = TaskMessage(
+                    event=release,
+                    instance_id=entity_id,
+                    execution_id=None,
+                    sender_instance_id=instance_id,
+                    sender_execution_id=state.execution_id or "",
+                )
                 releases.append(Outbound(message))
         if releases:
-            log.info("releasing %d entity lock(s) granted after the instance finished", len(releases),
-                     extra={"instance_id": instance_id})
+            log.info(
+                "releasing %d entity lock(s) granted after the instance finished",
+                len(releases),
+                extra={"instance_id": instance_id},
+            )
             await self._send_all(releases)
 
     def _orchestrator(self, name: str) -> Callable[[DurableOrchestrationContext], Any]:
@@ -543,7 +552,9 @@ class OrchestrationDispatcher:
             return False
         queue = self._storage.control_queue_for(item.message.instance_id)
         sent = await queue.send(item.message, visibility_delay=item.delay)
-        if 0 < item.delay <= LOCAL_TIMER_HORIZON_SECONDS and self.owns(self._storage.partition_of(sent.message.instance_id)):
+        if 0 < item.delay <= LOCAL_TIMER_HORIZON_SECONDS and self.owns(
+            self._storage.partition_of(sent.message.instance_id)
+        ):
             # Queue delays are whole seconds; deliver a short timer on time from this process instead.
             asyncio.get_running_loop().call_later(item.delay, self.deliver_local, sent)
         return False

@@ -37,11 +37,7 @@ class Poller:
 
     def poll_due(self, have_local_work: bool) -> bool:
         """True if the queue should be polled now."""
-        return (
-            self._poll_requested
-            or not have_local_work
-            or self._now() - self._last_poll >= self.interval
-        )
+        return self._poll_requested or not have_local_work or self._now() - self._last_poll >= self.interval
 
     def polled(self, found: int) -> None:
         """Record a poll; empty polls double the interval up to the cap."""
