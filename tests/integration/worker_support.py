@@ -317,6 +317,18 @@ def stop_worker_process(worker: WorkerProcess, timeout: float = 20.0) -> None:
             worker.process.wait(timeout=5)
 
 
+def running_partitions(worker: WorkerProcess) -> set[int]:
+    """Partitions the worker process is running right now, from its own log lines
+    ("acquired partition {hub}-control-NN" / "stopped partition NN of M")."""
+    running: set[int] = set()
+    for line in worker.log().splitlines():
+        if "acquired partition " in line:
+            running.add(int(line.rsplit("-", 1)[1]))
+        elif "stopped partition " in line:
+            running.discard(int(line.split("stopped partition ", 1)[1].split()[0]))
+    return running
+
+
 async def lease_owners(storage: TaskHubStorage) -> dict[str, str]:
     """Partition id → owner, for partitions leased right now."""
     return {lease.partition_id: lease.owner or "" for lease in await storage.leases.list() if lease.leased}
