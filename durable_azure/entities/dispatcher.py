@@ -58,6 +58,7 @@ class EntityDispatcher:
         self._settings = settings
         self._wake = wake
         self._cache: dict[str, _EntityState] = {}
+        self._deleting: set[asyncio.Task[None]] = set()
         self.batches = 0
         self.operations = 0
 
@@ -168,10 +169,26 @@ class EntityDispatcher:
             },
         )
         self._cache[instance_id] = _EntityState(result.scheduler, etag, created)
+        # The batch is durable: delete its messages off the critical path, so the next batch starts now.
+        consumed = [m for m in messages if m not in others]
+        task = asyncio.create_task(self._delete(index, instance_id, consumed, result.applied))
+        self._deleting.add(task)
+        task.add_done_callback(self._deleting.discard)
+
+    async def _delete(
+        self, index: int, instance_id: str, messages: list[ReceivedMessage], applied: list[str]
+    ) -> None:
         queue = self._storage.control_queue(index)
-        deleted = await asyncio.gather(*(queue.delete(m) for m in messages if m not in others))
-        if all(deleted):  # no copy can come back: stop remembering this batch's request ids
-            result.scheduler.confirm(result.applied)
+        deleted = await asyncio.gather(*(queue.delete(m) for m in messages), return_exceptions=True)
+        if all(d is True for d in deleted):  # no copy can come back: forget this batch's request ids
+            cached = self._cache.get(instance_id)
+            if cached is not None:
+                cached.scheduler.confirm(applied)
+
+    async def drain(self) -> None:
+        """Wait for background deletes (on shutdown)."""
+        if self._deleting:
+            await asyncio.gather(*self._deleting, return_exceptions=True)
 
     async def _set_aside(self, messages: list[ReceivedMessage], reason: str) -> None:
         from ..storage.messages import encode_message

@@ -118,6 +118,7 @@ class TaskHubWorker:
         self._started = False
         await self.partitions.stop()
         await self.orchestrations.stop()
+        await self.entities.drain()
         await self.activities.stop()
         await self.storage.close()
         log.info("worker %s stopped", self.settings.worker_id)
