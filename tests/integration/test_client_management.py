@@ -176,6 +176,13 @@ async def test_purge_single_instance(azurite: str, hub_name: str) -> None:
         assert await hub.client.get_history(instance_id) == []
         assert (await hub.client.purge_instance_history(instance_id)).instances_deleted == 0
 
+        # the id can be used again (the worker still caches the purged history: it must notice)
+        await hub.client.start_new("HelloCities", instance_id, ["Chur"])
+        status = await ws.completed(hub.client, instance_id)
+        assert status.output == ["Hello Chur!"]
+        row = (await hub.raw.rows(f"{hub_name}Instances", "PartitionKey eq 'purge-me'"))[0]
+        assert row["Generation"] == 0
+
 
 async def test_purge_instance_history_by_time_and_status(azurite: str, hub_name: str) -> None:
     async with ws.task_hub(azurite, hub_name) as hub:
