@@ -53,6 +53,18 @@ LOCAL_TIMER_HORIZON_SECONDS = 300.0
 MAX_PARALLEL_SENDS = 32  # a fan-out of thousands must not monopolise the event loop
 
 
+def _answers_unknown_task(state: InstanceState, messages: list[ReceivedMessage]) -> bool:
+    for received in messages:
+        answered = completion_id(received.message.event)
+        if (
+            answered is not None
+            and answered not in state.scheduled_ids
+            and answered not in state.answered_ids
+        ):
+            return True
+    return False
+
+
 def _stamp_end(result: OrchestrationResult) -> OrchestrationResult:
     """Stamp the episode's OrchestratorCompleted with the wall-clock end (the pure core has no clock)."""
     events = result.new_events
@@ -235,6 +247,11 @@ class OrchestrationDispatcher:
         if any(isinstance(m.message.event, GenericEvent) for m in messages):
             self.cache.drop(instance_id)  # a rewind rewrote history under us
         state = self.cache.get(instance_id)
+        if state is not None and _answers_unknown_task(state, messages):
+            # Another writer (say, the previous owner of a stolen partition) may have advanced the
+            # instance since we cached it: re-read history before treating the message as early.
+            self.cache.drop(instance_id)
+            state = None
         if state is None:
             loaded = await self._storage.history.load(instance_id)
             state = InstanceState.from_history(list(loaded.events), loaded.etag, loaded.execution_id)

@@ -119,7 +119,7 @@ async def test_kill_9_of_one_worker_every_orchestration_completes_exactly_once(
             assert victim.process.returncode == -signal.SIGKILL
             assert unfinished, "the victim had nothing in flight; the test proves nothing"
 
-            statuses = await all_completed(hub, ids, timeout=90)
+            statuses = await all_completed(hub, ids, timeout=150)
             failed = [
                 (s.instance_id, s.runtime_status, s.output)
                 for s in statuses
@@ -187,7 +187,7 @@ async def test_paused_worker_that_wakes_up_after_losing_its_leases_corrupts_noth
             finally:
                 os.kill(zombie.pid, signal.SIGCONT)
 
-            statuses = await all_completed(hub, ids, timeout=90)
+            statuses = await all_completed(hub, ids, timeout=150)
             failed = [
                 (s.instance_id, s.runtime_status, s.output)
                 for s in statuses

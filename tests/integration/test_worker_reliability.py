@@ -9,8 +9,6 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import worker_support as ws
@@ -250,14 +248,6 @@ async def test_clean_stop_mid_run_and_a_new_worker_finishes(azurite: str, hub_na
             assert sum(isinstance(e, h.ExecutionCompleted) for e in events) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a worker whose cached history fell behind (another worker advanced the instance, e.g. "
-    "the previous owner finishing its last poll after a lease steal) defers a completion for a task only the "
-    "newer history holds ('its scheduling is not durable yet') every 2 s forever, never reloading the history "
-    "(worker/orchestrations.py _process_instance: answered not in state.scheduled_ids -> to_abandon, with the "
-    "stale cached InstanceState kept); the instance hangs. Seen naturally in the two-process tests",
-)
 async def test_completion_for_a_task_scheduled_by_another_writer_is_not_deferred_forever(
     azurite: str, hub_name: str
 ) -> None:
