@@ -396,6 +396,20 @@ class OrchestrationDispatcher:
             if notice is not None:
                 outbound.append(notice)
 
+        log.debug(
+            "episode %d of %s: %d new event(s), %d message(s) out%s",
+            episode,
+            started.name,
+            len(result.new_events),
+            len(outbound),
+            f", {completion.status.name}" if completion else "",
+            extra={
+                "instance_id": instance_id,
+                "execution_id": execution_id,
+                "event": "Episode",
+                "partition": index,
+            },
+        )
         # 1. outbound messages
         await self._send_all(outbound)
         # 2. history, guarded by the sentinel ETag
@@ -464,6 +478,16 @@ class OrchestrationDispatcher:
             elif isinstance(event, ExecutionResumed):
                 columns["RuntimeStatus"] = OrchestrationStatus.Running
         if completion is not None and completion.status is not OrchestrationStatus.ContinuedAsNew:
+            log.info(
+                "%s %s",
+                started.name,
+                completion.status.name,
+                extra={
+                    "instance_id": started.instance_id,
+                    "execution_id": started.execution_id,
+                    "event": "ExecutionCompleted",
+                },
+            )
             columns.update(RuntimeStatus=completion.status, Output=completion.output, CompletedTime=now)
         if custom_status != state.custom_status or (new_execution and custom_status):
             columns["CustomStatus"] = custom_status or "null"
