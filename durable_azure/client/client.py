@@ -33,6 +33,7 @@ from ..storage.naming import escape_partition_key, validate_instance_id
 from ..storage.taskhub import TaskHubStorage
 from .history_json import history_to_json
 from .models import DurableOrchestrationStatus, EntityStateResponse, PurgeHistoryResult
+from .signals import SignalBatcher
 
 _ACTIVE = frozenset({OrchestrationStatus.Running, OrchestrationStatus.Pending, OrchestrationStatus.Suspended})
 _TERMINAL_RUNTIME = [s for s in OrchestrationRuntimeStatus if s.is_terminal]
@@ -60,6 +61,7 @@ class DurableOrchestrationClient:
         self._storage = storage
         self._notify = notify
         self.task_hub_name = storage.hub_name
+        self._signals = SignalBatcher(self._send)
 
     @classmethod
     def from_connection_string(
@@ -357,11 +359,16 @@ class DurableOrchestrationClient:
     async def signal_entity(
         self, entityId: EntityId, operation_name: str, operation_input: Any = None
     ) -> None:
-        """Send a one-way operation to an entity."""
-        from ..entities.messages import signal_request
+        """Send a one-way operation to an entity (returns once it is durably enqueued).
 
-        event = signal_request(operation_name, operation_input, datetime.now(timezone.utc))
-        await self._send(entityId.instance_id, event)
+        Concurrent signals from this client to the same entity share one queue message.
+        """
+        from ..entities.messages import signal_request_json
+
+        if not isinstance(entityId, EntityId):
+            raise TypeError(f"Expected an EntityId, got {type(entityId).__name__}.")
+        request = signal_request_json(operation_name, operation_input)
+        await self._signals.signal(entityId.instance_id, request)
 
     async def read_entity_state(self, entityId: EntityId) -> EntityStateResponse:
         """Whether the entity exists and its current state."""

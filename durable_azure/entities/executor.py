@@ -22,7 +22,7 @@ from ..orchestration.entity_id import EntityId
 from ..orchestration.errors import FunctionNotFoundError
 from ..orchestration.history import EventRaised
 from .context import DurableEntityContext
-from .messages import OPERATION_EVENT, RELEASE_EVENT, EntityRequest
+from .messages import OPERATION_BATCH_EVENT, OPERATION_EVENT, RELEASE_EVENT, EntityRequest
 
 log = logging.getLogger(__name__)
 
@@ -266,17 +266,22 @@ def run_batch(
         if event.name == RELEASE_EVENT:
             batch.release(data.get("parent") if isinstance(data, dict) else None)
             continue
-        if event.name != OPERATION_EVENT or not isinstance(data, dict):
+        if event.name == OPERATION_EVENT and isinstance(data, dict):
+            requests = [data]
+        elif event.name == OPERATION_BATCH_EVENT and isinstance(data, list):
+            requests = [item for item in data if isinstance(item, dict)]
+        else:
             log.warning("entity %s ignored an unexpected event %r", entity, event.name)
             continue
-        request = EntityRequest.from_json(data)
-        if scheduler.seen(request.id) or request.id in batch.applied:
-            batch.result.duplicates += 1
-            continue
-        batch.applied.append(request.id)
-        if request.from_instance:
-            scheduler.remember(request.id, now)
-        batch.handle(request)
+        for item in requests:
+            request = EntityRequest.from_json(item)
+            if scheduler.seen(request.id) or request.id in batch.applied:
+                batch.result.duplicates += 1
+                continue
+            batch.applied.append(request.id)
+            if request.from_instance:
+                scheduler.remember(request.id, now)
+            batch.handle(request)
     scheduler.exists = batch.ctx.exists
     scheduler.state = batch.ctx._state_json()
     if batch.applied:

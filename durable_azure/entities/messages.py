@@ -18,6 +18,9 @@ from ..orchestration import serialization
 from ..orchestration.history import EventRaised
 
 OPERATION_EVENT = "op"
+# Several client signals to one entity in one message (a JSON array of requests): a durable-azure
+# addition that saves a queue message, and its delete, per signal.
+OPERATION_BATCH_EVENT = "opbatch"
 RELEASE_EVENT = "release"
 
 
@@ -85,12 +88,22 @@ def _lock_json(instance_id: str) -> dict[str, str]:
     return {"name": name, "key": key}
 
 
+def signal_request_json(operation: str, operation_input: Any) -> dict[str, Any]:
+    """A client's signal request (raises SerializationError for inputs that are not JSON)."""
+    payload = serialization.dumps(operation_input, what=f"input of entity operation '{operation}'")
+    return EntityRequest(operation, payload).to_json()
+
+
+def signal_event(requests: list[dict[str, Any]], now: datetime) -> EventRaised:
+    """One message carrying one signal (``op``, the DTFx form) or several (``opbatch``)."""
+    if len(requests) == 1:
+        return EventRaised(name=OPERATION_EVENT, input=serialization.dumps(requests[0]), timestamp=now)
+    return EventRaised(name=OPERATION_BATCH_EVENT, input=serialization.dumps(requests), timestamp=now)
+
+
 def signal_request(operation: str, operation_input: Any, now: datetime) -> EventRaised:
     """The event a client sends to signal an entity."""
-    request = EntityRequest(
-        operation, serialization.dumps(operation_input, what=f"input of entity operation '{operation}'")
-    )
-    return EventRaised(name=OPERATION_EVENT, input=serialization.dumps(request.to_json()), timestamp=now)
+    return signal_event([signal_request_json(operation, operation_input)], now)
 
 
 def decode_entity_state(scheduler_state: str | None) -> tuple[bool, Any]:

@@ -496,7 +496,8 @@ async def test_worker_killed_mid_batch_loses_no_operation_and_applies_none_twice
     slow = df.EntityId("SlowCounter", "crash")
     total = 300
     async with entity_hub(azurite, hub_name, worker=False) as hub:
-        await asyncio.gather(*(hub.client.signal_entity(slow, "add", i) for i in range(total)))
+        for i in range(total):  # one message each (concurrent signals would share messages), so many batches
+            await hub.client.signal_entity(slow, "add", i)
 
         doomed = spawn_entity_worker(hub_name, "doomed", tmp_path, azurite)
         try:
@@ -532,7 +533,8 @@ async def test_worker_killed_between_checkpoint_and_message_deletes_applies_none
     slow = df.EntityId("SlowCounter", "redelivered")
     total = 300
     async with entity_hub(azurite, hub_name, worker=False) as hub:
-        await asyncio.gather(*(hub.client.signal_entity(slow, "add", i) for i in range(total)))
+        for i in range(total):  # one message each (concurrent signals would share messages), so many batches
+            await hub.client.signal_entity(slow, "add", i)
 
         doomed = spawn_entity_worker(hub_name, "doomed", tmp_path, azurite, "--delay-deletes", "60")
         try:
