@@ -128,7 +128,7 @@ def run_orchestrator(
     history: list[HistoryEvent] = []
     inbox: list[HistoryEvent] = [
         ExecutionStarted(
-            name=name or getattr(fn, "__name__", "orchestrator"),
+            name=name or str(getattr(fn, "__name__", "orchestrator")),
             instance_id=instance_id,
             execution_id="test-execution",
             input=serialization.dumps(input, what="orchestration input"),
@@ -306,7 +306,7 @@ def _orchestrator_function(
         fn = target
     if strict and not callable(fn):
         raise TypeError(f"Expected an orchestrator function, got {target!r}.")
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 def orchestrator_generator_wrapper(generator: Generator[Any, Any, Any]) -> Generator[Any, Any, None]:

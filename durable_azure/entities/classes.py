@@ -46,11 +46,11 @@ def entity_function_for_class(cls: type) -> Callable[[DurableEntityContext], Non
                 f"operations: {', '.join(sorted(operations)) or 'none'}."
             )
         state = context.get_state()
-        obj = cls.__new__(cls)
+        obj: Any = object.__new__(cls)
         if isinstance(state, dict):
             obj.__dict__.update(state)
         else:
-            obj.__init__()  # type: ignore[misc]
+            obj.__init__()
         obj.__dict__["entity_context"] = context
         takes_input = len(inspect.signature(method).parameters) > 1
         result = method(obj, context.get_input()) if takes_input else method(obj)

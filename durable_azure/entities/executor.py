@@ -217,7 +217,7 @@ class _Batch:
             else:
                 outcome = self.fn(ctx)
                 if hasattr(outcome, "__await__"):
-                    outcome.close()  # type: ignore[union-attr]
+                    outcome.close()
                     raise TypeError("Entity functions must be plain (not async def) functions.")
             ctx._end()
             ctx._state_json()  # must be serializable, or the operation fails

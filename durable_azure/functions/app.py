@@ -67,7 +67,7 @@ def _durable_name(function: Function) -> tuple[str, str] | None:
         return None
     override = getattr(trigger, "orchestration", None) or getattr(trigger, "activity", None)
     override = override or getattr(trigger, "entityName", None)
-    return kind, override or function.get_function_name()
+    return str(kind), str(override or function.get_function_name())
 
 
 class _DurableDecorators:
@@ -159,7 +159,7 @@ class _DurableDecorators:
         return registry
 
 
-class Blueprint(_DurableDecorators, func.Blueprint):  # type: ignore[misc]
+class Blueprint(_DurableDecorators, func.Blueprint):
     """A group of functions to register into a :class:`DFApp` with ``register_functions``."""
 
     def __init__(self, http_auth_level: func.AuthLevel | str = func.AuthLevel.FUNCTION) -> None:
@@ -167,7 +167,7 @@ class Blueprint(_DurableDecorators, func.Blueprint):  # type: ignore[misc]
         self._http_auth_level = http_auth_level
 
 
-class DFApp(_DurableDecorators, func.FunctionApp):  # type: ignore[misc]
+class DFApp(_DurableDecorators, func.FunctionApp):
     """A Functions app with Durable Functions decorators, run by the durable-azure engine."""
 
     def __init__(self, http_auth_level: func.AuthLevel | str = func.AuthLevel.FUNCTION) -> None:
@@ -191,6 +191,6 @@ class DFApp(_DurableDecorators, func.FunctionApp):  # type: ignore[misc]
         saved = self._function_builders
         self._function_builders = kept
         try:
-            return super().get_functions()  # type: ignore[no-any-return]
+            return super().get_functions()
         finally:
             self._function_builders = saved

@@ -376,7 +376,7 @@ def _entity(value: Any) -> EntityId:
     return value
 
 
-class _ReplaySafeLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+class _ReplaySafeLogger(logging.LoggerAdapter):
     def __init__(self, logger: logging.Logger, context: DurableOrchestrationContext) -> None:
         super().__init__(logger, {})
         self._context = context

@@ -357,7 +357,7 @@ class _Replay:
     def _live_waiter(self, waiters: deque[AtomicTask]) -> AtomicTask | None:
         """The oldest waiter still wanted: not one whose task_any already finished without it."""
         for waiter in waiters:
-            parents = waiter._parents
+            parents = waiter._parents or []
             abandoned = bool(parents) and all(p.is_completed for p in parents) and waiter is not self.awaited
             if not abandoned:
                 waiters.remove(waiter)

@@ -175,7 +175,7 @@ class TaskHubQueue:
         except ResourceNotFoundError:  # the queue was never created (or deleted): create once, retry
             await self.create()
             sent = await self._client.send_message(text, visibility_timeout=delay, time_to_live=-1)
-        return ReceivedMessage(msg, self.name, sent.id, sent.pop_receipt, 0, sent.inserted_on)
+        return ReceivedMessage(msg, self.name, sent.id, sent.pop_receipt or "", 0, sent.inserted_on)
 
     async def receive(self, max_messages: int = 32, visibility_timeout: int = 300) -> list[ReceivedMessage]:
         """Receive up to ``max_messages`` (<= 32) in one request, hiding them for ``visibility_timeout`` s."""
@@ -284,7 +284,7 @@ class TaskHubQueue:
             if not _is_gone(e):
                 raise
             return None
-        return dataclasses.replace(msg, pop_receipt=updated.pop_receipt)
+        return dataclasses.replace(msg, pop_receipt=updated.pop_receipt or msg.pop_receipt)
 
     async def approximate_count(self) -> int:
         props = await self._client.get_queue_properties()

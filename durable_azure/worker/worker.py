@@ -24,7 +24,7 @@ def registry_of(app: Any) -> DurableRegistry:
         return app
     make = getattr(app, "durable_registry", None)
     if callable(make):
-        return make()  # type: ignore[no-any-return]
+        return make()
     raise TypeError(f"Expected a DFApp, Blueprint or DurableRegistry, got {type(app).__name__}.")
 
 
