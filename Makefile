@@ -37,6 +37,7 @@ test: venv azurite chromium
 lint: venv
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/mypy durable_azure
 
 demo: venv azurite
 	$(VPY) -m durable_azure.demo
