@@ -9,7 +9,7 @@ from .client import (
     EntityStateResponse,
     PurgeHistoryResult,
 )
-from .entities.classes import Entity
+from .entities.classes import Entity, Orchestrator
 from .entities.context import DurableEntityContext
 from .functions.app import Blueprint, DFApp
 from .functions.azure_hosting import enable_azure_hosting
@@ -67,6 +67,7 @@ __all__ = [
     "NonDeterminismError",
     "OrchestrationRuntimeStatus",
     "OrchestrationStatus",
+    "Orchestrator",
     "OrchestratorError",
     "PayloadTooLargeError",
     "PurgeHistoryResult",

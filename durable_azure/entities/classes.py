@@ -64,6 +64,28 @@ def entity_function_for_class(cls: type) -> Callable[[DurableEntityContext], Non
     return run
 
 
+class Orchestrator:
+    """The v1 programming model: ``main = df.Orchestrator.create(orchestrator_function)``.
+
+    durable-azure runs v2 (decorator) apps; this keeps v1 modules importable and their
+    ``.orchestrator_function`` reachable for tests and for registration by name.
+    """
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+
+    @classmethod
+    def create(cls, fn: Callable[..., Any]) -> Callable[[Any], Any]:
+        def handle(context: Any) -> Any:
+            raise TypeError(
+                "v1 orchestrators run inside the durable-azure worker; register them with a DFApp "
+                "(@app.orchestration_trigger) or test .orchestrator_function with durable_azure.testing."
+            )
+
+        handle.orchestrator_function = fn  # type: ignore[attr-defined]
+        return handle
+
+
 class Entity:
     """The v1 programming model: ``main = df.Entity.create(entity_function)``."""
 

@@ -275,3 +275,15 @@ class TestRegistration:
         app = df.DFApp()
         app.entity_class(Account)
         assert app.durable_registry().entity(name) is not None
+
+
+def test_v1_orchestrator_create_keeps_the_function_reachable() -> None:
+    import durable_azure as df
+
+    def orchestrator(context: object) -> None:
+        return None
+
+    handle = df.Orchestrator.create(orchestrator)
+    assert handle.orchestrator_function is orchestrator  # type: ignore[attr-defined]
+    with pytest.raises(TypeError, match="DFApp"):
+        handle(object())
