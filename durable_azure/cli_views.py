@@ -153,6 +153,57 @@ def entity(state: CliState, entity: str, key: str, as_json: bool) -> None:
         click.echo(f"{entity_id.instance_id}: {json_preview(response.entity_state, 10_000)}")
 
 
+@click.command()
+@click.option("--name", "entity_name", metavar="ENTITY", help="Only entities with this name.")
+@click.option("--top", type=click.IntRange(1, 1000), default=100, show_default=True, help="Page size.")
+@click.option("--continuation", metavar="TOKEN", help="Continue from a previous page's token.")
+@click.option("--all", "all_pages", is_flag=True, help="Follow every page.")
+@JSON_OPTION
+@pass_state
+def entities(
+    state: CliState,
+    entity_name: str | None,
+    top: int,
+    continuation: str | None,
+    all_pages: bool,
+    as_json: bool,
+) -> None:
+    """List existing entities with their state (delete one with: signal ENTITY KEY delete)."""
+
+    async def body(client: Any) -> tuple[list[dict[str, Any]], str | None]:
+        found: list[dict[str, Any]] = []
+        token = continuation
+        while True:
+            page, token = await client.list_entities(
+                entity_name=entity_name, page_size=top, continuation_token=token
+            )
+            found.extend(page)
+            if not all_pages or not token:
+                return found, token
+
+    items, token = state.run(body)
+    if as_json:
+        echo_json({"entities": items, "continuationToken": token})
+        return
+    from rich.table import Table
+
+    table = Table(show_edge=False, pad_edge=False)
+    for column in ("Entity", "Key", "Last operation", "State"):
+        table.add_column(column, no_wrap=column != "State")
+    for item in items:
+        table.add_row(
+            item["entityId"]["name"],
+            item["entityId"]["key"],
+            item["lastOperationTime"],
+            json_preview(item.get("state"), 80).replace("[", r"\["),
+        )
+    out = console()
+    out.print(table)
+    out.print(f"{len(items)} entit{'y' if len(items) == 1 else 'ies'}")
+    if token:
+        out.print(f"More: add --continuation {token}", markup=False)
+
+
 # ============================================================================= history
 
 
@@ -311,4 +362,4 @@ def _run_host(call: Callable[[], None], state: CliState) -> None:
         raise translate_error(error, state.hub or "?") from None
 
 
-COMMANDS = [history, signal, entity, serve, worker]
+COMMANDS = [history, signal, entity, entities, serve, worker]

@@ -881,3 +881,27 @@ def test_serve_command_serves_the_timeline(hub_name: str, tmp_path: Path) -> Non
     finally:
         _stop(proc)
         run_cli("--app-dir", str(folder), "hub", "delete", "--yes")
+
+
+def test_list_entities_and_delete_one(cli: Callable[..., Result], bg: ThreadWorker, hub: str) -> None:
+    key = unique("listed")
+    assert cli("signal", "Counter", key, "add", "--input", "4").code == 0
+
+    def listed() -> list[dict[str, Any]]:
+        result = cli("entities", "--name", "Counter", "--all", "--json")
+        assert result.code == 0, str(result)
+        return [e for e in result.json()["entities"] if e["entityId"]["key"] == key]
+
+    deadline = time.monotonic() + 30
+    while not listed():
+        assert time.monotonic() < deadline, "the entity never appeared in 'entities'"
+        time.sleep(0.2)
+    (item,) = listed()
+    assert item["entityId"] == {"name": "counter", "key": key} and item["state"] == 4
+
+    assert cli("signal", "Counter", key, "delete").code == 0
+    deadline = time.monotonic() + 30
+    while listed():
+        assert time.monotonic() < deadline, "a deleted entity is still listed"
+        time.sleep(0.2)
+    assert cli("entity", "Counter", key).code == 3
