@@ -143,7 +143,10 @@ class DurableOrchestrationClient:
                 etag=existing.etag if existing is not None else None,
             )
         except SplitBrainError:
-            pass  # the worker already checkpointed the first episode (its row is newer)
+            # The worker already checkpointed the first episode (its row is newer). It leaves a large
+            # input to this write, so store the input without touching the worker's columns.
+            if payload is not None:
+                await self._storage.instances.merge(instance_id, {"Input": payload})
         return instance_id
 
     # ---- status -------------------------------------------------------------------------

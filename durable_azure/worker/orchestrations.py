@@ -36,6 +36,7 @@ from ..orchestration.history import (
     TimerFired,
 )
 from ..storage.messages import TaskMessage, encode_message
+from ..storage.payloads import table_property_too_large
 from ..storage.queues import ReceivedMessage
 from ..storage.taskhub import TaskHubStorage
 from .instance_state import InstanceCache, InstanceState, completion_id
@@ -433,6 +434,7 @@ class OrchestrationDispatcher:
             result.custom_status,
             now,
             new_execution=bool(new_start) or continued,
+            client_started=new_start is not None and not continued and new_start.parent is None,
         )
         if columns:
             await self._storage.instances.merge(instance_id, columns)
@@ -459,6 +461,7 @@ class OrchestrationDispatcher:
         now: datetime,
         *,
         new_execution: bool,
+        client_started: bool = False,
     ) -> dict[str, Any]:
         columns: dict[str, Any] = {}
         if new_execution:
@@ -472,6 +475,10 @@ class OrchestrationDispatcher:
                 Generation=started.generation or 0,
                 CustomStatus=custom_status or "null",
             )
+            if client_started and started.input and table_property_too_large(started.input):
+                del columns[
+                    "Input"
+                ]  # the client's start already stored it (as a blob); do not upload it twice
         for event in new_events:
             if isinstance(event, ExecutionSuspended):
                 columns["RuntimeStatus"] = OrchestrationStatus.Suspended

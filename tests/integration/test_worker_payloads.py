@@ -92,3 +92,17 @@ async def test_purge_deletes_blobs_of_an_id_that_needs_key_escaping(azurite: str
         assert (await hub.client.purge_instance_history(instance_id)).instances_deleted == 1
         left = [b for b in await hub.raw.blob_names(container) if b.startswith(("caret^id/", "caret^^id/"))]
         assert left == []
+
+
+async def test_a_large_start_input_is_stored_once_for_the_instances_row(azurite: str, hub_name: str) -> None:
+    data = "y" * 100_000  # > 60 KiB UTF-16: the Instances row holds a blob URL
+    async with ws.task_hub(azurite, hub_name) as hub:
+        instance_id = await hub.client.start_new("BigPayload", "big-once", data)
+        await ws.completed(hub.client, instance_id, timeout=60)
+        with_input = await hub.client.get_status(instance_id, show_input=True)
+        assert with_input.input_ == data
+
+        container = hub.raw.blobs.get_container_client(f"{hub_name.lower()}-largemessages")
+        names = [b.name async for b in container.list_blobs(name_starts_with=f"{instance_id}/")]
+        instance_inputs = [n for n in names if n.startswith(f"{instance_id}/Input-")]
+        assert len(instance_inputs) == 1, names
