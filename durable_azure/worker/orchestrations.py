@@ -55,8 +55,18 @@ MAX_PARALLEL_SENDS = 32  # a fan-out of thousands must not monopolise the event 
 
 
 def _answers_unknown_task(state: InstanceState, messages: list[ReceivedMessage]) -> bool:
+    """True when a message refers to a task or an execution the cached history does not know."""
     for received in messages:
-        answered = completion_id(received.message.event)
+        event = received.message.event
+        execution = received.message.execution_id
+        if (
+            execution
+            and state.execution_id
+            and execution != state.execution_id
+            and not isinstance(event, ExecutionStarted)
+        ):
+            return True
+        answered = completion_id(event)
         if (
             answered is not None
             and answered not in state.scheduled_ids

@@ -288,3 +288,51 @@ async def test_completion_for_a_task_scheduled_by_another_writer_is_not_deferred
         status = await ws.completed(hub.client, instance_id, timeout=12)
         assert status.output == [f"Hello {city}!", "Hello second!"]
         assert completions(await hub.client.get_history(instance_id)) == [0, 1]
+
+
+async def test_message_for_an_execution_another_writer_started_is_not_dropped(
+    azurite: str, hub_name: str
+) -> None:
+    """The cached history holds execution E1 while another writer already moved the instance to E2
+    (continue-as-new); a result for E2 must reload the history, not be dropped as 'older'."""
+    city = f"newer-{uuid.uuid4().hex[:6]}"
+    async with ws.task_hub(azurite, hub_name) as hub:
+        instance_id = await hub.client.start_new("TwoSteps", "stale-execution", city)
+
+        async def first_step_done() -> bool:
+            return completions(await hub.client.get_history(instance_id)) == [0]
+
+        await ws.wait_until(first_step_done, what="the first activity's completion")  # cached as E1
+
+        # Another writer starts execution E2 of the same instance (as continue-as-new does): history
+        # rewritten from row 0 under the sentinel ETag, with its first activity scheduled.
+        loaded = await hub.storage.history.load(instance_id)
+        now = datetime.now(timezone.utc)
+        newer = uuid.uuid4().hex
+        execution = [
+            h.OrchestratorStarted(timestamp=now),
+            h.ExecutionStarted(
+                name="TwoSteps", instance_id=instance_id, execution_id=newer, input='"again"', timestamp=now
+            ),
+            h.TaskScheduled(event_id=0, name="SayHello", input='"again"', timestamp=now),
+            h.OrchestratorCompleted(timestamp=now),
+        ]
+        await hub.storage.history.append(instance_id, newer, execution, start_index=0, etag=loaded.etag)
+        result = TaskMessage(
+            event=h.TaskCompleted(task_scheduled_id=0, result='"Hello again!"', timestamp=now),
+            instance_id=instance_id,
+            execution_id=newer,
+            sender_instance_id=instance_id,
+            sender_execution_id=newer,
+        )
+        await hub.storage.control_queue_for(instance_id).send(result)
+
+        async def second_execution_progressed() -> bool:
+            events = await hub.client.get_history(instance_id)
+            started = next(e for e in events if isinstance(e, h.ExecutionStarted))
+            return started.execution_id == newer and completions(events) == [0]
+
+        await ws.wait_until(second_execution_progressed, timeout=12, what="E2 to record its first result")
+        await hub.client.raise_event(instance_id, "go")
+        status = await ws.completed(hub.client, instance_id, timeout=12)
+        assert status.output == ["Hello again!", "Hello second!"]
