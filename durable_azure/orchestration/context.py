@@ -15,6 +15,7 @@ from typing import Any
 
 from . import serialization
 from .entity_id import EntityId
+from .entity_request import EntityRequest, release_payload
 from .history import (
     EventSent,
     HistoryEvent,
@@ -237,29 +238,35 @@ class DurableOrchestrationContext:
         self._custom_status = status
 
     # ---- entities ---------------------------------------------------------------------------
-    def _entity_request(self, entity_id: EntityId, operation: str, operation_input: Any, signal: bool) -> int:
-        if not isinstance(entity_id, EntityId):
-            raise TypeError(f"Expected an EntityId, got {type(entity_id).__name__}.")
-        seq = self._next_id()
-        request_id = str(
-            uuid.uuid5(_ENTITY_REQUEST_NAMESPACE, f"{self.instance_id}:{self.execution_id}:{seq}")
-        )
-        request = {
-            "op": operation,
-            "signal": signal,
-            "input": serialization.dumps(operation_input, what=f"input of entity operation '{operation}'"),
-            "id": request_id,
-            "parent": self.instance_id,
-            "parentExecution": self.execution_id,
-        }
+    def _request_id(self, seq: int) -> str:
+        """Deterministic id of the entity request sent at sequence number ``seq``."""
+        return str(uuid.uuid5(_ENTITY_REQUEST_NAMESPACE, f"{self.instance_id}:{self.execution_id}:{seq}"))
+
+    def _send_request(self, seq: int, target: str, request: EntityRequest) -> None:
         self._pending[seq] = EventSent(
             event_id=seq,
             timestamp=self._now,
-            instance_id=entity_id.instance_id,
+            instance_id=target,
             name="op",
-            input=serialization.dumps(request),
+            input=serialization.dumps(request.to_json()),
         )
-        return seq
+
+    def _entity_request(
+        self, entity_id: EntityId, operation: str, operation_input: Any, signal: bool
+    ) -> tuple[int, str]:
+        """Record an operation request to ``entity_id``; returns its sequence number and request id."""
+        entity_id = _entity(entity_id)
+        seq = self._next_id()
+        request = EntityRequest(
+            operation,
+            serialization.dumps(operation_input, what=f"input of entity operation '{operation}'"),
+            id=self._request_id(seq),
+            signal=signal,
+            parent=self.instance_id,
+            parent_execution=self.execution_id,
+        )
+        self._send_request(seq, entity_id.instance_id, request)
+        return seq, request.id
 
     def call_entity(
         self,
@@ -269,10 +276,9 @@ class DurableOrchestrationContext:
         expected_type: type | None = None,
     ) -> TaskBase:
         """Call an entity operation and wait for its result (failures raise EntityOperationFailedError)."""
-        seq = self._entity_request(entityId, operationName, operationInput, signal=False)
-        request = serialization.loads(self._pending[seq].input)  # type: ignore[attr-defined]
+        seq, request_id = self._entity_request(entityId, operationName, operationInput, signal=False)
         task = AtomicTask(seq, _decoder(expected_type), f"{operationName} on {entityId}")
-        self._open[request["id"]] = task
+        self._open[request_id] = task
         return task
 
     def lock(self, entities: Sequence[EntityId]) -> TaskBase:
@@ -290,25 +296,16 @@ class DurableOrchestrationContext:
         if not targets:
             raise ValueError("lock() needs at least one EntityId.")
         seq = self._next_id()
-        request_id = str(
-            uuid.uuid5(_ENTITY_REQUEST_NAMESPACE, f"{self.instance_id}:{self.execution_id}:{seq}")
+        request_id = self._request_id(seq)
+        request = EntityRequest(
+            "",
+            id=request_id,
+            signal=False,
+            parent=self.instance_id,
+            parent_execution=self.execution_id,
+            lockset=targets,
         )
-        request = {
-            "op": "",
-            "id": request_id,
-            "input": None,
-            "parent": self.instance_id,
-            "parentExecution": self.execution_id,
-            "lockset": [{"name": t[1:].split("@", 1)[0], "key": t[1:].split("@", 1)[1]} for t in targets],
-            "pos": 0,
-        }
-        self._pending[seq] = EventSent(
-            event_id=seq,
-            timestamp=self._now,
-            instance_id=targets[0],
-            name="op",
-            input=serialization.dumps(request),
-        )
+        self._send_request(seq, targets[0], request)
         handle = EntityLock(self, targets, request_id)
 
         def acquired(_: Any) -> EntityLock:
@@ -328,7 +325,7 @@ class DurableOrchestrationContext:
         handle, self._locks = self._locks, None
         if handle is None:
             return
-        payload = serialization.dumps({"parent": self.instance_id, "id": handle.request_id})
+        payload = release_payload(self.instance_id, handle.request_id)
         for target in handle.instance_ids:
             seq = self._next_id()
             self._pending[seq] = EventSent(
@@ -337,7 +334,7 @@ class DurableOrchestrationContext:
 
     def signal_entity(self, entityId: EntityId, operationName: str, operationInput: Any = None) -> TaskBase:
         """Send a one-way operation to an entity. The returned task is already complete."""
-        seq = self._entity_request(entityId, operationName, operationInput, signal=True)
+        seq, _ = self._entity_request(entityId, operationName, operationInput, signal=True)
         task = AtomicTask(seq)
         task._succeed(None)
         return task

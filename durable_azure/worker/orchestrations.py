@@ -19,6 +19,7 @@ from ..config import Settings
 from ..functions.app import DurableRegistry
 from ..orchestration import serialization
 from ..orchestration.context import DurableOrchestrationContext
+from ..orchestration.entity_request import EntityRequest, release_payload
 from ..orchestration.errors import FunctionNotFoundError, SplitBrainError
 from ..orchestration.executor import Completion, OrchestrationResult, ReplaySession
 from ..orchestration.history import (
@@ -524,12 +525,14 @@ class OrchestrationDispatcher:
         for event in state.history:
             if not isinstance(event, EventSent) or event.name != "op":
                 continue
-            request = serialization.loads(event.input)
-            if not isinstance(request, dict) or request.get("id") not in grants or not request.get("lockset"):
+            data = serialization.loads(event.input)
+            if not isinstance(data, dict):
                 continue
-            payload = serialization.dumps({"parent": instance_id, "id": request["id"]})
-            for target in request["lockset"]:
-                entity_id = f"@{str(target.get('name', '')).lower()}@{target.get('key', '')}"
+            request = EntityRequest.from_json(data)
+            if request.id not in grants or not request.lockset:
+                continue
+            payload = release_payload(instance_id, request.id)
+            for entity_id in request.lockset:
                 release = EventRaised(name="release", input=payload, timestamp=datetime.now(timezone.utc))
                 message = TaskMessage(
                     event=release,

@@ -45,9 +45,6 @@ class Poller:
         self._last_poll = self._now()
         self.interval = self.min_interval if found else min(self.interval * 2, self.max_interval)
 
-    def reset(self) -> None:
-        self.interval = self.min_interval
-
     async def wait(self) -> None:
         """Sleep until the next poll is due or work arrives."""
         if not self._event.is_set():
