@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..orchestration.executor import ReplaySession
@@ -102,8 +103,8 @@ class InstanceCache:
     def drop(self, instance_id: str) -> None:
         self._states.pop(instance_id, None)
 
-    def drop_where(self, predicate: object) -> None:
-        for instance_id in [i for i in self._states if predicate(i)]:  # type: ignore[operator]
+    def drop_where(self, predicate: Callable[[str], bool]) -> None:
+        for instance_id in [i for i in self._states if predicate(i)]:
             del self._states[instance_id]
 
     def __len__(self) -> int:
