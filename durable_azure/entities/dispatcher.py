@@ -29,6 +29,7 @@ from ..orchestration.history import (
 )
 from ..storage.messages import TaskMessage
 from ..storage.queues import ReceivedMessage
+from ..storage.status_rows import write_status_row
 from ..storage.taskhub import TaskHubStorage
 from .executor import SchedulerState, run_batch
 
@@ -40,6 +41,7 @@ class _EntityState:
     scheduler: SchedulerState
     etag: str | None
     created: datetime | None
+    row_etag: str | None  # the Instances row's ETag, read before our latest history append
 
 
 class EntityDispatcher:
@@ -66,10 +68,13 @@ class EntityDispatcher:
         cached = self._cache.get(instance_id)
         if cached is not None:
             return cached
-        loaded = await self._storage.history.load(instance_id)
+        loaded, row = await asyncio.gather(
+            self._storage.history.load(instance_id), self._storage.instances.row_state(instance_id)
+        )
+        row_etag = row.etag if row is not None else None
         started = next((e for e in loaded.events if isinstance(e, ExecutionStarted)), None)
         scheduler = SchedulerState.from_json(started.input if started else None)
-        return _EntityState(scheduler, loaded.etag, started.timestamp if started else None)
+        return _EntityState(scheduler, loaded.etag, started.timestamp if started else None, row_etag)
 
     async def process(self, index: int, instance_id: str, messages: list[ReceivedMessage]) -> None:
         now = datetime.now(timezone.utc)
@@ -155,7 +160,8 @@ class EntityDispatcher:
         except SplitBrainError:
             self._cache.pop(instance_id, None)
             raise
-        await self._storage.instances.merge(
+        row_etag = await write_status_row(
+            self._storage,
             instance_id,
             {
                 "Name": instance_id,
@@ -167,8 +173,13 @@ class EntityDispatcher:
                 "CreatedTime": created,
                 "ExecutionId": execution_id,
             },
+            row_etag=state.row_etag,
+            history_etag=etag,
         )
-        self._cache[instance_id] = _EntityState(result.scheduler, etag, created)
+        if row_etag is None:  # another worker has run a newer batch; our cache is stale
+            self._cache.pop(instance_id, None)
+        else:
+            self._cache[instance_id] = _EntityState(result.scheduler, etag, created, row_etag)
         # The batch is durable: delete its messages off the critical path, so the next batch starts now.
         consumed = [m for m in messages if m not in others]
         task = asyncio.create_task(self._delete(index, instance_id, consumed, result.applied))

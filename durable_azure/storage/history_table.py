@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
 
 from ..orchestration.errors import SplitBrainError, StorageError
@@ -100,6 +100,16 @@ class HistoryTable:
             execution_id=execution_id,
             blob_names=blob_names,
         )
+
+    async def sentinel_etag(self, instance_id: str) -> str | None:
+        """The sentinel row's current ETag (one point read), or ``None`` when there is no history."""
+        try:
+            row = await self._table.get_entity(
+                escape_partition_key(instance_id), SENTINEL_ROW_KEY, select=["RowKey"]
+            )
+        except ResourceNotFoundError:
+            return None
+        return _etag(row)
 
     async def _resolve_blobs(self, rows: list[dict[str, Any]]) -> tuple[str, ...]:
         """Replace ``{Prop}BlobName`` columns by the downloaded text, in place; return the blob names."""

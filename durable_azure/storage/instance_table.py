@@ -27,7 +27,7 @@ from .history_rows import read_datetime, read_int, to_json, utc
 from .naming import escape_partition_key, instances_table_name, odata_string, unescape_partition_key
 from .payloads import PayloadStore, random_suffix, table_property_too_large
 
-__all__ = ["InstanceRecord", "InstanceTable"]
+__all__ = ["InstanceRecord", "InstanceTable", "RowState"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _URL_COLUMNS = ("Input", "Output")
@@ -49,6 +49,15 @@ _COLUMNS = (
 )
 _MAX_PAGE = 1000
 _START_MESSAGE_BLOB_SUFFIX = "ExecutionStarted.json.gz"
+
+
+@dataclass(frozen=True, slots=True)
+class RowState:
+    """What a worker needs to know about a row before it checkpoints: its version and its claims."""
+
+    etag: str
+    status: OrchestrationStatus | None
+    execution_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +217,42 @@ class InstanceTable:
         Enums are written by name, datetimes as UTC DateTime, mappings (``Tags``) as JSON; ``None`` values
         are skipped (tables have no null); ``Input``/``Output`` over 60 KiB UTF-16 become blob URLs.
         """
+        await self._table.upsert_entity(await self._entity(instance_id, columns), mode=UpdateMode.MERGE)
+
+    async def merge_guarded(self, instance_id: str, columns: Mapping[str, Any], etag: str | None) -> str:
+        """Merge ``columns`` (as :meth:`merge`) only if the row is unchanged since ``etag`` was read;
+        with ``etag=None`` insert the row, which must not exist yet. Returns the row's new ETag.
+
+        Raises :class:`SplitBrainError` when another writer created, changed or deleted the row.
+        """
+        entity = await self._entity(instance_id, columns)
+        try:
+            if etag is None:
+                metadata = await self._table.create_entity(entity)
+            else:
+                metadata = await self._table.update_entity(
+                    entity, mode=UpdateMode.MERGE, etag=etag, match_condition=MatchConditions.IfNotModified
+                )
+        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError) as e:
+            raise SplitBrainError(f"Instances row of {instance_id!r} was changed by another writer") from e
+        return str(metadata["etag"])
+
+    async def row_state(self, instance_id: str) -> RowState | None:
+        """The row's ETag, status and execution id (a point read of three columns), or ``None``."""
+        try:
+            entity = await self._table.get_entity(
+                escape_partition_key(instance_id), "", select=["RuntimeStatus", "ExecutionId"]
+            )
+        except ResourceNotFoundError:
+            return None
+        status = str(entity.get("RuntimeStatus"))
+        return RowState(
+            etag=str(entity.metadata["etag"]),
+            status=OrchestrationStatus[status] if status in OrchestrationStatus.__members__ else None,
+            execution_id=entity.get("ExecutionId"),
+        )
+
+    async def _entity(self, instance_id: str, columns: Mapping[str, Any]) -> dict[str, Any]:
         pk = escape_partition_key(instance_id)
         entity: dict[str, Any] = {"PartitionKey": pk, "RowKey": "", "TaskHubName": self.hub}
         for column, value in columns.items():
@@ -222,7 +267,7 @@ class InstanceTable:
             elif column in _URL_COLUMNS and isinstance(value, str):
                 value = await self._maybe_offload(pk, column, value)
             entity[column] = value
-        await self._table.upsert_entity(entity, mode=UpdateMode.MERGE)
+        return entity
 
     async def _maybe_offload(self, pk: str, column: str, value: str) -> str:
         if not table_property_too_large(value):

@@ -5,13 +5,17 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..orchestration.executor import ReplaySession
 from ..orchestration.history import (
     EventSent,
     ExecutionCompleted,
+    ExecutionResumed,
     ExecutionStarted,
+    ExecutionSuspended,
     HistoryEvent,
+    OrchestrationStatus,
     OrchestratorStarted,
     SubOrchestrationInstanceCompleted,
     SubOrchestrationInstanceCreated,
@@ -22,9 +26,18 @@ from ..orchestration.history import (
     TimerCreated,
     TimerFired,
 )
+from ..storage.instance_table import RowState
 
 _SCHEDULING = (TaskScheduled, TimerCreated, SubOrchestrationInstanceCreated, EventSent)
 _RESULTS = (TaskCompleted, TaskFailed, SubOrchestrationInstanceCompleted, SubOrchestrationInstanceFailed)
+TERMINAL_STATUSES = frozenset(
+    {
+        OrchestrationStatus.Completed,
+        OrchestrationStatus.Failed,
+        OrchestrationStatus.Terminated,
+        OrchestrationStatus.Canceled,
+    }
+)
 
 
 def completion_id(event: HistoryEvent) -> int | None:
@@ -42,6 +55,7 @@ class InstanceState:
 
     history: list[HistoryEvent] = field(default_factory=list)
     etag: str | None = None
+    row_etag: str | None = None  # the Instances row's ETag, read before our latest history append
     execution_id: str | None = None
     started: ExecutionStarted | None = None
     completed: ExecutionCompleted | None = None
@@ -49,6 +63,8 @@ class InstanceState:
     scheduled_ids: set[int] = field(default_factory=set)
     answered_ids: set[int] = field(default_factory=set)
     custom_status: str | None = None
+    suspended: bool = False
+    row_repair: dict[str, Any] = field(default_factory=dict)  # columns a lost row write left out
     session: ReplaySession | None = None  # the live orchestrator, so the next episode needs no replay
 
     @classmethod
@@ -71,6 +87,8 @@ class InstanceState:
                 self.execution_id = event.execution_id
             elif isinstance(event, ExecutionCompleted):
                 self.completed = event
+            elif isinstance(event, (ExecutionSuspended, ExecutionResumed)):
+                self.suspended = isinstance(event, ExecutionSuspended)
             else:
                 answered = completion_id(event)
                 if answered is not None:
@@ -79,6 +97,45 @@ class InstanceState:
     @property
     def is_terminal(self) -> bool:
         return self.completed is not None
+
+
+def execution_columns(started: ExecutionStarted) -> dict[str, Any]:
+    """The Instances columns that describe one execution (written by its first checkpoint)."""
+    return {
+        "Name": started.name,
+        "Version": started.version or "",
+        "CreatedTime": started.timestamp,
+        "Input": started.input,
+        "RuntimeStatus": OrchestrationStatus.Running,
+        "ExecutionId": started.execution_id,
+        "Generation": started.generation or 0,
+    }
+
+
+def row_repair(state: InstanceState, row: RowState | None) -> dict[str, Any]:
+    """Columns the Instances row lacks because a worker stopped between a history checkpoint and
+    its row write (killed, or stalled and since replaced); ``{}`` when the row agrees with history.
+
+    A row for another execution is left alone: it is a client's newer start (or restart).
+    """
+    started = state.started
+    if started is None or (row is not None and row.execution_id != started.execution_id):
+        return {}
+    columns: dict[str, Any] = {}
+    if row is None or row.status is OrchestrationStatus.Pending:
+        columns.update(execution_columns(started))
+        if state.suspended:
+            columns["RuntimeStatus"] = OrchestrationStatus.Suspended
+    completed = state.completed
+    if completed is not None and (row is None or row.status not in TERMINAL_STATUSES):
+        columns.update(
+            RuntimeStatus=completed.orchestration_status,
+            Output=completed.result,
+            CompletedTime=completed.timestamp,
+        )
+    if columns:
+        columns["LastUpdatedTime"] = state.history[-1].timestamp
+    return columns
 
 
 class InstanceCache:

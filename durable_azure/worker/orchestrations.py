@@ -39,8 +39,9 @@ from ..orchestration.history import (
 from ..storage.messages import TaskMessage, encode_message
 from ..storage.payloads import table_property_too_large
 from ..storage.queues import ReceivedMessage
+from ..storage.status_rows import write_status_row
 from ..storage.taskhub import TaskHubStorage
-from .instance_state import InstanceCache, InstanceState, completion_id
+from .instance_state import InstanceCache, InstanceState, completion_id, execution_columns, row_repair
 from .outbound import Outbound, new_execution_id, outbound_messages, parent_notification
 from .polling import Poller
 from .timers import is_early, visibility_delay
@@ -265,8 +266,12 @@ class OrchestrationDispatcher:
             self.cache.drop(instance_id)
             state = None
         if state is None:
-            loaded = await self._storage.history.load(instance_id)
+            loaded, row = await asyncio.gather(
+                self._storage.history.load(instance_id), self._storage.instances.row_state(instance_id)
+            )
             state = InstanceState.from_history(list(loaded.events), loaded.etag, loaded.execution_id)
+            state.row_etag = row.etag if row is not None else None
+            state.row_repair = row_repair(state, row)
             self.cache.put(instance_id, state)
         return state
 
@@ -334,6 +339,7 @@ class OrchestrationDispatcher:
             await self._finish_messages(to_delete, to_abandon)
             return
         if new_start is None and state.is_terminal:
+            await self._repair_row(instance_id, state)
             await self._release_orphaned_locks(instance_id, state, incoming)
             if incoming:
                 log.info(
@@ -447,17 +453,27 @@ class OrchestrationDispatcher:
             new_execution=bool(new_start) or continued,
             client_started=new_start is not None and not continued and new_start.parent is None,
         )
+        if state.row_repair and not new_start:
+            columns = {**state.row_repair, **columns}
+        row_etag = state.row_etag
         if columns:
-            await self._storage.instances.merge(instance_id, columns)
+            row_etag = await write_status_row(
+                self._storage, instance_id, columns, row_etag=state.row_etag, history_etag=etag
+            )
+            if row_etag is None:  # a newer owner has the instance; our cached state is stale
+                self.cache.drop(instance_id)
+                return
         # update the cached state (4. the caller deletes the inbound messages)
         if new_start or continued:
-            fresh = InstanceState(etag=etag)
+            fresh = InstanceState(etag=etag, row_etag=row_etag)
             fresh.extend(result.new_events)
             fresh.custom_status = result.custom_status
             fresh.session = session
             self.cache.put(instance_id, fresh)
         else:
             state.etag = etag
+            state.row_etag = row_etag
+            state.row_repair = {}
             state.extend(result.new_events)
             state.custom_status = result.custom_status
             state.session = session
@@ -476,16 +492,7 @@ class OrchestrationDispatcher:
     ) -> dict[str, Any]:
         columns: dict[str, Any] = {}
         if new_execution:
-            columns.update(
-                Name=started.name,
-                Version=started.version or "",
-                CreatedTime=started.timestamp,
-                Input=started.input,
-                RuntimeStatus=OrchestrationStatus.Running,
-                ExecutionId=started.execution_id,
-                Generation=started.generation or 0,
-                CustomStatus=custom_status or "null",
-            )
+            columns.update(execution_columns(started), CustomStatus=custom_status or "null")
             if client_started and started.input and table_property_too_large(started.input):
                 del columns[
                     "Input"
@@ -513,6 +520,24 @@ class OrchestrationDispatcher:
             columns["LastUpdatedTime"] = now
             columns.setdefault("ExecutionId", started.execution_id)
         return columns
+
+    async def _repair_row(self, instance_id: str, state: InstanceState) -> None:
+        """Bring the Instances row of a finished instance in line with its history, if a worker
+        died (or stalled and was replaced) between the final checkpoint and its row write."""
+        if not state.row_repair or state.etag is None:
+            return
+        log.warning(
+            "the status row of %s missed its last update; repairing it from history",
+            instance_id,
+            extra={"instance_id": instance_id, "event": "StatusRowRepaired"},
+        )
+        row_etag = await write_status_row(
+            self._storage, instance_id, state.row_repair, row_etag=state.row_etag, history_etag=state.etag
+        )
+        if row_etag is None:
+            self.cache.drop(instance_id)
+        else:
+            state.row_etag, state.row_repair = row_etag, {}
 
     async def _release_orphaned_locks(
         self, instance_id: str, state: InstanceState, incoming: list[HistoryEvent]

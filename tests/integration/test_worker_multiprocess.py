@@ -43,14 +43,36 @@ async def balanced(hub: ws.Hub, workers: list[ws.WorkerProcess]) -> dict[str, st
 
 
 async def all_completed(
-    hub: ws.Hub, ids: list[str], timeout: float
+    hub: ws.Hub, ids: list[str], timeout: float, workers: tuple[ws.WorkerProcess, ...] = ()
 ) -> list[ws.df.DurableOrchestrationStatus]:
     async def probe() -> list[ws.df.DurableOrchestrationStatus] | None:
         statuses = await hub.client.get_status_by()
         done = {s.instance_id: s for s in statuses if s.runtime_status in ws.TERMINAL}
         return [done[i] for i in ids] if set(ids) <= set(done) else None
 
-    return await ws.wait_until(probe, timeout=timeout, interval=0.5, what=f"{len(ids)} instances to finish")
+    try:
+        return await ws.wait_until(
+            probe, timeout=timeout, interval=0.5, what=f"{len(ids)} instances to finish"
+        )
+    except AssertionError as timed_out:
+        report = await stuck_report(hub, ids)
+        raise AssertionError(f"{timed_out}\n{report}\n{worker_logs(*workers)}") from None
+
+
+async def stuck_report(hub: ws.Hub, ids: list[str]) -> str:
+    """What a stuck run looks like: unfinished instances with their histories, and the queues."""
+    lines = []
+    for status in await hub.client.get_status_by():
+        if status.instance_id in ids and status.runtime_status not in ws.TERMINAL:
+            events = await hub.client.get_history(status.instance_id)
+            summary = " ".join(
+                f"{type(e).__name__}({getattr(e, 'event_id', '')}/{getattr(e, 'task_scheduled_id', '')})"
+                for e in events
+            )
+            lines.append(f"{status.instance_id} {status.runtime_status.value}: {summary}")
+    for queue in [*(f"{hub.name}-control-{i:02d}" for i in range(4)), f"{hub.name}-workitems"]:
+        lines.append(f"{queue}: ~{await hub.raw.queue_length(queue)} message(s)")
+    return "\n".join(lines)
 
 
 def worker_logs(*workers: ws.WorkerProcess) -> str:
@@ -69,7 +91,7 @@ async def test_two_worker_processes_share_partitions_and_work(
 
             ids = [f"pids-{i:02d}" for i in range(40)]
             await asyncio.gather(*(hub.client.start_new("Pids", i, 0.05) for i in ids))
-            statuses = await all_completed(hub, ids, timeout=60)
+            statuses = await all_completed(hub, ids, timeout=60, workers=(w1, w2))
             assert all(s.runtime_status is S.Completed for s in statuses), worker_logs(w1, w2)
 
             activity_pids = Counter(p for s in statuses for p in s.output["activities"])
@@ -119,7 +141,7 @@ async def test_kill_9_of_one_worker_every_orchestration_completes_exactly_once(
             assert victim.process.returncode == -signal.SIGKILL
             assert unfinished, "the victim had nothing in flight; the test proves nothing"
 
-            statuses = await all_completed(hub, ids, timeout=150)
+            statuses = await all_completed(hub, ids, timeout=150, workers=(survivor, victim))
             failed = [
                 (s.instance_id, s.runtime_status, s.output)
                 for s in statuses
@@ -187,7 +209,7 @@ async def test_paused_worker_that_wakes_up_after_losing_its_leases_corrupts_noth
             finally:
                 os.kill(zombie.pid, signal.SIGCONT)
 
-            statuses = await all_completed(hub, ids, timeout=150)
+            statuses = await all_completed(hub, ids, timeout=150, workers=(survivor, zombie))
             failed = [
                 (s.instance_id, s.runtime_status, s.output)
                 for s in statuses

@@ -231,6 +231,14 @@ def Staged(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
+def WaitTwice(context: df.DurableOrchestrationContext):
+    """Waits for "a", then for "b" (status-row repair tests look at the row in between)."""
+    a = yield context.wait_for_external_event("a")
+    b = yield context.wait_for_external_event("b")
+    return [a, b]
+
+
+@app.orchestration_trigger(context_name="context")
 def WaitForEvent(context: df.DurableOrchestrationContext):
     """Waits for one "e" event and returns its data (terminate/suspend/resume/paging tests)."""
     value = yield context.wait_for_external_event("e")

@@ -1,0 +1,64 @@
+"""Writing an instance's ``{Hub}Instances`` row after its history checkpoint, without ever regressing it.
+
+The history append is guarded by the sentinel ETag, but the status row is a second write. A worker
+that stalls between the two (a long GC pause, a suspended VM, ``SIGSTOP``) can lose its partition,
+and the next owner can finish the instance before the stalled write lands; an unconditional merge
+would then put ``Running`` back over ``Completed`` for good.
+
+So every row write is guarded by the row's ETag, read *before* this worker's history append (when
+the history was loaded, or from its own previous row write). Any later owner writes the row only
+after its own append, which follows ours, so its row write changes that ETag. On a conflict the
+worker re-reads the row ETag and then the sentinel: if the sentinel is still the one our append
+produced, nobody has written history since (the conflicting write came from a client start, say)
+and the merge is retried; otherwise our columns are stale and are skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from ..orchestration.errors import SplitBrainError
+from .taskhub import TaskHubStorage
+
+log = logging.getLogger(__name__)
+
+#: Conflicts tolerated from writers that are not workers (client starts, restarts) before giving up.
+MAX_ATTEMPTS = 4
+
+
+async def write_status_row(
+    storage: TaskHubStorage,
+    instance_id: str,
+    columns: Mapping[str, Any],
+    *,
+    row_etag: str | None,
+    history_etag: str,
+) -> str | None:
+    """Merge ``columns`` into the row if this worker's history append is still the latest.
+
+    ``row_etag`` is the row's ETag as read before that append (``None``: there was no row);
+    ``history_etag`` is the sentinel ETag the append returned. Returns the row's new ETag, or
+    ``None`` when another worker has written the instance's history since (the columns are stale
+    and were not written). Raises :class:`SplitBrainError` if conflicts persist.
+    """
+    etag = row_etag
+    for _ in range(MAX_ATTEMPTS):
+        try:
+            return await storage.instances.merge_guarded(instance_id, columns, etag)
+        except SplitBrainError:
+            pass
+        # Row first, then sentinel: a newer owner that appends after this check writes the row
+        # after this read, so the retried merge fails on the ETag and comes back here.
+        row = await storage.instances.row_state(instance_id)
+        etag = row.etag if row is not None else None
+        if await storage.history.sentinel_etag(instance_id) != history_etag:
+            log.warning(
+                "another worker has advanced this instance; skipping a stale status row update",
+                extra={"instance_id": instance_id, "event": "StaleStatusRow"},
+            )
+            return None
+    raise SplitBrainError(
+        f"Instances row of {instance_id!r} kept changing under {MAX_ATTEMPTS} guarded writes"
+    )

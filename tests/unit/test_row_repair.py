@@ -1,0 +1,89 @@
+"""Which Instances columns a worker restores from history when a row write was lost."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from durable_azure.orchestration.history import (
+    ExecutionCompleted,
+    ExecutionStarted,
+    ExecutionSuspended,
+    HistoryEvent,
+    OrchestrationStatus,
+    OrchestratorStarted,
+    TaskScheduled,
+)
+from durable_azure.storage.instance_table import RowState
+from durable_azure.worker.instance_state import InstanceState, row_repair
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+EXEC = "e" * 32
+
+
+def running_history() -> list[HistoryEvent]:
+    return [
+        OrchestratorStarted(timestamp=T0),
+        ExecutionStarted(name="Chain", instance_id="i", execution_id=EXEC, input="3", timestamp=T0),
+        TaskScheduled(event_id=0, name="Step", input="3", timestamp=T0 + timedelta(seconds=1)),
+    ]
+
+
+def finished_history() -> list[HistoryEvent]:
+    done = ExecutionCompleted(
+        orchestration_status=OrchestrationStatus.Failed, result='"boom"', timestamp=T0 + timedelta(seconds=5)
+    )
+    return [*running_history(), done]
+
+
+def state(events: list[HistoryEvent]) -> InstanceState:
+    return InstanceState.from_history(events, "etag", EXEC)
+
+
+def row(status: OrchestrationStatus, execution_id: str = EXEC) -> RowState:
+    return RowState(etag="row", status=status, execution_id=execution_id)
+
+
+def test_a_row_that_agrees_with_history_needs_nothing() -> None:
+    assert row_repair(state(running_history()), row(OrchestrationStatus.Running)) == {}
+    assert row_repair(state(finished_history()), row(OrchestrationStatus.Failed)) == {}
+    assert row_repair(InstanceState(), None) == {}  # no history yet
+
+
+def test_a_pending_row_of_a_started_execution_becomes_running_with_its_columns() -> None:
+    columns = row_repair(state(running_history()), row(OrchestrationStatus.Pending))
+    assert columns == {
+        "Name": "Chain",
+        "Version": "",
+        "CreatedTime": T0,
+        "Input": "3",
+        "RuntimeStatus": OrchestrationStatus.Running,
+        "ExecutionId": EXEC,
+        "Generation": 0,
+        "LastUpdatedTime": T0 + timedelta(seconds=1),
+    }
+
+
+def test_a_suspended_instance_is_restored_as_suspended() -> None:
+    events = [*running_history(), ExecutionSuspended(timestamp=T0 + timedelta(seconds=2))]
+    columns = row_repair(state(events), row(OrchestrationStatus.Pending))
+    assert columns["RuntimeStatus"] is OrchestrationStatus.Suspended
+
+
+def test_a_finished_history_behind_a_running_row_gets_its_outcome() -> None:
+    columns = row_repair(state(finished_history()), row(OrchestrationStatus.Running))
+    assert columns == {
+        "RuntimeStatus": OrchestrationStatus.Failed,
+        "Output": '"boom"',
+        "CompletedTime": T0 + timedelta(seconds=5),
+        "LastUpdatedTime": T0 + timedelta(seconds=5),
+    }
+
+
+def test_a_missing_row_is_rebuilt_whole() -> None:
+    columns = row_repair(state(finished_history()), None)
+    assert columns["Name"] == "Chain" and columns["ExecutionId"] == EXEC
+    assert columns["RuntimeStatus"] is OrchestrationStatus.Failed and columns["Output"] == '"boom"'
+
+
+def test_a_row_for_another_execution_is_a_newer_start_and_is_left_alone() -> None:
+    assert row_repair(state(finished_history()), row(OrchestrationStatus.Pending, "f" * 32)) == {}
