@@ -47,7 +47,7 @@ from .history import (
     TimerCreated,
     TimerFired,
 )
-from .tasks import AtomicTask, TaskBase, TaskState, TimerTask
+from .tasks import AtomicTask, TaskBase, TaskState, TimerTask, WhenAllTask
 
 Orchestrator = Callable[[DurableOrchestrationContext], Any]
 
@@ -423,6 +423,14 @@ class ReplaySession:
     def finished_in_history(self) -> bool:
         """True when the replayed history already holds the execution's completion."""
         return self._replay.recorded_completion
+
+    def successes_needed(self) -> int:
+        """The fewest successful task results after which the orchestrator can run again: the open
+        children of a ``task_all`` it awaits, else 1. (A failure can wake it sooner.)"""
+        awaited = self._replay.awaited
+        if isinstance(awaited, WhenAllTask) and not awaited.is_completed:
+            return max(1, awaited.open_children)
+        return 1
 
     def run_episode(self, new_events: Iterable[HistoryEvent]) -> OrchestrationResult:
         """Apply ``new_events`` live and return what this episode adds to history."""

@@ -141,6 +141,11 @@ class WhenAllTask(CompoundTask):
         if self._pending == 0:
             self._succeed([c.result for c in self.children])
 
+    @property
+    def open_children(self) -> int:
+        """Children still running: the fewest completions this task needs to succeed."""
+        return self._pending
+
     def _child_done(self, child: TaskBase) -> None:
         if self.is_completed:
             return

@@ -151,6 +151,10 @@ class InstanceCache:
             self._states.move_to_end(instance_id)
         return state
 
+    def peek(self, instance_id: str) -> InstanceState | None:
+        """The cached state without marking it recently used."""
+        return self._states.get(instance_id)
+
     def put(self, instance_id: str, state: InstanceState) -> None:
         self._states[instance_id] = state
         self._states.move_to_end(instance_id)

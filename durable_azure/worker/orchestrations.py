@@ -44,6 +44,7 @@ from ..storage.taskhub import TaskHubStorage
 from .instance_state import InstanceCache, InstanceState, completion_id, execution_columns, row_repair
 from .outbound import Outbound, new_execution_id, outbound_messages, parent_notification
 from .polling import Poller
+from .result_hold import ResultHold
 from .timers import is_early, visibility_delay
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ MAX_CONTINUE_AS_NEW_PER_EPISODE = 20
 OUT_OF_ORDER_RETRY_SECONDS = 2.0
 MAX_DEQUEUE_FOR_UNKNOWN_INSTANCE = 10
 COALESCE_SECONDS = 0.02
+#: Longest a finished activity's result waits in the inbox for its ``task_all`` siblings.
+MAX_HOLD_SECONDS = 0.5
 LOCAL_TIMER_HORIZON_SECONDS = 300.0
 MAX_PARALLEL_SENDS = 32  # a fan-out of thousands must not monopolise the event loop
 
@@ -195,26 +198,32 @@ class OrchestrationDispatcher:
     async def _partition_loop(self, index: int, stop: asyncio.Event) -> None:
         queue = self._storage.control_queue(index)
         poller = self._pollers[index]
-        inbox = self._inboxes[index]
+        inbox = self._inboxes[index]  # deliver_local appends to this very list
         batch_size = self._settings.control_queue_batch_size
+        held = ResultHold(self.cache, batch_size, MAX_HOLD_SECONDS)
+        clock = asyncio.get_running_loop().time
         while not stop.is_set():
             if inbox and len(inbox) < batch_size and self._more_results_coming(inbox):
                 await asyncio.sleep(COALESCE_SECONDS)  # fan-in: gather results into fewer episodes
-            local = list(inbox)
-            inbox.clear()
+            local, kept = held.take_ready(inbox, clock())
+            inbox[:] = kept
             polled: list[ReceivedMessage] = []
-            if poller.poll_due(bool(local)):
+            if poller.poll_due(bool(local) or bool(held)):
                 try:
                     polled = await queue.receive(batch_size, self._settings.control_queue_visibility_timeout)
                 except Exception:
                     log.exception("receive from %s failed", queue.name, extra={"partition": index})
                     await asyncio.sleep(1.0)
                 poller.polled(len(polled))
+            released = held.release({m.message.instance_id for m in polled}) if polled else set()
+            if released:  # another message for a held instance: one episode for all of them
+                local += [m for m in inbox if m.message.instance_id in released]
+                inbox[:] = [m for m in inbox if m.message.instance_id not in released]
             if local or polled:
                 await self.process_batch(index, local + polled)
-            if len(polled) >= batch_size or inbox:
+            if len(polled) >= batch_size or any(m.message.instance_id not in held for m in inbox):
                 continue
-            await poller.wait()
+            await poller.wait(held.deadline)
 
     def _more_results_coming(self, inbox: list[ReceivedMessage]) -> bool:
         local = self.local_activities

@@ -45,10 +45,11 @@ class Poller:
         self._last_poll = self._now()
         self.interval = self.min_interval if found else min(self.interval * 2, self.max_interval)
 
-    async def wait(self) -> None:
-        """Sleep until the next poll is due or work arrives."""
+    async def wait(self, deadline: float | None = None) -> None:
+        """Sleep until the next poll is due, work arrives, or the loop time ``deadline`` passes."""
         if not self._event.is_set():
-            timeout = max(0.0, self._last_poll + self.interval - self._now())
+            due = self._last_poll + self.interval
+            timeout = max(0.0, (due if deadline is None else min(due, deadline)) - self._now())
             try:
                 await asyncio.wait_for(self._event.wait(), timeout=timeout)
             except asyncio.TimeoutError:
