@@ -29,7 +29,7 @@ from ..orchestration.history import (
 )
 from ..storage.messages import TaskMessage
 from ..storage.queues import ReceivedMessage
-from ..storage.status_rows import write_status_row
+from ..storage.status_rows import load_for_checkpoint, write_status_row
 from ..storage.taskhub import TaskHubStorage
 from .executor import SchedulerState, run_batch
 
@@ -68,9 +68,7 @@ class EntityDispatcher:
         cached = self._cache.get(instance_id)
         if cached is not None:
             return cached
-        loaded, row = await asyncio.gather(
-            self._storage.history.load(instance_id), self._storage.instances.row_state(instance_id)
-        )
+        loaded, row = await load_for_checkpoint(self._storage, instance_id)
         row_etag = row.etag if row is not None else None
         started = next((e for e in loaded.events if isinstance(e, ExecutionStarted)), None)
         scheduler = SchedulerState.from_json(started.input if started else None)

@@ -15,17 +15,31 @@ and the merge is retried; otherwise our columns are stale and are skipped.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 from ..orchestration.errors import SplitBrainError
+from .history_table import LoadedHistory
+from .instance_table import RowState
 from .taskhub import TaskHubStorage
 
 log = logging.getLogger(__name__)
 
 #: Conflicts tolerated from writers that are not workers (client starts, restarts) before giving up.
 MAX_ATTEMPTS = 4
+
+
+async def load_for_checkpoint(
+    storage: TaskHubStorage, instance_id: str
+) -> tuple[LoadedHistory, RowState | None]:
+    """An instance's history and its status row's state, read together (in parallel) so that the
+    row ETag :func:`write_status_row` is later guarded by predates this worker's next append."""
+    history, row = await asyncio.gather(
+        storage.history.load(instance_id), storage.instances.row_state(instance_id)
+    )
+    return history, row
 
 
 async def write_status_row(

@@ -30,14 +30,6 @@ from ..storage.instance_table import RowState
 
 _SCHEDULING = (TaskScheduled, TimerCreated, SubOrchestrationInstanceCreated, EventSent)
 _RESULTS = (TaskCompleted, TaskFailed, SubOrchestrationInstanceCompleted, SubOrchestrationInstanceFailed)
-TERMINAL_STATUSES = frozenset(
-    {
-        OrchestrationStatus.Completed,
-        OrchestrationStatus.Failed,
-        OrchestrationStatus.Terminated,
-        OrchestrationStatus.Canceled,
-    }
-)
 
 
 def completion_id(event: HistoryEvent) -> int | None:
@@ -127,7 +119,7 @@ def row_repair(state: InstanceState, row: RowState | None) -> dict[str, Any]:
         if state.suspended:
             columns["RuntimeStatus"] = OrchestrationStatus.Suspended
     completed = state.completed
-    if completed is not None and (row is None or row.status not in TERMINAL_STATUSES):
+    if completed is not None and (row is None or row.status is None or not row.status.is_terminal):
         columns.update(
             RuntimeStatus=completed.orchestration_status,
             Output=completed.result,

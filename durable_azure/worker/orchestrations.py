@@ -39,7 +39,7 @@ from ..orchestration.history import (
 from ..storage.messages import TaskMessage, encode_message
 from ..storage.payloads import table_property_too_large
 from ..storage.queues import ReceivedMessage
-from ..storage.status_rows import write_status_row
+from ..storage.status_rows import load_for_checkpoint, write_status_row
 from ..storage.taskhub import TaskHubStorage
 from .instance_state import InstanceCache, InstanceState, completion_id, execution_columns, row_repair
 from .outbound import Outbound, new_execution_id, outbound_messages, parent_notification
@@ -275,9 +275,7 @@ class OrchestrationDispatcher:
             self.cache.drop(instance_id)
             state = None
         if state is None:
-            loaded, row = await asyncio.gather(
-                self._storage.history.load(instance_id), self._storage.instances.row_state(instance_id)
-            )
+            loaded, row = await load_for_checkpoint(self._storage, instance_id)
             state = InstanceState.from_history(list(loaded.events), loaded.etag, loaded.execution_id)
             state.row_etag = row.etag if row is not None else None
             state.row_repair = row_repair(state, row)

@@ -75,6 +75,31 @@ async def stuck_report(hub: ws.Hub, ids: list[str]) -> str:
     return "\n".join(lines)
 
 
+async def every_chain_completed_exactly_once(
+    hub: ws.Hub, ids: list[str], steps: int, workers: tuple[ws.WorkerProcess, ...]
+) -> None:
+    """Each ``SlowChain`` finished Completed with every step's output, and its history is exact:
+    one start, one completion, each task scheduled and answered once, consecutive RowKeys."""
+    statuses = await all_completed(hub, ids, timeout=150, workers=workers)
+    failed = [
+        (s.instance_id, s.runtime_status, s.output) for s in statuses if s.runtime_status is not S.Completed
+    ]
+    assert not failed, f"{failed}\n{worker_logs(*workers)}"
+    for status in statuses:
+        assert status.output == [f"{status.instance_id}:{n}" for n in range(steps)]
+    for instance_id in ids:
+        events = await hub.client.get_history(instance_id)
+        assert sum(isinstance(e, h.ExecutionStarted) for e in events) == 1, instance_id
+        assert sum(isinstance(e, h.ExecutionCompleted) for e in events) == 1, instance_id
+        scheduled = [e.event_id for e in events if isinstance(e, h.TaskScheduled)]
+        answered = [e.task_scheduled_id for e in events if isinstance(e, (h.TaskCompleted, h.TaskFailed))]
+        assert scheduled == list(range(steps)), (instance_id, scheduled)
+        assert answered == list(range(steps)), (instance_id, answered)
+        # raw rows agree: consecutive RowKeys of one execution, no stale duplicates
+        rows = await hub.raw.current_history_rows(hub.name, instance_id)
+        assert [int(r["RowKey"], 16) for r in rows] == list(range(len(events)))
+
+
 def worker_logs(*workers: ws.WorkerProcess) -> str:
     return "\n".join(f"----- {w.worker_id} (pid {w.pid}) -----\n{w.log()[-4000:]}" for w in workers)
 
@@ -141,29 +166,7 @@ async def test_kill_9_of_one_worker_every_orchestration_completes_exactly_once(
             assert victim.process.returncode == -signal.SIGKILL
             assert unfinished, "the victim had nothing in flight; the test proves nothing"
 
-            statuses = await all_completed(hub, ids, timeout=150, workers=(survivor, victim))
-            failed = [
-                (s.instance_id, s.runtime_status, s.output)
-                for s in statuses
-                if s.runtime_status is not S.Completed
-            ]
-            assert not failed, f"{failed}\n{worker_logs(survivor, victim)}"
-            for status in statuses:
-                assert status.output == [f"{status.instance_id}:{n}" for n in range(steps)]
-
-            for instance_id in ids:
-                events = await hub.client.get_history(instance_id)
-                assert sum(isinstance(e, h.ExecutionStarted) for e in events) == 1, instance_id
-                assert sum(isinstance(e, h.ExecutionCompleted) for e in events) == 1, instance_id
-                scheduled = [e.event_id for e in events if isinstance(e, h.TaskScheduled)]
-                answered = [
-                    e.task_scheduled_id for e in events if isinstance(e, (h.TaskCompleted, h.TaskFailed))
-                ]
-                assert scheduled == list(range(steps)), (instance_id, scheduled)
-                assert answered == list(range(steps)), (instance_id, answered)
-                # raw rows agree: consecutive RowKeys of one execution, no stale duplicates
-                rows = await hub.raw.current_history_rows(hub_name, instance_id)
-                assert [int(r["RowKey"], 16) for r in rows] == list(range(len(events)))
+            await every_chain_completed_exactly_once(hub, ids, steps, workers=(survivor, victim))
 
             owners = await ws.lease_owners(hub.storage)
             assert set(owners.values()) == {"survivor"} and len(owners) == 4
@@ -209,27 +212,7 @@ async def test_paused_worker_that_wakes_up_after_losing_its_leases_corrupts_noth
             finally:
                 os.kill(zombie.pid, signal.SIGCONT)
 
-            statuses = await all_completed(hub, ids, timeout=150, workers=(survivor, zombie))
-            failed = [
-                (s.instance_id, s.runtime_status, s.output)
-                for s in statuses
-                if s.runtime_status is not S.Completed
-            ]
-            assert not failed, f"{failed}\n{worker_logs(survivor, zombie)}"
-            for status in statuses:
-                assert status.output == [f"{status.instance_id}:{n}" for n in range(steps)]
-            for instance_id in ids:
-                events = await hub.client.get_history(instance_id)
-                assert sum(isinstance(e, h.ExecutionStarted) for e in events) == 1, instance_id
-                assert sum(isinstance(e, h.ExecutionCompleted) for e in events) == 1, instance_id
-                scheduled = [e.event_id for e in events if isinstance(e, h.TaskScheduled)]
-                answered = [
-                    e.task_scheduled_id for e in events if isinstance(e, (h.TaskCompleted, h.TaskFailed))
-                ]
-                assert scheduled == list(range(steps)), (instance_id, scheduled)
-                assert answered == list(range(steps)), (instance_id, answered)
-                rows = await hub.raw.current_history_rows(hub_name, instance_id)
-                assert [int(r["RowKey"], 16) for r in rows] == list(range(len(events)))
+            await every_chain_completed_exactly_once(hub, ids, steps, workers=(survivor, zombie))
             assert zombie.process.poll() is None, "the paused worker should have carried on after SIGCONT"
         finally:
             ws.stop_worker_process(zombie)
