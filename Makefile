@@ -40,7 +40,7 @@ lint: venv
 	$(VENV)/bin/mypy durable_azure
 
 demo: venv azurite
-	$(VPY) -m durable_azure.demo
+	$(VPY) -m durable_azure.cli.demo
 
 stop:
 	azurite-setup/stop

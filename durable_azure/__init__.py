@@ -11,12 +11,7 @@ from .client import (
 )
 from .entities.classes import Entity, Orchestrator
 from .entities.context import DurableEntityContext
-from .functions.app import Blueprint, DFApp
-from .functions.azure_hosting import enable_azure_hosting
-from .functions.http_client import FunctionsDurableClient
-from .orchestration.context import DurableOrchestrationContext
-from .orchestration.entity_id import EntityId
-from .orchestration.errors import (
+from .errors import (
     ActivityFailedError,
     DurableError,
     EntityOperationFailedError,
@@ -34,6 +29,11 @@ from .orchestration.errors import (
     SubOrchestrationFailedError,
     TaskFailedError,
 )
+from .functions.app import Blueprint, DFApp
+from .functions.azure_hosting import enable_azure_hosting
+from .functions.http_client import FunctionsDurableClient
+from .orchestration.context import DurableOrchestrationContext
+from .orchestration.entity_id import EntityId
 from .orchestration.history import EventType, FailureDetails, OrchestrationStatus
 from .orchestration.retry import RetryOptions
 from .orchestration.status import OrchestrationRuntimeStatus

@@ -8,14 +8,14 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any
 
-from ..orchestration import serialization
-from ..orchestration.entity_id import EntityId
-from ..orchestration.errors import (
+from ..errors import (
     InstanceAlreadyExistsError,
     InstanceNotFoundError,
     InvalidOperationError,
     SplitBrainError,
 )
+from ..orchestration import serialization
+from ..orchestration.entity_id import EntityId
 from ..orchestration.history import (
     EventRaised,
     ExecutionResumed,

@@ -1,1 +1,1 @@
-"""Durable entities: operation batches, state in the Instances row, critical sections."""
+"""Durable entities, pure: the entity context, the batch executor, class-based entities and entity messages."""

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..errors import FunctionNotFoundError
 from ..orchestration import serialization
 from ..orchestration.entity_id import EntityId
-from ..orchestration.errors import FunctionNotFoundError
 from ..orchestration.history import EventRaised
 from .context import DurableEntityContext
 from .messages import OPERATION_BATCH_EVENT, OPERATION_EVENT, RELEASE_EVENT, EntityRequest

@@ -12,7 +12,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..orchestration.errors import (
+from ..errors import (
     FunctionNotFoundError,
     InstanceAlreadyExistsError,
     InstanceNotFoundError,

@@ -9,31 +9,18 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import azure.functions as func
 from azure.functions.decorators.function_app import Function, FunctionBuilder
 from azure.functions.decorators.generic import GenericTrigger
 
+from ..registry import DurableRegistry
+
 ORCHESTRATION_TRIGGER = "orchestrationTrigger"
 ACTIVITY_TRIGGER = "activityTrigger"
 ENTITY_TRIGGER = "entityTrigger"
 DURABLE_TRIGGERS = frozenset({ORCHESTRATION_TRIGGER, ACTIVITY_TRIGGER, ENTITY_TRIGGER})
-
-
-@dataclass
-class DurableRegistry:
-    """Durable functions of an app by registered name."""
-
-    orchestrators: dict[str, Callable[..., Any]] = field(default_factory=dict)
-    activities: dict[str, Callable[..., Any]] = field(default_factory=dict)
-    activity_input_names: dict[str, str] = field(default_factory=dict)
-    entities: dict[str, Callable[..., Any]] = field(default_factory=dict)
-
-    def entity(self, name: str) -> Callable[..., Any] | None:
-        """Entity names are case-insensitive, as in Durable Functions."""
-        return self.entities.get(name) or self.entities.get(name.lower())
 
 
 def _orchestrator_handle(fn: Callable[..., Any], input_type: type | None = None) -> Callable[..., Any]:

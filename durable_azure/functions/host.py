@@ -30,7 +30,7 @@ from .invoke import UnsupportedBindingError, invoke_http
 from .loader import IndexedApp, describe_http, load_app
 from .management_api import create_management_app
 from .routing import Router
-from .timers import TimerScheduler
+from .timer_triggers import TimerScheduler
 from .urls import WEBHOOK_BASE_PATH
 
 log = logging.getLogger("durable_azure.host")
@@ -191,9 +191,9 @@ class LocalHost:
         return Response(status_code=404)
 
     async def timeline(self, request: Request) -> Response:
-        """An HTML timeline of one instance (when ``durable_azure.timeline`` is available)."""
+        """An HTML timeline of one instance (when ``durable_azure.views.timeline`` is available)."""
         try:
-            from ..timeline import render_timeline_html
+            from ..views.timeline import render_timeline_html
         except ImportError:
             return PlainTextResponse("The timeline view is not available in this version.", status_code=404)
         client = runtime.client_for()

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import azure.functions as func
 
 from ..client import DurableOrchestrationClient
+from ..errors import FunctionNotFoundError
 from ..orchestration.entity_id import EntityId
-from ..orchestration.errors import FunctionNotFoundError
 from ..orchestration.status import OrchestrationRuntimeStatus
 from ..storage.taskhub import TaskHubStorage
 from .urls import (
@@ -27,7 +27,7 @@ from .urls import (
 )
 
 if TYPE_CHECKING:
-    from .app import DurableRegistry
+    from ..registry import DurableRegistry
     from .runtime import HostedRuntime
 
 _JSON = "application/json"

@@ -31,8 +31,8 @@ from ..storage.taskhub import TaskHubStorage
 from .urls import DEFAULT_CONNECTION_NAME, DEFAULT_ORIGIN, WEBHOOK_BASE_PATH
 
 if TYPE_CHECKING:
+    from ..registry import DurableRegistry
     from ..worker import TaskHubWorker
-    from .app import DurableRegistry
     from .http_client import FunctionsDurableClient
 
 #: Set by the Functions host to the app folder (``/home/site/wwwroot`` in Azure).

@@ -15,9 +15,7 @@ from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import serialization
-from .context import DurableOrchestrationContext
-from .errors import (
+from ..errors import (
     ActivityFailedError,
     EntityOperationFailedError,
     NonDeterminismError,
@@ -25,6 +23,8 @@ from .errors import (
     PayloadTooLargeError,
     SubOrchestrationFailedError,
 )
+from . import serialization
+from .context import DurableOrchestrationContext
 from .history import (
     EventRaised,
     EventSent,

@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any
 
-from .errors import SerializationError
+from ..errors import SerializationError
 
 _CLASS, _MODULE, _DATA = "__class__", "__module__", "__data__"
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from ..orchestration.errors import StorageError
+from ..errors import StorageError
 from ..orchestration.history import (
     EVENT_CLASSES,
     ContinueAsNew,

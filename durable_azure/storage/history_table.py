@@ -17,7 +17,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
 
-from ..orchestration.errors import SplitBrainError, StorageError
+from ..errors import SplitBrainError, StorageError
 from ..orchestration.history import EventType, HistoryEvent
 from .clients import StorageClients
 from .history_rows import (

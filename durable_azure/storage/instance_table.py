@@ -20,7 +20,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
 
-from ..orchestration.errors import SplitBrainError, StorageError
+from ..errors import SplitBrainError, StorageError
 from ..orchestration.history import OrchestrationStatus
 from .clients import StorageClients
 from .history_rows import read_datetime, read_int, to_json, utc

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..orchestration.errors import CorruptMessageError
+from ..errors import CorruptMessageError
 from ..orchestration.history import (
     EVENT_CLASSES,
     EventType,

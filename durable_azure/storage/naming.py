@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from ..orchestration.errors import InvalidHubNameError, InvalidInstanceIdError
+from ..errors import InvalidHubNameError, InvalidInstanceIdError
 
 MIN_HUB_NAME = 3
 MAX_HUB_NAME = 45

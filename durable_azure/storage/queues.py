@@ -23,7 +23,7 @@ from typing import Any
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import QueueMessage
 
-from ..orchestration.errors import CorruptMessageError
+from ..errors import CorruptMessageError
 from .clients import StorageClients
 from .messages import (
     TaskMessage,

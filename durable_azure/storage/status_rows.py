@@ -20,7 +20,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from ..orchestration.errors import SplitBrainError
+from ..errors import SplitBrainError
 from .history_table import LoadedHistory
 from .instance_table import RowState
 from .taskhub import TaskHubStorage

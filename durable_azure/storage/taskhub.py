@@ -14,7 +14,7 @@ from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from ..orchestration.errors import StorageError
+from ..errors import StorageError
 from .clients import RequestCounter, StorageClients
 from .history_table import HistoryTable
 from .instance_table import InstanceTable

@@ -1,4 +1,4 @@
-"""The runtime: partition leases, the orchestration and activity dispatchers, the worker."""
+"""The engine: partition leases, the orchestration, activity and entity dispatchers, the worker."""
 
 from .worker import TaskHubWorker
 

@@ -16,11 +16,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..config import Settings
-from ..functions.app import DurableRegistry
+from ..errors import FunctionNotFoundError
 from ..orchestration import serialization
-from ..orchestration.errors import FunctionNotFoundError
 from ..orchestration.executor import failure_from_exception
 from ..orchestration.history import HistoryEvent, TaskCompleted, TaskFailed, TaskScheduled
+from ..registry import DurableRegistry
 from ..storage.messages import TaskMessage
 from ..storage.queues import ReceivedMessage
 from ..storage.taskhub import TaskHubStorage

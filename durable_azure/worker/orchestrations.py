@@ -16,11 +16,10 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from ..config import Settings
-from ..functions.app import DurableRegistry
+from ..errors import FunctionNotFoundError, SplitBrainError
 from ..orchestration import serialization
 from ..orchestration.context import DurableOrchestrationContext
 from ..orchestration.entity_request import EntityRequest, release_payload
-from ..orchestration.errors import FunctionNotFoundError, SplitBrainError
 from ..orchestration.executor import Completion, OrchestrationResult, ReplaySession
 from ..orchestration.history import (
     EventRaised,
@@ -36,6 +35,7 @@ from ..orchestration.history import (
     OrchestratorStarted,
     TimerFired,
 )
+from ..registry import DurableRegistry
 from ..storage.messages import TaskMessage, encode_message
 from ..storage.payloads import table_property_too_large
 from ..storage.queues import ReceivedMessage

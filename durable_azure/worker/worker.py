@@ -6,26 +6,16 @@ import logging
 from typing import Any
 
 from ..config import Settings
-from ..entities.dispatcher import EntityDispatcher
-from ..functions.app import DurableRegistry
+from ..registry import registry_of
 from ..storage.clients import RequestCounter
 from ..storage.queues import ReceivedMessage
 from ..storage.taskhub import TaskHubStorage
 from .activities import ActivityDispatcher
+from .entities import EntityDispatcher
 from .orchestrations import OrchestrationDispatcher
 from .partitions import PartitionManager
 
 log = logging.getLogger(__name__)
-
-
-def registry_of(app: Any) -> DurableRegistry:
-    """Accept a ``DFApp``/``Blueprint`` or a ready ``DurableRegistry``."""
-    if isinstance(app, DurableRegistry):
-        return app
-    make = getattr(app, "durable_registry", None)
-    if callable(make):
-        return make()
-    raise TypeError(f"Expected a DFApp, Blueprint or DurableRegistry, got {type(app).__name__}.")
 
 
 class TaskHubWorker:

@@ -33,13 +33,13 @@ def free_port() -> int:
 def serve_command(app_dir: Path, port: int) -> list[str]:
     """``durable-azure serve`` through the CLI when it is installed, else the host module directly."""
     if (
-        importlib.util.find_spec("durable_azure.cli") is not None
+        importlib.util.find_spec("durable_azure.cli.main") is not None
         and os.environ.get("DURABLE_AZURE_E2E_HOST") != "1"
     ):
         return [
             sys.executable,
             "-m",
-            "durable_azure.cli",
+            "durable_azure.cli.main",
             "serve",
             "--app-dir",
             str(app_dir),

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 import durable_azure as df
-from durable_azure.timeline import COLORS, render_timeline_html
+from durable_azure.views.timeline import COLORS, render_timeline_html
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(

@@ -51,7 +51,7 @@ FAST = {
 }
 WORKER_ID = "cli-test-worker"
 _SCRIPT = Path(sys.executable).with_name("durable-azure")
-CLI = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "durable_azure.cli"]
+CLI = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "durable_azure.cli.main"]
 
 # ============================================================================= the app
 
@@ -266,7 +266,7 @@ def cli(hub: str, bg: ThreadWorker, workdir: Path) -> Callable[..., Result]:
 
 
 def _commands() -> list[list[str]]:
-    from durable_azure.cli import cli as group
+    from durable_azure.cli.main import cli as group
 
     found: list[list[str]] = [[]]
     for name, command in group.commands.items():

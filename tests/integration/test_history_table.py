@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from durable_azure.orchestration.errors import SplitBrainError
+from durable_azure.errors import SplitBrainError
 from durable_azure.orchestration.history import (
     EventRaised,
     ExecutionCompleted,

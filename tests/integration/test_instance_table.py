@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from durable_azure.orchestration.errors import SplitBrainError
+from durable_azure.errors import SplitBrainError
 from durable_azure.orchestration.history import OrchestrationStatus
 from durable_azure.storage.clients import StorageClients
 from durable_azure.storage.instance_table import InstanceTable

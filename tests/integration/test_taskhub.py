@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from durable_azure.errors import InvalidHubNameError, StorageError
 from durable_azure.orchestration import history as h
-from durable_azure.orchestration.errors import InvalidHubNameError, StorageError
 from durable_azure.storage.messages import TaskMessage
 from durable_azure.storage.taskhub import TaskHubStorage
 

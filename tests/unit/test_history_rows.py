@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from durable_azure.orchestration.errors import StorageError
+from durable_azure.errors import StorageError
 from durable_azure.orchestration.history import (
     EVENT_CLASSES,
     ContinueAsNew,

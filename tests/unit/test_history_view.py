@@ -1,4 +1,4 @@
-"""Readable history rows and timeline spans (durable_azure.history_view): pure, no storage."""
+"""Readable history rows and timeline spans (durable_azure.views.rows): pure, no storage."""
 
 from __future__ import annotations
 
@@ -6,16 +6,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from durable_azure.history_view import (
-    episode_spans,
-    format_duration,
-    format_offset,
-    history_rows,
-    orchestration_span,
-    origin_of,
-    preview,
-    task_spans,
-)
 from durable_azure.orchestration.history import (
     EventRaised,
     ExecutionCompleted,
@@ -35,6 +25,16 @@ from durable_azure.orchestration.history import (
     TaskScheduled,
     TimerCreated,
     TimerFired,
+)
+from durable_azure.views.rows import (
+    episode_spans,
+    format_duration,
+    format_offset,
+    history_rows,
+    orchestration_span,
+    origin_of,
+    preview,
+    task_spans,
 )
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)

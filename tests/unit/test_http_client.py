@@ -17,11 +17,11 @@ import pytest
 import durable_azure as df
 from durable_azure.client import DurableOrchestrationStatus
 from durable_azure.config import Settings
+from durable_azure.errors import FunctionNotFoundError
 from durable_azure.functions import runtime
 from durable_azure.functions.azure_hosting import AzureHosting
 from durable_azure.functions.http_client import FunctionsDurableClient
 from durable_azure.functions.loader import find_app, load_module
-from durable_azure.orchestration.errors import FunctionNotFoundError
 from durable_azure.orchestration.status import OrchestrationRuntimeStatus as Status
 from durable_azure.storage.taskhub import TaskHubStorage
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from durable_azure.demo import history_table
+from durable_azure.cli.demo import history_table
 
 EVENTS = [
     {

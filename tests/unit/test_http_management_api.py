@@ -19,15 +19,15 @@ with warnings.catch_warnings():  # Starlette 1.x prefers httpx2; httpx works the
     from starlette.testclient import TestClient
 
 from durable_azure.client import DurableOrchestrationStatus, EntityStateResponse, PurgeHistoryResult
-from durable_azure.functions.asgi_bridge import call_asgi
-from durable_azure.functions.http_client import function_not_found
-from durable_azure.functions.management_api import create_management_app
-from durable_azure.orchestration.entity_id import EntityId
-from durable_azure.orchestration.errors import (
+from durable_azure.errors import (
     InstanceAlreadyExistsError,
     InstanceNotFoundError,
     InvalidOperationError,
 )
+from durable_azure.functions.asgi_bridge import call_asgi
+from durable_azure.functions.http_client import function_not_found
+from durable_azure.functions.management_api import create_management_app
+from durable_azure.orchestration.entity_id import EntityId
 from durable_azure.orchestration.status import OrchestrationRuntimeStatus as Status
 
 BASE = "/runtime/webhooks/durabletask"

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from durable_azure.logging_setup import configure_logging
+from durable_azure.cli.logging_setup import configure_logging
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 import pytest
 
+from durable_azure.errors import CorruptMessageError
 from durable_azure.orchestration import history as h
-from durable_azure.orchestration.errors import CorruptMessageError
 from durable_azure.storage.messages import (
     TaskMessage,
     decode_message,

@@ -1,4 +1,4 @@
-"""The HTML timeline (durable_azure.timeline): structure, geometry attributes, colours, escaping.
+"""The HTML timeline (durable_azure.views.timeline): structure, geometry attributes, colours, escaping.
 
 Pure: the page is parsed with the standard library's HTMLParser. The real-browser check of the
 drawn geometry is tests/e2e/test_timeline_chromium.py.
@@ -24,7 +24,7 @@ from durable_azure.orchestration.history import (
     TaskCompleted,
     TaskScheduled,
 )
-from durable_azure.timeline import COLORS, render_timeline_html
+from durable_azure.views.timeline import COLORS, render_timeline_html
 
 
 class Page(HTMLParser):

@@ -1,4 +1,4 @@
-"""``python -m durable_azure.demo`` (``make demo``): the sample app end to end, over HTTP.
+"""``python -m durable_azure.cli.demo`` (``make demo``): the sample app end to end, over HTTP.
 
 Starts Azurite if it is not running, serves ``function_app.py`` on a free port, starts
 ``hello_cities`` through the HTTP starter, prints the management URLs, waits for the result and
@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .config import load_settings
+from ..config import load_settings
 
 AZURITE_PORTS = (10000, 10001, 10002)
 ORCHESTRATOR = "hello_cities"

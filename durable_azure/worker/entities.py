@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..config import Settings
-from ..functions.app import DurableRegistry
+from ..entities.executor import SchedulerState, run_batch
+from ..errors import SplitBrainError
 from ..orchestration.entity_id import EntityId
-from ..orchestration.errors import SplitBrainError
 from ..orchestration.history import (
     EventRaised,
     EventSent,
@@ -27,11 +27,11 @@ from ..orchestration.history import (
     OrchestratorCompleted,
     OrchestratorStarted,
 )
+from ..registry import DurableRegistry
 from ..storage.messages import TaskMessage
 from ..storage.queues import ReceivedMessage
 from ..storage.status_rows import load_for_checkpoint, write_status_row
 from ..storage.taskhub import TaskHubStorage
-from .executor import SchedulerState, run_batch
 
 log = logging.getLogger(__name__)
 

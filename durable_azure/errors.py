@@ -1,8 +1,42 @@
-"""The exception tree. Every error durable-azure raises derives from :class:`DurableError`."""
+"""The exception tree (every error durable-azure raises derives from :class:`DurableError`) and the DTFx failure details a failed task carries."""
 
 from __future__ import annotations
 
-from .history import FailureDetails
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class FailureDetails:
+    """DTFx ``FailureDetails``: the original error's type, message and stack text."""
+
+    error_type: str
+    error_message: str
+    stack_trace: str | None = None
+    inner_failure: FailureDetails | None = None
+    is_non_retriable: bool = False
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "ErrorType": self.error_type,
+            "ErrorMessage": self.error_message,
+            "StackTrace": self.stack_trace,
+            "InnerFailure": self.inner_failure.to_json_dict() if self.inner_failure else None,
+            "IsNonRetriable": self.is_non_retriable,
+            "Properties": None,
+        }
+
+    @classmethod
+    def from_json_dict(cls, data: dict[str, Any] | None) -> FailureDetails | None:
+        if not data:
+            return None
+        return cls(
+            error_type=str(data.get("ErrorType") or ""),
+            error_message=str(data.get("ErrorMessage") or ""),
+            stack_trace=data.get("StackTrace"),
+            inner_failure=cls.from_json_dict(data.get("InnerFailure")),
+            is_non_retriable=bool(data.get("IsNonRetriable", False)),
+        )
 
 
 class DurableError(Exception):

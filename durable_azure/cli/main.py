@@ -4,9 +4,10 @@ Exit codes: 0 ok; 1 the operation failed (or the instance reported on has Failed
 2 usage error; 3 not found (instance, entity, task hub); 4 conflict (wrong state for the operation).
 Errors are one line on stderr. ``--json`` prints machine-readable output on stdout.
 
-The commands live in ``cli_instances`` (start, status, list, raise, terminate, suspend, resume,
-rewind, restart, purge) and ``cli_views`` (history, signal, entity, serve, worker); the plumbing
-(exit codes, parameter types, global state) in ``cli_support``.
+The commands live beside this entry point: ``instances`` (start, status, list, raise, terminate,
+suspend, resume, rewind, restart, purge), ``inspect`` (history), ``entities`` (signal, entity,
+entities) and ``host`` (serve, worker); the plumbing in ``errors`` (exit codes), ``params``
+(parameter types), ``output`` and ``state`` (global options and the client).
 """
 
 from __future__ import annotations
@@ -16,22 +17,11 @@ from typing import Any
 
 import click
 
-from . import cli_instances, cli_views
-from .cli_support import (
-    EXIT_CONFLICT,
-    EXIT_FAILED,
-    EXIT_NOT_FOUND,
-    EXIT_OK,
-    EXIT_USAGE,
-    JSON_OPTION,
-    CliState,
-    NotFound,
-    console,
-    echo_json,
-    one_line,
-    pass_state,
-    styled_status,
-)
+from . import entities, host, inspect, instances
+from .errors import EXIT_CONFLICT, EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, NotFound, one_line
+from .output import console, echo_json, styled_status
+from .params import JSON_OPTION
+from .state import CliState, pass_state
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -181,7 +171,7 @@ def hub_delete(state: CliState, yes: bool, as_json: bool) -> None:
         click.echo(f"Deleted task hub '{hub_name}'.")
 
 
-for _command in (*cli_instances.COMMANDS, *cli_views.COMMANDS):
+for _command in (*instances.COMMANDS, *inspect.COMMANDS, *entities.COMMANDS, *host.COMMANDS):
     cli.add_command(_command)
 
 

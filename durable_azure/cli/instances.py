@@ -7,28 +7,11 @@ from typing import Any
 
 import click
 
-from .cli_support import (
-    ACTIVE_STATUSES,
-    EXIT_USAGE,
-    JSON,
-    JSON_OPTION,
-    STATUS,
-    TIME,
-    CliError,
-    CliState,
-    Conflict,
-    canonical_statuses,
-    console,
-    done,
-    echo_json,
-    exit_for,
-    fmt_time,
-    pass_state,
-    status_or_not_found,
-    status_to_json,
-    styled_status,
-)
-from .cli_views import print_status
+from .errors import EXIT_USAGE, CliError, Conflict, exit_for
+from .inspect import print_status
+from .output import console, done, echo_json, fmt_time, status_to_json, styled_status
+from .params import ACTIVE_STATUSES, JSON, JSON_OPTION, STATUS, TIME, canonical_statuses
+from .state import CliState, pass_state, status_or_not_found
 
 
 @click.command()

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from .orchestration import serialization
-from .orchestration.history import (
+from ..orchestration import serialization
+from ..orchestration.history import (
     ContinueAsNew,
     EventRaised,
     EventSent,

@@ -22,7 +22,8 @@ from html import escape
 from string import Template
 from typing import Any
 
-from .history_view import (
+from ..orchestration.history import HistoryEvent
+from .rows import (
     Span,
     episode_spans,
     format_duration,
@@ -33,7 +34,6 @@ from .history_view import (
     preview,
     task_spans,
 )
-from .orchestration.history import HistoryEvent
 
 __all__ = ["COLORS", "render_timeline_html"]
 
