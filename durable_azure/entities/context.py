@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..orchestration import serialization
 from ..orchestration.entity_id import EntityId
+
+
+@dataclass(frozen=True, slots=True)
+class OperationSnapshot:
+    """What :meth:`DurableEntityContext.rollback` restores: state, existence and signals before an operation."""
+
+    state: Any
+    exists: bool
+    signal_count: int
 
 
 class DurableEntityContext:
@@ -101,34 +111,43 @@ class DurableEntityContext:
         self.signals.append((entity_id, operation_name, payload))
 
     # ---- used by the batch executor -----------------------------------------------------
-    def _begin(self, operation: str, input_text: str | None) -> tuple[Any, bool, bool, int]:
+    @property
+    def exists(self) -> bool:
+        return self._exists
+
+    @property
+    def result(self) -> Any:
+        """The value passed to ``set_result`` in the current operation (``None`` if none)."""
+        return self._result
+
+    def begin_operation(self, operation: str, input_text: str | None) -> OperationSnapshot:
+        """Start ``operation`` with JSON ``input_text``; returns what :meth:`rollback` restores."""
         self._operation = operation
         self._input_text = input_text
         self._result = None
         self._destruct = False
         snapshot = copy.deepcopy(self.get_state()) if self._exists else None
-        return snapshot, self._exists, self._state_loaded, len(self.signals)
+        return OperationSnapshot(snapshot, self._exists, len(self.signals))
 
-    def _rollback(self, saved: tuple[Any, bool, bool, int]) -> None:
-        self._state, self._exists, self._state_loaded, signal_count = saved
+    def rollback(self, saved: OperationSnapshot) -> None:
+        """Undo the current operation's state change, destruction and signals."""
+        self._state, self._exists = saved.state, saved.exists
         self._state_loaded = True
-        del self.signals[signal_count:]
+        del self.signals[saved.signal_count :]
         self._destruct = False
 
-    def _end(self) -> None:
+    def end_operation(self) -> None:
+        """Finish the current operation, deleting the entity if it asked to be destructed."""
         if self._destruct:
             self._exists = False
             self._state = None
             self._state_loaded = True
         self._operation = None
 
-    def _state_json(self) -> str | None:
+    def state_json(self) -> str | None:
+        """The state as JSON (``None`` if the entity does not exist); raises if it is not serializable."""
         if not self._exists:
             return None
         if not self._state_loaded:
             return self._state_text
         return serialization.dumps(self._state, what=f"state of entity {self.entity_id}")
-
-    @property
-    def exists(self) -> bool:
-        return self._exists

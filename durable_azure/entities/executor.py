@@ -205,7 +205,7 @@ class _Batch:
     def operate(self, request: EntityRequest) -> None:
         ctx = self.ctx
         self.result.operations += 1
-        saved = ctx._begin(request.operation, request.input)
+        saved = ctx.begin_operation(request.operation, request.input)
         try:
             if request.operation == DELETE_OPERATION:
                 ctx.destruct_on_exit()
@@ -219,14 +219,14 @@ class _Batch:
                 if hasattr(outcome, "__await__"):
                     outcome.close()
                     raise TypeError("Entity functions must be plain (not async def) functions.")
-            ctx._end()
-            ctx._state_json()  # must be serializable, or the operation fails
+            ctx.end_operation()
+            ctx.state_json()  # must be serializable, or the operation fails
             result_text = serialization.dumps(
-                ctx._result, what=f"result of entity operation '{request.operation}'"
+                ctx.result, what=f"result of entity operation '{request.operation}'"
             )
         except Exception as error:
-            ctx._rollback(saved)
-            ctx._end()
+            ctx.rollback(saved)
+            ctx.end_operation()
             self.result.failed += 1
             log.warning(
                 "entity operation %s on %s failed: %s: %s",
@@ -283,7 +283,7 @@ def run_batch(
                 scheduler.remember(request.id, now)
             batch.handle(request)
     scheduler.exists = batch.ctx.exists
-    scheduler.state = batch.ctx._state_json()
+    scheduler.state = batch.ctx.state_json()
     if batch.applied:
         scheduler.unconfirmed = [*scheduler.unconfirmed, batch.applied][-MAX_UNCONFIRMED_BATCHES:]
     batch.result.applied = batch.applied

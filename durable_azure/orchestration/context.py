@@ -1,28 +1,23 @@
 """``DurableOrchestrationContext``: the azure-functions-durable orchestrator API over the replay core.
 
-Every method that schedules work records a history event under the next sequence number; the
-executor matches those against recorded history and reports the unmatched ones as new actions.
+Every method that schedules work records a history event under the next sequence number in the
+context's :class:`ReplayState`; the executor matches those against recorded history and reports
+the unmatched ones as new actions.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections import deque
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from . import serialization
 from .entity_id import EntityId
-from .entity_request import EntityRequest, release_payload
-from .history import (
-    EventSent,
-    HistoryEvent,
-    SubOrchestrationInstanceCreated,
-    TaskScheduled,
-    TimerCreated,
-)
+from .entity_request import EntityRequest
+from .history import EventSent, SubOrchestrationInstanceCreated, TaskScheduled
+from .replay_state import EntityLock, ReplayState
 from .retry import RetryOptions
 from .tasks import AtomicTask, RetryableTask, TaskBase, TimerTask, WhenAllTask, WhenAnyTask
 
@@ -59,58 +54,46 @@ def function_name(target: Any, kind: str) -> str:
 class DurableOrchestrationContext:
     """What an orchestrator function receives: deterministic time, ids and task factories."""
 
-    def __init__(self) -> None:
+    def __init__(self, replay_state: ReplayState | None = None) -> None:
         self.instance_id = ""
         self.parent_instance_id: str | None = None
         self.execution_id = ""
         self.name = ""
         self.version: str | None = None
-        self._input_text: str | None = None
+        self._state = replay_state if replay_state is not None else ReplayState()
         self._input_decoded = False
         self._input: Any = None
-        self._is_replaying = False
-        self._now = datetime(1970, 1, 1, tzinfo=timezone.utc)
-        self._sequence = 0
         self._uuid_counter = 0
-        self._pending: dict[int, HistoryEvent] = {}
-        self._open: dict[int | str, AtomicTask] = {}
-        self._waiters: dict[str, deque[AtomicTask]] = {}
-        self._buffered: dict[str, deque[str | None]] = {}
-        self._custom_status: Any = None
-        self._continue_as_new: tuple[Any, bool] | None = None
-        self._locks: EntityLock | None = None
-        self._continue_as_new_at: int | None = None
-        self._input_type: type | None = None
 
     # ---- properties -------------------------------------------------------------------------
     @property
     def is_replaying(self) -> bool:
         """True while the code re-runs steps that history already recorded."""
-        return self._is_replaying
+        return self._state.is_replaying
 
     @property
     def current_utc_datetime(self) -> datetime:
         """Deterministic 'now': the time the current episode started (timezone-aware UTC)."""
-        return self._now
+        return self._state.now
 
     @current_utc_datetime.setter
     def current_utc_datetime(self, value: datetime) -> None:
-        self._now = value
+        self._state.now = value
 
     @property
     def custom_status(self) -> Any:
-        return self._custom_status
+        return self._state.custom_status
 
     @property
     def will_continue_as_new(self) -> bool:
-        return self._continue_as_new is not None
+        return self._state.continue_as_new is not None
 
     def get_input(self, expected_type: type | None = None) -> Any:
         """The orchestration input, decoded from JSON once."""
         if not self._input_decoded:
-            self._input = serialization.loads(self._input_text)
+            self._input = serialization.loads(self._state.input_text)
             self._input_decoded = True
-        expected_type = expected_type or self._input_type
+        expected_type = expected_type or self._state.input_type
         if expected_type is not None and isinstance(self._input, dict):
             from_json = getattr(expected_type, "from_json", None)
             if callable(from_json):
@@ -120,40 +103,32 @@ class DurableOrchestrationContext:
     # ---- deterministic ids ------------------------------------------------------------------
     def new_uuid(self) -> str:
         """A deterministic UUID string (same algorithm as azure-functions-durable)."""
-        name = f"{self.instance_id}_{self._now.strftime(_DATETIME_FORMAT)}_{self._uuid_counter}"
+        name = f"{self.instance_id}_{self._state.now.strftime(_DATETIME_FORMAT)}_{self._uuid_counter}"
         self._uuid_counter += 1
         return str(uuid.uuid5(_UUID_NAMESPACE, name))
 
     def new_guid(self) -> uuid.UUID:
         """A deterministic ``uuid.UUID`` (same algorithm as azure-functions-durable)."""
-        name = f"{self.instance_id}_{self._now!s}_{self._uuid_counter}"
+        name = f"{self.instance_id}_{self._state.now!s}_{self._uuid_counter}"
         self._uuid_counter += 1
         return uuid.uuid5(uuid.NAMESPACE_URL, name)
 
     # ---- scheduling -------------------------------------------------------------------------
-    def _next_id(self) -> int:
-        seq = self._sequence
-        self._sequence = seq + 1
-        return seq
-
-    def _record(self, event: HistoryEvent, decode: Callable[[Any], Any] | None = None) -> AtomicTask:
-        task = AtomicTask(event.event_id, decode, getattr(event, "name", ""))
-        self._pending[event.event_id] = event
-        self._open[event.event_id] = task
-        return task
-
     def call_activity(self, name: Any, input_: Any = None, expected_type: type | None = None) -> TaskBase:
         """Schedule an activity; the task's result is its return value."""
         activity = function_name(name, "activity")
         payload = serialization.dumps(input_, what=f"input of activity '{activity}'")
-        event = TaskScheduled(event_id=self._next_id(), timestamp=self._now, name=activity, input=payload)
-        return self._record(event, _decoder(expected_type))
+        state = self._state
+        event = TaskScheduled(event_id=state.next_id(), timestamp=state.now, name=activity, input=payload)
+        return state.schedule(event, _decoder(expected_type))
 
     def call_activity_with_retry(
         self, name: Any, retry_options: RetryOptions, input_: Any = None, expected_type: type | None = None
     ) -> TaskBase:
         """Schedule an activity, retrying failures as ``retry_options`` says."""
-        return RetryableTask(self, retry_options, lambda: self.call_activity(name, input_, expected_type))
+        return RetryableTask(
+            self._state, retry_options, lambda: self.call_activity(name, input_, expected_type)
+        )
 
     def call_sub_orchestrator(
         self,
@@ -165,17 +140,17 @@ class DurableOrchestrationContext:
     ) -> TaskBase:
         """Start a sub-orchestration and wait for its output."""
         orchestrator = function_name(name, "orchestrator")
-        seq = self._next_id()
+        seq = self._state.next_id()
         payload = serialization.dumps(input_, what=f"input of sub-orchestration '{orchestrator}'")
         event = SubOrchestrationInstanceCreated(
             event_id=seq,
-            timestamp=self._now,
+            timestamp=self._state.now,
             name=orchestrator,
             instance_id=instance_id or f"{self.instance_id}:{seq}",
             input=payload,
             version=version or "",
         )
-        return self._record(event, _decoder(expected_type))
+        return self._state.schedule(event, _decoder(expected_type))
 
     def call_sub_orchestrator_with_retry(
         self,
@@ -188,34 +163,21 @@ class DurableOrchestrationContext:
     ) -> TaskBase:
         """Start a sub-orchestration, retrying failures; retries reuse the instance id if one was given."""
         return RetryableTask(
-            self,
+            self._state,
             retry_options,
             lambda: self.call_sub_orchestrator(name, input_, instance_id, version, expected_type),
         )
 
     def create_timer(self, fire_at: datetime) -> TimerTask:
         """A durable timer that fires at ``fire_at`` (naive datetimes are taken as UTC)."""
-        return self._create_timer_task(fire_at)
-
-    def _create_timer_task(self, fire_at: datetime) -> TimerTask:
-        if fire_at.tzinfo is None:
-            fire_at = fire_at.replace(tzinfo=timezone.utc)
-        seq = self._next_id()
-        task = TimerTask(seq, fire_at)
-        self._pending[seq] = TimerCreated(event_id=seq, timestamp=self._now, fire_at=fire_at)
-        self._open[seq] = task
-        return task
+        return self._state.create_timer(fire_at)
 
     def wait_for_external_event(self, name: str, expected_type: type | None = None) -> TaskBase:
         """Wait for an event raised to this instance. Events raised earlier are delivered once, in order."""
         if not name:
             raise ValueError("The event name must not be empty.")
         task = AtomicTask(name, _decoder(expected_type), name)
-        buffered = self._buffered.get(name)
-        if buffered:
-            task._complete_with(serialization.loads(buffered.popleft()))
-        else:
-            self._waiters.setdefault(name, deque()).append(task)
+        self._state.add_waiter(name, task)
         return task
 
     def task_all(self, activities: Sequence[TaskBase]) -> TaskBase:
@@ -229,13 +191,11 @@ class DurableOrchestrationContext:
     def continue_as_new(self, input_: Any, *, preserve_unprocessed_events: bool = True) -> None:
         """Restart this instance with fresh history and ``input_`` once the function returns."""
         serialization.dumps(input_, what="continue_as_new input")
-        self._continue_as_new = (input_, preserve_unprocessed_events)
-        if self._continue_as_new_at is None:
-            self._continue_as_new_at = self._sequence  # actions scheduled after this are ignored, as in DF
+        self._state.request_continue_as_new(input_, preserve_unprocessed_events)
 
     def set_custom_status(self, status: Any) -> None:
         """Publish a JSON-serializable status that clients can read while the instance runs."""
-        self._custom_status = status
+        self._state.custom_status = status
 
     # ---- entities ---------------------------------------------------------------------------
     def _request_id(self, seq: int) -> str:
@@ -243,12 +203,14 @@ class DurableOrchestrationContext:
         return str(uuid.uuid5(_ENTITY_REQUEST_NAMESPACE, f"{self.instance_id}:{self.execution_id}:{seq}"))
 
     def _send_request(self, seq: int, target: str, request: EntityRequest) -> None:
-        self._pending[seq] = EventSent(
-            event_id=seq,
-            timestamp=self._now,
-            instance_id=target,
-            name="op",
-            input=serialization.dumps(request.to_json()),
+        self._state.record_action(
+            EventSent(
+                event_id=seq,
+                timestamp=self._state.now,
+                instance_id=target,
+                name="op",
+                input=serialization.dumps(request.to_json()),
+            )
         )
 
     def _entity_request(
@@ -256,7 +218,7 @@ class DurableOrchestrationContext:
     ) -> tuple[int, str]:
         """Record an operation request to ``entity_id``; returns its sequence number and request id."""
         entity_id = _entity(entity_id)
-        seq = self._next_id()
+        seq = self._state.next_id()
         request = EntityRequest(
             operation,
             serialization.dumps(operation_input, what=f"input of entity operation '{operation}'"),
@@ -278,8 +240,7 @@ class DurableOrchestrationContext:
         """Call an entity operation and wait for its result (failures raise EntityOperationFailedError)."""
         seq, request_id = self._entity_request(entityId, operationName, operationInput, signal=False)
         task = AtomicTask(seq, _decoder(expected_type), f"{operationName} on {entityId}")
-        self._open[request_id] = task
-        return task
+        return self._state.expect(request_id, task)
 
     def lock(self, entities: Sequence[EntityId]) -> TaskBase:
         """Lock entities for a critical section: ``with (yield context.lock([a, b])): ...``.
@@ -288,14 +249,15 @@ class DurableOrchestrationContext:
         deadlock. While held, only this orchestration's operations reach those entities. Leaving the
         ``with`` block releases them; so does the orchestration completing, failing or being terminated.
         """
-        if self._locks is not None:
+        state = self._state
+        if state.locks is not None:
             raise RuntimeError(
                 "This orchestration already holds entity locks; release them before locking again."
             )
         targets = sorted({_entity(e).instance_id for e in entities})
         if not targets:
             raise ValueError("lock() needs at least one EntityId.")
-        seq = self._next_id()
+        seq = state.next_id()
         request_id = self._request_id(seq)
         request = EntityRequest(
             "",
@@ -306,31 +268,18 @@ class DurableOrchestrationContext:
             lockset=targets,
         )
         self._send_request(seq, targets[0], request)
-        handle = EntityLock(self, targets, request_id)
+        handle = EntityLock(state, self.instance_id, targets, request_id)
 
         def acquired(_: Any) -> EntityLock:
-            self._locks = handle
+            state.locks = handle
             return handle
 
-        task = AtomicTask(seq, acquired, f"lock {', '.join(targets)}")
-        self._open[request_id] = task
-        return task
+        return state.expect(request_id, AtomicTask(seq, acquired, f"lock {', '.join(targets)}"))
 
     @property
     def is_locked(self) -> bool:
         """True while this orchestration holds entity locks."""
-        return self._locks is not None
-
-    def _release_locks(self) -> None:
-        handle, self._locks = self._locks, None
-        if handle is None:
-            return
-        payload = release_payload(self.instance_id, handle.request_id)
-        for target in handle.instance_ids:
-            seq = self._next_id()
-            self._pending[seq] = EventSent(
-                event_id=seq, timestamp=self._now, instance_id=target, name="release", input=payload
-            )
+        return self._state.locks is not None
 
     def signal_entity(self, entityId: EntityId, operationName: str, operationInput: Any = None) -> TaskBase:
         """Send a one-way operation to an entity. The returned task is already complete."""
@@ -346,34 +295,19 @@ class DurableOrchestrationContext:
         return _ReplaySafeLogger(base, self)
 
 
-class EntityLock:
-    """Entities locked by :meth:`DurableOrchestrationContext.lock`; a context manager that releases them."""
-
-    def __init__(
-        self, context: DurableOrchestrationContext, instance_ids: list[str], request_id: str
-    ) -> None:
-        self._context = context
-        self.instance_ids = instance_ids
-        self.request_id = request_id
-
-    def __enter__(self) -> EntityLock:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-    def release(self) -> None:
-        if self._context._locks is self:
-            self._context._release_locks()
-
-
 def _entity(value: Any) -> EntityId:
     if not isinstance(value, EntityId):
         raise TypeError(f"Expected an EntityId, got {type(value).__name__}.")
     return value
 
 
-class _ReplaySafeLogger(logging.LoggerAdapter):
+if TYPE_CHECKING:
+    _LoggerAdapter = logging.LoggerAdapter[logging.Logger]
+else:
+    _LoggerAdapter = logging.LoggerAdapter  # not subscriptable at runtime before Python 3.11
+
+
+class _ReplaySafeLogger(_LoggerAdapter):
     def __init__(self, logger: logging.Logger, context: DurableOrchestrationContext) -> None:
         super().__init__(logger, {})
         self._context = context

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import traceback
-from collections import deque
 from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from ..errors import (
     ActivityFailedError,
     EntityOperationFailedError,
+    FailureDetails,
     NonDeterminismError,
     OrchestratorError,
     PayloadTooLargeError,
@@ -33,7 +33,6 @@ from .history import (
     ExecutionStarted,
     ExecutionSuspended,
     ExecutionTerminated,
-    FailureDetails,
     HistoryEvent,
     OrchestrationStatus,
     OrchestratorCompleted,
@@ -47,6 +46,7 @@ from .history import (
     TimerCreated,
     TimerFired,
 )
+from .replay_state import ReplayState
 from .tasks import AtomicTask, TaskBase, TaskState, TimerTask, WhenAllTask
 
 Orchestrator = Callable[[DurableOrchestrationContext], Any]
@@ -108,12 +108,14 @@ def describe_action(event: HistoryEvent) -> str:
 def _same_action(recorded: HistoryEvent, asked: HistoryEvent) -> bool:
     if type(recorded) is not type(asked):
         return False
-    if isinstance(recorded, TaskScheduled):
-        return recorded.name == asked.name  # type: ignore[attr-defined]
-    if isinstance(recorded, SubOrchestrationInstanceCreated):
-        return recorded.name == asked.name and recorded.instance_id == asked.instance_id  # type: ignore[attr-defined]
-    if isinstance(recorded, EventSent):
-        return recorded.instance_id == asked.instance_id and recorded.name == asked.name  # type: ignore[attr-defined]
+    if isinstance(recorded, TaskScheduled) and isinstance(asked, TaskScheduled):
+        return recorded.name == asked.name
+    if isinstance(recorded, SubOrchestrationInstanceCreated) and isinstance(
+        asked, SubOrchestrationInstanceCreated
+    ):
+        return recorded.name == asked.name and recorded.instance_id == asked.instance_id
+    if isinstance(recorded, EventSent) and isinstance(asked, EventSent):
+        return recorded.instance_id == asked.instance_id and recorded.name == asked.name
     return True
 
 
@@ -131,7 +133,8 @@ class _Replay:
 
     def __init__(self, orchestrator: Orchestrator) -> None:
         self.orchestrator = orchestrator
-        self.ctx = DurableOrchestrationContext()
+        self.state = ReplayState()
+        self.ctx = DurableOrchestrationContext(self.state)
         self.generator: Generator[Any, Any, Any] | None = None
         self.awaited: TaskBase | None = None
         self.completion: Completion | None = None
@@ -179,12 +182,13 @@ class _Replay:
     def _after_completion(self, event: HistoryEvent) -> None:
         """Past the end of the code: a recorded action the code no longer asks for is non-determinism."""
         completion = self.completion
+        continue_as_new = self.state.continue_as_new
         if (
             isinstance(event, EventRaised)
             and completion is not None
             and completion.status is OrchestrationStatus.ContinuedAsNew
-            and self.ctx._continue_as_new is not None
-            and self.ctx._continue_as_new[1]
+            and continue_as_new is not None
+            and continue_as_new.preserve_unprocessed_events
         ):  # events arriving after continue_as_new in the same episode go to the next execution
             self.completion = dataclasses.replace(
                 completion, carryover_events=(*completion.carryover_events, event)
@@ -217,7 +221,7 @@ class _Replay:
             except Exception as error:  # the orchestrator raised: the execution fails
                 self._fail(error)
                 return
-            if ctx._continue_as_new is not None:
+            if self.state.continue_as_new is not None:
                 self.generator.close()
                 self._finish(None)
                 return
@@ -258,22 +262,23 @@ class _Replay:
 
     # ---- completion ---------------------------------------------------------------------
     def _finish(self, value: Any) -> None:
-        ctx = self.ctx
+        state = self.state
         self.generator = None
-        if ctx._continue_as_new is not None:
-            new_input, keep_events = ctx._continue_as_new
-            carry: list[EventRaised] = []
-            if keep_events:
-                for name, payloads in ctx._buffered.items():
-                    carry.extend(EventRaised(name=name, input=p, timestamp=ctx._now) for p in payloads)
+        if state.continue_as_new is not None:
+            carry: tuple[EventRaised, ...] = ()
+            if state.continue_as_new.preserve_unprocessed_events:
+                carry = tuple(
+                    EventRaised(name=name, input=p, timestamp=state.now)
+                    for name, p in state.buffered_events()
+                )
             self.completion = Completion(
                 OrchestrationStatus.ContinuedAsNew,
-                serialization.dumps(new_input),
-                carryover_events=tuple(carry),
+                serialization.dumps(state.continue_as_new.input),
+                carryover_events=carry,
             )
             return
         try:
-            output = serialization.dumps(value, what=f"return value of orchestrator '{ctx.name}'")
+            output = serialization.dumps(value, what=f"return value of orchestrator '{self.ctx.name}'")
         except Exception as error:
             self._fail(error)
             return
@@ -292,8 +297,7 @@ class _Replay:
 
     # ---- event handlers -----------------------------------------------------------------
     def _on_orchestrator_started(self, event: OrchestratorStarted) -> None:
-        if event.timestamp > self.ctx._now:
-            self.ctx._now = event.timestamp
+        self.state.advance_clock(event.timestamp)
 
     def _on_execution_started(self, event: ExecutionStarted) -> None:
         ctx = self.ctx
@@ -302,18 +306,15 @@ class _Replay:
         ctx.name = event.name
         ctx.version = event.version or None
         ctx.parent_instance_id = event.parent.instance_id if event.parent else None
-        ctx._input_type = getattr(self.orchestrator, "durable_input_type", None)
-        ctx._input_text = event.input
-        if ctx._now.year == 1970:
-            ctx._now = event.timestamp
+        input_type = getattr(self.orchestrator, "durable_input_type", None)
+        self.state.start_execution(event.input, input_type, event.timestamp)
         self._start()
 
     def _on_scheduled(self, event: HistoryEvent) -> None:
-        asked = self.ctx._pending.pop(event.event_id, None)
+        asked = self.state.pending_action(event.event_id)
         if asked is not None and _same_action(event, asked):
+            self.state.match_action(event.event_id)
             return
-        if asked is not None:
-            self.ctx._pending[event.event_id] = asked
         wanted = f"the code now asks for {describe_action(asked)}" if asked else "the code did not ask for it"
         raise NonDeterminismError(
             f"Non-deterministic orchestration '{self.ctx.name}' (instance '{self.ctx.instance_id}'): "
@@ -322,12 +323,12 @@ class _Replay:
         )
 
     def _on_task_completed(self, event: TaskCompleted | SubOrchestrationInstanceCompleted) -> None:
-        task = self.ctx._open.pop(event.task_scheduled_id, None)
+        task = self.state.take_task(event.task_scheduled_id)
         if task is not None:
             task._complete_with(serialization.loads(event.result))
 
     def _on_task_failed(self, event: TaskFailed | SubOrchestrationInstanceFailed) -> None:
-        task = self.ctx._open.pop(event.task_scheduled_id, None)
+        task = self.state.take_task(event.task_scheduled_id)
         if task is None:
             return
         details = event.failure_details or FailureDetails(
@@ -337,32 +338,16 @@ class _Replay:
         task._fail(error_type(task.name, details))
 
     def _on_timer_fired(self, event: TimerFired) -> None:
-        task = self.ctx._open.pop(event.timer_id, None)
+        task = self.state.take_task(event.timer_id)
         if task is not None and not (isinstance(task, TimerTask) and task.is_cancelled):
             task._succeed(None)
 
     def _on_event_raised(self, event: EventRaised) -> None:
-        ctx = self.ctx
-        response_task = ctx._open.pop(event.name, None) if ctx._open else None
+        response_task = self.state.take_task(event.name)
         if response_task is not None:
             self._on_entity_response(response_task, event)
             return
-        waiters = ctx._waiters.get(event.name)
-        waiter = self._live_waiter(waiters) if waiters else None
-        if waiter is not None:
-            waiter._complete_with(serialization.loads(event.input))
-        else:
-            ctx._buffered.setdefault(event.name, deque()).append(event.input)
-
-    def _live_waiter(self, waiters: deque[AtomicTask]) -> AtomicTask | None:
-        """The oldest waiter still wanted: not one whose task_any already finished without it."""
-        for waiter in waiters:
-            parents = waiter._parents or []
-            abandoned = bool(parents) and all(p.is_completed for p in parents) and waiter is not self.awaited
-            if not abandoned:
-                waiters.remove(waiter)
-                return waiter
-        return None
+        self.state.deliver_event(event.name, event.input, self.awaited)
 
     def _on_entity_response(self, task: AtomicTask, event: EventRaised) -> None:
         response = serialization.loads(event.input) or {}
@@ -408,12 +393,12 @@ class ReplaySession:
 
     def __init__(self, orchestrator: Orchestrator, past_events: Iterable[HistoryEvent] = ()) -> None:
         self._replay = _Replay(orchestrator)
-        ctx = self._replay.ctx
-        ctx._is_replaying = True
+        state = self._replay.state
+        state.is_replaying = True
         apply = self._replay.apply
         for event in past_events:
             apply(event)
-        ctx._is_replaying = False
+        state.is_replaying = False
 
     @property
     def completion(self) -> Completion | None:
@@ -437,14 +422,14 @@ class ReplaySession:
         replay = self._replay
         if replay.recorded_completion:
             return OrchestrationResult([], replay.completion, None)
-        ctx = replay.ctx
-        ctx._is_replaying = False
+        state = replay.state
+        state.is_replaying = False
         appended = list(new_events)
         for event in appended:
             replay.apply(event)
         custom_status: str | None = None
         try:
-            custom_status = serialization.dumps(ctx._custom_status, what="custom status")
+            custom_status = serialization.dumps(state.custom_status, what="custom status")
             if custom_status is not None and len(custom_status.encode("utf-8")) > MAX_CUSTOM_STATUS_BYTES:
                 size = len(custom_status.encode("utf-8"))
                 custom_status = None
@@ -456,28 +441,28 @@ class ReplaySession:
             replay._fail(error)
         completion = replay.completion
         if completion is not None and not replay.nondeterministic:
-            ctx._release_locks()  # a finished orchestration never keeps entities locked
+            state.release_locks()  # a finished orchestration never keeps entities locked
         if completion is not None and replay.nondeterministic:
+            state.drain_actions()
             actions: list[HistoryEvent] = []
         elif completion is not None and completion.status is OrchestrationStatus.ContinuedAsNew:
-            mark = ctx._continue_as_new_at or 0
-            actions = [a for seq, a in ctx._pending.items() if seq < mark]
+            request = state.continue_as_new
+            actions = state.drain_actions(before=request.sequence if request is not None else 0)
         else:
-            actions = list(ctx._pending.values())
-        ctx._pending.clear()
+            actions = state.drain_actions()
         appended.extend(actions)
         if completion is not None:
             appended.append(
                 ExecutionCompleted(
-                    event_id=ctx._next_id(),
-                    timestamp=ctx._now,
+                    event_id=state.next_id(),
+                    timestamp=state.now,
                     orchestration_status=completion.status,
                     result=completion.output,
                     failure_details=completion.failure,
                 )
             )
             replay.recorded_completion = True
-        appended.append(OrchestratorCompleted(timestamp=ctx._now))
+        appended.append(OrchestratorCompleted(timestamp=state.now))
         return OrchestrationResult(appended, completion, custom_status, actions)
 
 

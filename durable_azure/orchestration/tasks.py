@@ -10,18 +10,24 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .retry import RetryOptions
-
-if TYPE_CHECKING:
-    from .context import DurableOrchestrationContext
 
 
 class TaskState(IntEnum):
     RUNNING = 0
     SUCCEEDED = 1
     FAILED = 2
+
+
+class TimerSource(Protocol):
+    """Where a :class:`RetryableTask` gets the deterministic time and its durable timers."""
+
+    @property
+    def now(self) -> datetime: ...
+
+    def create_timer(self, fire_at: datetime) -> TimerTask: ...
 
 
 class TaskBase:
@@ -178,20 +184,15 @@ class WhenAnyTask(CompoundTask):
 class RetryableTask(CompoundTask):
     """An activity or sub-orchestration retried on failure, with durable timers between attempts."""
 
-    __slots__ = ("_attempt", "_context", "_options", "_schedule", "_started_at")
+    __slots__ = ("_attempt", "_options", "_schedule", "_started_at", "_timers")
 
-    def __init__(
-        self,
-        context: DurableOrchestrationContext,
-        options: RetryOptions,
-        schedule: Callable[[], TaskBase],
-    ) -> None:
+    def __init__(self, timers: TimerSource, options: RetryOptions, schedule: Callable[[], TaskBase]) -> None:
         super().__init__([])
-        self._context = context
+        self._timers = timers
         self._options = options
         self._schedule = schedule
         self._attempt = 1
-        self._started_at = context.current_utc_datetime
+        self._started_at = timers.now
         self._start_attempt()
 
     def _start_attempt(self) -> None:
@@ -207,7 +208,7 @@ class RetryableTask(CompoundTask):
         if not child.is_faulted:
             self._succeed(child.result)
             return
-        now = self._context.current_utc_datetime
+        now = self._timers.now
         delay = self._options.delay_after(self._attempt)
         timeout = self._options.retry_timeout_in_milliseconds
         out_of_time = (
@@ -218,6 +219,6 @@ class RetryableTask(CompoundTask):
         if self._attempt >= self._options.max_number_of_attempts or out_of_time or non_retriable:
             self._fail(child.result)
             return
-        timer = self._context._create_timer_task(now + delay)
+        timer = self._timers.create_timer(now + delay)
         self.children.append(timer)
         timer._add_parent(self)

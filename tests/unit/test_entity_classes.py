@@ -255,7 +255,7 @@ class TestRegistration:
         assert seen == ["one", "two"] and json.loads(result.scheduler.state or "") == 2
         # calling the wrapper itself runs the function with the given context
         ctx = DurableEntityContext("v1", "k", False, None)
-        ctx._begin("three", None)
+        ctx.begin_operation("three", None)
         main(ctx)
         assert seen[-1] == "three"
 

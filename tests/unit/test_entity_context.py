@@ -25,7 +25,7 @@ from history_factory import (  # noqa: E402
 )
 
 import durable_azure as df  # noqa: E402
-from durable_azure.entities.context import DurableEntityContext  # noqa: E402
+from durable_azure.entities.context import DurableEntityContext, OperationSnapshot  # noqa: E402
 from durable_azure.entities.executor import LOCK_ACQUIRED  # noqa: E402
 from durable_azure.orchestration.history import (  # noqa: E402
     EventSent,
@@ -40,9 +40,9 @@ def context(
     return DurableEntityContext(name, key, exists, json.dumps(state) if exists else None)
 
 
-def begin(ctx: DurableEntityContext, operation: str, value: Any = None) -> tuple[Any, bool, bool, int]:
+def begin(ctx: DurableEntityContext, operation: str, value: Any = None) -> OperationSnapshot:
     """What the executor does before calling the entity function."""
-    return ctx._begin(operation, json.dumps(value) if value is not None else None)
+    return ctx.begin_operation(operation, json.dumps(value) if value is not None else None)
 
 
 # ============================================================================ DurableEntityContext
@@ -59,7 +59,7 @@ class TestEntityContext:
             _ = ctx.operation_name
         begin(ctx, "add", 1)
         assert ctx.operation_name == "add"
-        ctx._end()
+        ctx.end_operation()
         with pytest.raises(RuntimeError):
             _ = ctx.operation_name
 
@@ -110,11 +110,11 @@ class TestEntityContext:
         assert ctx.is_newly_constructed
         ctx.set_state({"n": 1})
         assert ctx.exists and ctx.get_state() == {"n": 1}
-        assert json.loads(ctx._state_json() or "") == {"n": 1}
+        assert json.loads(ctx.state_json() or "") == {"n": 1}
 
     def test_state_text_is_kept_verbatim_when_never_read(self) -> None:
         ctx = DurableEntityContext("c", "k", True, '{"b": 1,   "a": 2}')
-        assert ctx._state_json() == '{"b": 1,   "a": 2}'
+        assert ctx.state_json() == '{"b": 1,   "a": 2}'
 
     def test_state_is_decoded_lazily_once(self) -> None:
         ctx = context(True, {"items": [1]})
@@ -126,17 +126,17 @@ class TestEntityContext:
         ctx = context()
         begin(ctx, "get")
         ctx.set_result([1, "two"])
-        assert ctx._result == [1, "two"]
+        assert ctx.result == [1, "two"]
         begin(ctx, "next")
-        assert ctx._result is None
+        assert ctx.result is None
 
     def test_destruct_on_exit_takes_effect_at_the_end_of_the_operation(self) -> None:
         ctx = context(True, 10)
         begin(ctx, "delete-me")
         ctx.destruct_on_exit()
         assert ctx.exists and ctx.get_state() == 10  # still there during the operation
-        ctx._end()
-        assert not ctx.exists and ctx._state_json() is None
+        ctx.end_operation()
+        assert not ctx.exists and ctx.state_json() is None
         assert ctx.get_state(lambda: "new") == "new"
 
     def test_rollback_restores_state_existence_and_signals(self) -> None:
@@ -146,8 +146,8 @@ class TestEntityContext:
         ctx.get_state()["n"] = 99
         ctx.signal_entity(df.EntityId("Other", "1"), "dropped")
         ctx.destruct_on_exit()
-        ctx._rollback(saved)
-        ctx._end()
+        ctx.rollback(saved)
+        ctx.end_operation()
         assert ctx.exists and ctx.get_state() == {"n": 1}
         assert [operation for _, operation, _ in ctx.signals] == ["kept"]
 
@@ -155,8 +155,8 @@ class TestEntityContext:
         ctx = context()
         saved = begin(ctx, "create")
         ctx.set_state("x")
-        ctx._rollback(saved)
-        assert not ctx.exists and ctx._state_json() is None
+        ctx.rollback(saved)
+        assert not ctx.exists and ctx.state_json() is None
 
     def test_signal_entity_records_the_target_operation_and_json_input(self) -> None:
         ctx = context()
