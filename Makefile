@@ -38,6 +38,7 @@ lint: venv
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/mypy durable_azure
+	$(VENV)/bin/lint-imports --no-cache
 
 demo: venv azurite
 	$(VPY) -m durable_azure.cli.demo

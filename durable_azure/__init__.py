@@ -1,7 +1,16 @@
 """durable-azure: a pure-Python Durable Task engine with the Durable Functions programming model.
 
 ``import durable_azure as df`` is a drop-in replacement for ``import azure.durable_functions as df``.
+
+The Functions adapter (``DFApp``, ``Blueprint``, ``FunctionsDurableClient``, ``enable_azure_hosting``)
+is loaded on first use, so the engine (worker, client, storage, replay core) imports without the
+``azure-functions`` SDK.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from .client import (
     DurableOrchestrationClient,
@@ -29,9 +38,6 @@ from .errors import (
     SubOrchestrationFailedError,
     TaskFailedError,
 )
-from .functions.app import Blueprint, DFApp
-from .functions.azure_hosting import enable_azure_hosting
-from .functions.http_client import FunctionsDurableClient
 from .orchestration.context import DurableOrchestrationContext
 from .orchestration.entity_id import EntityId
 from .orchestration.history import EventType, FailureDetails, OrchestrationStatus
@@ -40,7 +46,30 @@ from .orchestration.status import OrchestrationRuntimeStatus
 from .orchestration.tasks import TaskBase, TaskState, TimerTask
 from .worker import TaskHubWorker
 
+if TYPE_CHECKING:
+    from .functions.app import Blueprint, DFApp
+    from .functions.azure_hosting import enable_azure_hosting
+    from .functions.http_client import FunctionsDurableClient
+
 __version__ = "0.1.0"
+
+_FUNCTIONS_ADAPTER = {
+    "Blueprint": ".functions.app",
+    "DFApp": ".functions.app",
+    "enable_azure_hosting": ".functions.azure_hosting",
+    "FunctionsDurableClient": ".functions.http_client",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Load the Functions adapter's public names on first use (PEP 562)."""
+    home = _FUNCTIONS_ADAPTER.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ActivityFailedError",
