@@ -24,6 +24,7 @@ from .errors import (
     ActivityFailedError,
     DurableError,
     EntityOperationFailedError,
+    FailureDetails,
     FunctionNotFoundError,
     InstanceAlreadyExistsError,
     InstanceNotFoundError,
@@ -40,7 +41,7 @@ from .errors import (
 )
 from .orchestration.context import DurableOrchestrationContext
 from .orchestration.entity_id import EntityId
-from .orchestration.history import EventType, FailureDetails, OrchestrationStatus
+from .orchestration.history import EventType, OrchestrationStatus
 from .orchestration.retry import RetryOptions
 from .orchestration.status import OrchestrationRuntimeStatus
 from .orchestration.tasks import TaskBase, TaskState, TimerTask

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from .errors import FailureDetails
 from .orchestration import serialization
 from .orchestration.context import DurableOrchestrationContext
 from .orchestration.executor import Orchestrator, execute
@@ -27,7 +28,6 @@ from .orchestration.history import (
     EventRaised,
     EventSent,
     ExecutionStarted,
-    FailureDetails,
     HistoryEvent,
     OrchestrationStatus,
     OrchestratorStarted,
@@ -306,7 +306,8 @@ def _orchestrator_function(
         fn = target
     if strict and not callable(fn):
         raise TypeError(f"Expected an orchestrator function, got {target!r}.")
-    return fn
+    orchestrator: Callable[[DurableOrchestrationContext], Any] = fn
+    return orchestrator
 
 
 def orchestrator_generator_wrapper(generator: Generator[Any, Any, Any]) -> Generator[Any, Any, None]:

@@ -8,6 +8,7 @@ already running is left alone).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -23,6 +24,26 @@ from pathlib import Path
 from typing import Any
 
 from ..config import load_settings
+from ..orchestration.history import (
+    EVENT_CLASSES,
+    EventRaised,
+    EventSent,
+    EventType,
+    ExecutionCompleted,
+    ExecutionStarted,
+    HistoryEvent,
+    OrchestrationStatus,
+    SubOrchestrationInstanceCompleted,
+    SubOrchestrationInstanceCreated,
+    SubOrchestrationInstanceFailed,
+    TaskCompleted,
+    TaskFailed,
+    TaskScheduled,
+    TimerCreated,
+    TimerFired,
+)
+from ..storage.values import EPOCH, format_iso_micros, parse_iso
+from ..views.rows import HistoryRow, history_rows, preview
 
 AZURITE_PORTS = (10000, 10001, 10002)
 ORCHESTRATOR = "hello_cities"
@@ -146,57 +167,138 @@ class Server:
 
 
 # ---------------------------------------------------------------- output
-def _time(text: str | None) -> datetime | None:
-    if not text:
-        return None
+_TASK_ANSWERS = ("TaskCompleted", "TaskFailed")
+_SUB_ANSWERS = ("SubOrchestrationInstanceCompleted", "SubOrchestrationInstanceFailed")
+
+
+def _text(value: Any) -> str:
+    """A decoded DF payload as JSON text again (``null`` for none)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _scheduling(kind: str, event_id: int, name: str, payload: str, at: datetime) -> HistoryEvent:
+    """The ``TaskScheduled`` (or ``SubOrchestrationInstanceCreated``) event behind ``kind``."""
+    if kind in ("TaskScheduled", *_TASK_ANSWERS):
+        return TaskScheduled(event_id=event_id, name=name, input=payload, timestamp=at)
+    return SubOrchestrationInstanceCreated(
+        event_id=event_id, name=name, instance_id="", input=payload, timestamp=at
+    )
+
+
+def _answer(kind: str, task_id: int, item: dict[str, Any], at: datetime) -> HistoryEvent:
+    """The completion or failure event ``item`` shows."""
+    result, reason = _text(item.get("Result")), item.get("Reason")
+    if kind == "TaskCompleted":
+        return TaskCompleted(task_scheduled_id=task_id, result=result, timestamp=at)
+    if kind == "TaskFailed":
+        return TaskFailed(task_scheduled_id=task_id, reason=reason, timestamp=at)
+    if kind == "SubOrchestrationInstanceCompleted":
+        return SubOrchestrationInstanceCompleted(task_scheduled_id=task_id, result=result, timestamp=at)
+    return SubOrchestrationInstanceFailed(task_scheduled_id=task_id, reason=reason, timestamp=at)
+
+
+def _plain_event(kind: str, at: datetime) -> HistoryEvent | None:
+    """An event with nothing but its type and time (``None`` for a type this version does not know)."""
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        return EVENT_CLASSES[EventType[kind]](timestamp=at)
+    except (KeyError, TypeError):
         return None
 
 
-def _short(value: Any, limit: int = 48) -> str:
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def df_history_events(items: list[dict[str, Any]]) -> tuple[list[HistoryEvent], list[int]]:
+    """History events rebuilt from DF ``historyEvents`` JSON, and the positions of the items among them.
+
+    DF folds a task's scheduling event into its completion (``FunctionName``, ``ScheduledTime``,
+    ``Input``); it is unfolded again so that :func:`~durable_azure.views.rows.history_rows` pairs them.
+    """
+    events: list[HistoryEvent] = []
+    positions: list[int] = []
+    ids = itertools.count()
+    at = EPOCH
+    for item in items:
+        kind = str(item.get("EventType", ""))
+        at = parse_iso(item.get("Timestamp")) or at
+        name = str(item.get("FunctionName") or item.get("Name") or "")
+        payload = _text(item.get("Input"))
+        event: HistoryEvent | None
+        if kind in (*_TASK_ANSWERS, *_SUB_ANSWERS):
+            task_id = next(ids)
+            scheduled_at = parse_iso(item.get("ScheduledTime"))
+            if scheduled_at is not None:
+                events.append(_scheduling(kind, task_id, name, payload, scheduled_at))
+            event = _answer(kind, task_id, item, at)
+        elif kind in ("TaskScheduled", "SubOrchestrationInstanceCreated"):
+            event = _scheduling(kind, next(ids), name, payload, at)
+        elif kind == "ExecutionStarted":
+            event = ExecutionStarted(name=name, instance_id="", execution_id="", input=payload, timestamp=at)
+        elif kind == "ExecutionCompleted":
+            status = OrchestrationStatus.__members__.get(
+                str(item.get("OrchestrationStatus")), OrchestrationStatus.Completed
+            )
+            event = ExecutionCompleted(
+                orchestration_status=status, result=_text(item.get("Result")), timestamp=at
+            )
+        elif kind == "TimerCreated":
+            event = TimerCreated(
+                event_id=next(ids), fire_at=parse_iso(item.get("FireAt")) or at, timestamp=at
+            )
+        elif kind == "TimerFired":
+            event = TimerFired(timer_id=-1, fire_at=parse_iso(item.get("FireAt")) or at, timestamp=at)
+        elif kind == "EventRaised":
+            event = EventRaised(name=name, input=payload, timestamp=at)
+        elif kind == "EventSent":
+            event = EventSent(instance_id="", name=name, input=payload, timestamp=at)
+        else:
+            event = _plain_event(kind, at)
+        if event is not None:
+            positions.append(len(events))
+            events.append(event)
+    return events, positions
+
+
+def _detail(row: HistoryRow, inputs: dict[int, str | None]) -> str:
+    kind = row.event_type
+    if kind == "ExecutionStarted":
+        return f"input {preview(row.input, 48)}"
+    if kind in ("TaskCompleted", "SubOrchestrationInstanceCompleted"):
+        took = f"  ({row.duration * 1000:,.0f} ms)" if row.duration is not None else ""
+        task_input = inputs.get(row.scheduled_id) if row.scheduled_id is not None else None
+        return f"{preview(task_input or 'null', 24)} → {preview(row.result, 40)}{took}"
+    if kind in ("TaskFailed", "SubOrchestrationInstanceFailed"):
+        return f"failed: {row.error}"
+    if kind in ("TimerCreated", "TimerFired") and row.fire_at is not None:
+        return f"fire at {format_iso_micros(row.fire_at)}"
+    if kind == "EventRaised":
+        return preview(row.input, 48)
+    if kind == "ExecutionCompleted":
+        return f"{row.status}: {preview(row.result, 60)}"
+    return ""
 
 
 def history_table(events: list[dict[str, Any]]) -> str:
     """The DF ``historyEvents`` as an aligned text table: offset, event, name, detail."""
-    origin = _time(events[0].get("Timestamp")) if events else None
-    rows = [("#", "+time", "event", "name", "detail")]
-    for index, event in enumerate(events, start=1):
-        at = _time(event.get("Timestamp"))
-        offset = f"{(at - origin).total_seconds() * 1000:,.0f} ms" if at and origin else ""
-        kind = str(event.get("EventType", ""))
-        name = str(event.get("FunctionName") or event.get("Name") or "")
-        detail = ""
-        if kind == "ExecutionStarted":
-            detail = f"input {_short(event.get('Input'))}"
-        elif kind in ("TaskCompleted", "SubOrchestrationInstanceCompleted"):
-            took = ""
-            scheduled = _time(event.get("ScheduledTime"))
-            if scheduled and at:
-                took = f"  ({(at - scheduled).total_seconds() * 1000:,.0f} ms)"
-            detail = f"{_short(event.get('Input'), 24)} → {_short(event.get('Result'), 40)}{took}"
-        elif kind in ("TaskFailed", "SubOrchestrationInstanceFailed"):
-            detail = f"failed: {event.get('Reason')}"
-        elif kind in ("TimerCreated", "TimerFired"):
-            detail = f"fire at {event.get('FireAt')}"
-        elif kind == "EventRaised":
-            detail = _short(event.get("Input"))
-        elif kind == "ExecutionCompleted":
-            detail = f"{event.get('OrchestrationStatus')}: {_short(event.get('Result'), 60)}"
-        rows.append((str(index), offset, kind, name, detail))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    rebuilt, positions = df_history_events(events)
+    rows = history_rows(rebuilt)
+    inputs = {
+        r.event_id: r.input
+        for r in rows
+        if r.event_type in ("TaskScheduled", "SubOrchestrationInstanceCreated")
+    }
+    cells = [("#", "+time", "event", "name", "detail")]
+    for index, position in enumerate(positions, start=1):
+        row = rows[position]
+        offset = f"{row.offset * 1000:,.0f} ms"
+        cells.append((str(index), offset, row.event_type, row.name, _detail(row, inputs)))
+    widths = [max(len(cell[i]) for cell in cells) for i in range(4)]
     lines = []
-    for row in rows:
-        cells = [
-            row[0].rjust(widths[0]),
-            row[1].rjust(widths[1]),
-            row[2].ljust(widths[2]),
-            row[3].ljust(widths[3]),
+    for cell in cells:
+        aligned = [
+            cell[0].rjust(widths[0]),
+            cell[1].rjust(widths[1]),
+            cell[2].ljust(widths[2]),
+            cell[3].ljust(widths[3]),
         ]
-        lines.append("  ".join([*cells, row[4]]).rstrip())
+        lines.append("  ".join([*aligned, cell[4]]).rstrip())
     lines.insert(1, "  ".join("-" * w for w in [*widths, 6]))
     return "\n".join(lines)
 

@@ -27,9 +27,10 @@ def _host_function(name: str) -> Callable[..., None]:
     except ImportError as e:
         raise CliError(f"The function host is not available in this installation ({one_line(e)}).") from None
     function = getattr(host, name, None)
-    if function is None:
+    if not callable(function):
         raise CliError(f"The function host has no {name}() in this installation.")
-    return function
+    found: Callable[..., None] = function
+    return found
 
 
 _LOG_OPTIONS = [

@@ -6,12 +6,17 @@ import json
 import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+if TYPE_CHECKING:  # click >= 8.2 types ParamType as a generic; older releases are not subscriptable
+    _ParamType = click.ParamType[Any, Any]
+else:
+    _ParamType = click.ParamType
 
-class JsonParam(click.ParamType):
+
+class JsonParam(_ParamType):
     """A JSON value, or ``@path`` to read it from a file."""
 
     name = "JSON"
@@ -41,7 +46,7 @@ _RELATIVE = re.compile(r"^-?(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)$", re.IGNORECA
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-class TimeParam(click.ParamType):
+class TimeParam(_ParamType):
     """An ISO 8601 date/time (UTC unless it has an offset), ``now``, or an age such as ``30m``, ``2h``, ``7d``."""
 
     name = "TIME"
@@ -83,7 +88,7 @@ RUNTIME_STATUSES = (
 )
 
 
-class StatusParam(click.ParamType):
+class StatusParam(_ParamType):
     """A runtime status name, any case (``failed``, ``Failed``)."""
 
     name = "STATUS"

@@ -66,14 +66,14 @@ class _DurableDecorators:
     def _durable_trigger(
         self, trigger: GenericTrigger, wrap_user: Callable[..., Any] | None
     ) -> Callable[..., Any]:
-        @self._configure_function_builder
         def wrap(fb: FunctionBuilder) -> FunctionBuilder:
             if wrap_user is not None:
                 fb._function._func = wrap_user(fb._function._func)
             fb.add_trigger(trigger=trigger)
             return fb
 
-        return wrap
+        decorator: Callable[..., Any] = self._configure_function_builder(wrap)
+        return decorator
 
     def orchestration_trigger(
         self, context_name: str, orchestration: str | None = None, input_type: type | None = None
@@ -113,14 +113,14 @@ class _DurableDecorators:
         """
         from .client_binding import with_durable_client
 
-        @self._configure_function_builder
         def wrap(fb: FunctionBuilder) -> FunctionBuilder:
             fb._function._func = with_durable_client(
                 fb._function._func, client_name, task_hub, connection_name, registry=self._app_registry
             )
             return fb
 
-        return wrap
+        decorator: Callable[..., Any] = self._configure_function_builder(wrap)
+        return decorator
 
     def _app_registry(self) -> DurableRegistry | None:
         """The durable functions of the whole app (a Blueprint alone may not know them all)."""
@@ -140,7 +140,7 @@ class _DurableDecorators:
                 registry.orchestrators[name] = getattr(user, "orchestrator_function", user)
             elif kind == ACTIVITY_TRIGGER:
                 registry.activities[name] = user
-                registry.activity_input_names[name] = function.get_trigger().name
+                registry.activity_input_names[name] = str(getattr(function.get_trigger(), "name", name))
             else:
                 registry.entities[name.lower()] = getattr(user, "entity_function", user)
         return registry
@@ -150,7 +150,7 @@ class Blueprint(_DurableDecorators, func.Blueprint):
     """A group of functions to register into a :class:`DFApp` with ``register_functions``."""
 
     def __init__(self, http_auth_level: func.AuthLevel | str = func.AuthLevel.FUNCTION) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # azure.functions' Blueprint.__init__ is unannotated
         self._http_auth_level = http_auth_level
 
 

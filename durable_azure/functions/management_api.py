@@ -73,7 +73,7 @@ class ManagementApi:
 
     @staticmethod
     def base_url(request: Request) -> str:
-        return origin_of(str(request.url)) + request.scope.get("root_path", "").rstrip("/")
+        return origin_of(str(request.url)) + str(request.scope.get("root_path", "")).rstrip("/")
 
     def accepted(
         self, request: Request, query: Query, client: FunctionsDurableClient, instance_id: str
