@@ -314,9 +314,9 @@ class Probe:
 
         def after_merge(args: tuple[Any, ...], _result: Any) -> None:
             self.trace.add("done instances.merge")
-            if len(args) < 2 or not isinstance(args[1], dict):
+            if len(args) < 2:
                 return
-            status = args[1].get("RuntimeStatus")
+            status = getattr(args[1], "status", None)
             if status is not None and getattr(status, "is_terminal", False):
                 for callback in self._on_terminal:
                     callback(str(args[0]))

@@ -27,10 +27,11 @@ from ..orchestration.history import (
     OrchestrationStatus,
 )
 from ..orchestration.status import OrchestrationRuntimeStatus
-from ..storage.instance_table import InstanceRecord
+from ..storage.instance_table import InstanceRecord, InstanceUpdate
 from ..storage.messages import TaskMessage
 from ..storage.naming import escape_partition_key, validate_instance_id
 from ..storage.taskhub import TaskHubStorage
+from ..storage.values import format_iso_seconds
 from .history_json import history_to_json
 from .models import DurableOrchestrationStatus, EntityStateResponse, PurgeHistoryResult
 from .signals import SignalBatcher
@@ -146,7 +147,7 @@ class DurableOrchestrationClient:
             # The worker already checkpointed the first episode (its row is newer). It leaves a large
             # input to this write, so store the input without touching the worker's columns.
             if payload is not None:
-                await self._storage.instances.merge(instance_id, {"Input": payload})
+                await self._storage.instances.merge(instance_id, InstanceUpdate(input=payload))
         return instance_id
 
     # ---- status -------------------------------------------------------------------------
@@ -309,7 +310,7 @@ class DurableOrchestrationClient:
             await self._rewind_tree(child, reason)
         now = datetime.now(timezone.utc)
         await self._storage.instances.merge(
-            instance_id, {"RuntimeStatus": OrchestrationStatus.Running, "LastUpdatedTime": now}
+            instance_id, InstanceUpdate(status=OrchestrationStatus.Running, last_updated_time=now)
         )
         await self._send(instance_id, GenericEvent(data=reason, timestamp=now))
 
@@ -421,7 +422,7 @@ class DurableOrchestrationClient:
             entity = EntityId.get_entity_id(record.instance_id)
             item: dict[str, Any] = {
                 "entityId": {"name": entity.name, "key": entity.key},
-                "lastOperationTime": record.last_updated_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "lastOperationTime": format_iso_seconds(record.last_updated_time),
             }
             if fetch_state:
                 item["state"] = state

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from ..orchestration import serialization
@@ -24,10 +23,7 @@ from ..orchestration.history import (
     TimerCreated,
     TimerFired,
 )
-
-
-def _time(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+from ..storage.values import format_iso_micros
 
 
 def history_to_json(
@@ -50,7 +46,10 @@ def history_to_json(
             continue
         if isinstance(event, (TaskScheduled, SubOrchestrationInstanceCreated)) and event.event_id in answered:
             continue
-        row: dict[str, Any] = {"EventType": event.EVENT_TYPE.name, "Timestamp": _time(event.timestamp)}
+        row: dict[str, Any] = {
+            "EventType": event.EVENT_TYPE.name,
+            "Timestamp": format_iso_micros(event.timestamp),
+        }
         if isinstance(event, ExecutionStarted):
             row["FunctionName"] = event.name
             if show_input:
@@ -68,7 +67,7 @@ def history_to_json(
             origin = scheduled.get(event.task_scheduled_id)
             if origin is not None:
                 row["FunctionName"] = origin.name
-                row["ScheduledTime"] = _time(origin.timestamp)
+                row["ScheduledTime"] = format_iso_micros(origin.timestamp)
                 if show_input:
                     row["Input"] = serialization.loads(origin.input)
             if isinstance(event, (TaskCompleted, SubOrchestrationInstanceCompleted)):
@@ -82,7 +81,7 @@ def history_to_json(
             if show_input:
                 row["Input"] = serialization.loads(event.input)
         elif isinstance(event, (TimerCreated, TimerFired)):
-            row["FireAt"] = _time(event.fire_at)
+            row["FireAt"] = format_iso_micros(event.fire_at)
         elif isinstance(event, (EventRaised, EventSent)):
             row["Name"] = event.name
             if show_input:

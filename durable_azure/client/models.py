@@ -9,8 +9,7 @@ from typing import Any
 from ..orchestration import serialization
 from ..orchestration.status import OrchestrationRuntimeStatus
 from ..storage.instance_table import InstanceRecord
-
-HTTP_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+from ..storage.values import format_iso_seconds
 
 
 def _parse(text: str | None) -> Any:
@@ -102,7 +101,7 @@ class DurableOrchestrationStatus:
 
 
 def _http_time(value: datetime | None) -> str | None:
-    return value.strftime(HTTP_DATETIME_FORMAT) if value else None
+    return format_iso_seconds(value) if value else None
 
 
 @dataclass(frozen=True)

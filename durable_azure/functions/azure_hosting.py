@@ -17,7 +17,8 @@ import asyncio
 import atexit
 import logging
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 import azure.functions as func
@@ -31,6 +32,9 @@ log = logging.getLogger("durable_azure.hosting")
 
 MANAGEMENT_FUNCTION = "durable_management_api"
 SUPERVISOR_FUNCTION = "durable_worker_supervisor"
+
+#: A decorator of ``azure.functions``' ``FunctionApp`` (its own helpers are untyped).
+_Decorator = Callable[[Callable[..., Any]], Any]
 
 
 class AzureHosting:
@@ -100,12 +104,7 @@ class AzureHosting:
 
         settings = self.settings
         self._loop, self._stop_event = loop, asyncio.Event()
-        worker = TaskHubWorker(
-            self.app,
-            settings.connection_string,
-            hub_name=settings.hub_name,
-            **runtime.worker_overrides(settings),
-        )
+        worker = TaskHubWorker.from_settings(self.app, settings)
         await worker.start()
         hosted = runtime.install(
             runtime.HostedRuntime(
@@ -163,17 +162,27 @@ def enable_azure_hosting(
     """
     existing = getattr(app, "_durable_azure_hosting", None)
     if existing is not None:
-        return existing
+        return cast(AzureHosting, existing)
     hosting = AzureHosting(app, route)
     app._durable_azure_hosting = hosting
 
-    @app.function_name(management_function_name)
-    @app.route(route=f"{hosting.route}/{{*path}}", methods=["GET", "POST", "DELETE"], auth_level=auth_level)
+    management_name: _Decorator = app.function_name(management_function_name)
+    management_route: _Decorator = app.route(
+        route=f"{hosting.route}/{{*path}}", methods=["GET", "POST", "DELETE"], auth_level=auth_level
+    )
+
+    @management_name
+    @management_route
     async def durable_management_api(req: func.HttpRequest) -> func.HttpResponse:
         return await hosting.handle(req)
 
-    @app.function_name(supervisor_function_name)
-    @app.timer_trigger(arg_name="timer", schedule=schedule, run_on_startup=True, use_monitor=False)
+    supervisor_name: _Decorator = app.function_name(supervisor_function_name)
+    supervisor_timer: _Decorator = app.timer_trigger(
+        arg_name="timer", schedule=schedule, run_on_startup=True, use_monitor=False
+    )
+
+    @supervisor_name
+    @supervisor_timer
     def durable_worker_supervisor(timer: func.TimerRequest) -> None:
         state = hosting.ensure_worker()
         if state == "started":

@@ -92,12 +92,7 @@ class LocalHost:
         if self.indexed.is_durable:
             from ..worker import TaskHubWorker
 
-            self.worker = TaskHubWorker(
-                self.indexed.app,
-                self.settings.connection_string,
-                hub_name=self.settings.hub_name,
-                **runtime.worker_overrides(self.settings),
-            )
+            self.worker = TaskHubWorker.from_settings(self.indexed.app, self.settings)
             await self.worker.start()
             registry = self.worker.registry
         self.hosted = runtime.install(
@@ -250,12 +245,7 @@ async def _worker_until_signal(indexed: IndexedApp, settings: Settings) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    worker = TaskHubWorker(
-        indexed.app,
-        settings.connection_string,
-        hub_name=settings.hub_name,
-        **runtime.worker_overrides(settings),
-    )
+    worker = TaskHubWorker.from_settings(indexed.app, settings)
     await worker.start()
     hosted = runtime.install(
         runtime.HostedRuntime(settings, registry=worker.registry, worker=worker, loop=loop, owner="worker")

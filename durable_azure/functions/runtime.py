@@ -15,7 +15,6 @@ Without an installed runtime, clients are built from ``load_settings`` of the sc
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import os
 import threading
@@ -262,9 +261,3 @@ async def release_runtime(runtime: HostedRuntime, timeout: float = 5.0) -> None:
                 await asyncio.wait_for(asyncio.wrap_future(future), timeout)
             except (asyncio.TimeoutError, RuntimeError):
                 pass  # that loop is busy or stopping; its clients go with it
-
-
-def worker_overrides(settings: Settings) -> dict[str, Any]:
-    """Keyword settings for ``TaskHubWorker(app, conn, hub_name=..., **overrides)``."""
-    skip = {"connection_string", "hub_name"}
-    return {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name not in skip}

@@ -108,10 +108,10 @@ class RequestCounter:
         with self._lock:
             self.counts.clear()
 
-    def hook(self, service: str) -> Callable[[PipelineRequest], None]:
+    def hook(self, service: str) -> Callable[[PipelineRequest[Any]], None]:
         """An azure-core ``raw_request_hook`` that records each request (retries included)."""
 
-        def on_request(request: PipelineRequest) -> None:
+        def on_request(request: PipelineRequest[Any]) -> None:
             http = request.http_request
             self.record(operation_name(service, http.method, http.url, http.headers))
 

@@ -7,12 +7,10 @@ Newtonsoft-style JSON (the string ``"null"`` when unset), and absent columns for
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from typing import Any
 
-from ..errors import StorageError
+from ..errors import FailureDetails, StorageError
 from ..orchestration.history import (
     EVENT_CLASSES,
     ContinueAsNew,
@@ -25,7 +23,6 @@ from ..orchestration.history import (
     ExecutionStarted,
     ExecutionSuspended,
     ExecutionTerminated,
-    FailureDetails,
     GenericEvent,
     HistoryEvent,
     HistoryState,
@@ -41,9 +38,7 @@ from ..orchestration.history import (
     TimerFired,
 )
 from .naming import row_key, unescape_partition_key
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_NULL = "null"
+from .values import EPOCH, NULL_JSON, read_datetime, read_int, read_json, read_str, to_json, utc
 
 # Columns DTFx moves to a blob when larger than 60 KiB UTF-16 (``VariableSizeEntityProperties``).
 LARGE_PROPERTIES: tuple[str, ...] = (
@@ -63,59 +58,13 @@ BLOB_NAME_SUFFIX = "BlobName"
 # ---------------------------------------------------------------------------- small converters
 
 
-def to_json(value: Any) -> str:
-    """Compact JSON as Newtonsoft writes it by default (no spaces, non-ASCII kept)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def utc(value: datetime) -> datetime:
-    """A timezone-aware UTC datetime (naive values are taken as UTC), so the SDK writes Edm.DateTime."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
-
-
-def read_datetime(value: Any) -> datetime | None:
-    """A plain tz-aware ``datetime`` from a table value (``TablesEntityDatetime``, ISO string, or absent)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        # ``_EPOCH + timedelta`` drops the SDK's datetime subclass cheaply.
-        return _EPOCH + (value - _EPOCH)
-    if isinstance(value, str):
-        return read_datetime(datetime.fromisoformat(value.replace("Z", "+00:00")))
-    raise StorageError(f"expected a DateTime table value, got {value!r}")
-
-
-def read_int(value: Any, default: int) -> int:
-    """An int from an Int32/Int64 column (Int64 arrives as ``EntityProperty``), or ``default``."""
-    if value is None:
-        return default
-    return int(getattr(value, "value", value))
-
-
-def read_str(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def read_json(value: Any) -> Any:
-    """A JSON-string column: absent, ``""`` and ``"null"`` all mean ``None``."""
-    if value is None or value == "" or value == _NULL:
-        return None
-    if not isinstance(value, str):
-        return value
-    return json.loads(value)
-
-
 def failure_json(failure: FailureDetails | None) -> str:
-    return _NULL if failure is None else to_json(failure.to_json_dict())
+    return NULL_JSON if failure is None else to_json(failure.to_json_dict())
 
 
 def parent_json(parent: ParentInstance | None) -> str:
     if parent is None:
-        return _NULL
+        return NULL_JSON
     return to_json(
         {
             "Name": parent.name,
@@ -175,8 +124,8 @@ def _w_execution_started(e: ExecutionStarted, d: dict[str, Any]) -> None:
     d["Name"] = e.name
     d["Version"] = e.version
     _put(d, "Input", e.input)
-    d["Tags"] = _NULL if e.tags is None else to_json(e.tags)
-    d["ParentTraceContext"] = _NULL
+    d["Tags"] = NULL_JSON if e.tags is None else to_json(e.tags)
+    d["ParentTraceContext"] = NULL_JSON
     if e.scheduled_start_time is not None:
         d["ScheduledStartTime"] = utc(e.scheduled_start_time)
     if e.generation is not None:
@@ -193,7 +142,7 @@ def _w_execution_completed(e: ExecutionCompleted, d: dict[str, Any]) -> None:
 def _w_continue_as_new(e: ContinueAsNew, d: dict[str, Any]) -> None:
     d["OrchestrationStatus"] = OrchestrationStatus.ContinuedAsNew.name
     _put(d, "Result", e.result)
-    d["FailureDetails"] = _NULL
+    d["FailureDetails"] = NULL_JSON
 
 
 def _w_input_only(e: ExecutionTerminated, d: dict[str, Any]) -> None:
@@ -309,7 +258,7 @@ def entity_to_event(entity: Mapping[str, Any]) -> HistoryEvent:
         )
     base: dict[str, Any] = {
         "event_id": read_int(entity.get("EventId"), -1),
-        "timestamp": read_datetime(entity.get("_Timestamp")) or _EPOCH,
+        "timestamp": read_datetime(entity.get("_Timestamp")) or EPOCH,
         "is_played": bool(entity.get("IsPlayed", False)),
     }
     reader = _READERS.get(cls)
@@ -389,11 +338,11 @@ def _r_sub_created(d: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _r_timer_created(d: Mapping[str, Any]) -> dict[str, Any]:
-    return {"fire_at": read_datetime(d.get("FireAt")) or _EPOCH}
+    return {"fire_at": read_datetime(d.get("FireAt")) or EPOCH}
 
 
 def _r_timer_fired(d: Mapping[str, Any]) -> dict[str, Any]:
-    return {"timer_id": read_int(d.get("TimerId"), -1), "fire_at": read_datetime(d.get("FireAt")) or _EPOCH}
+    return {"timer_id": read_int(d.get("TimerId"), -1), "fire_at": read_datetime(d.get("FireAt")) or EPOCH}
 
 
 def _r_event_sent(d: Mapping[str, Any]) -> dict[str, Any]:

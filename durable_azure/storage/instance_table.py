@@ -11,9 +11,8 @@ import asyncio
 import base64
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
-from enum import Enum
 from typing import Any
 
 from azure.core import MatchConditions
@@ -23,14 +22,12 @@ from azure.data.tables import TableTransactionError, UpdateMode
 from ..errors import SplitBrainError, StorageError
 from ..orchestration.history import OrchestrationStatus
 from .clients import StorageClients
-from .history_rows import read_datetime, read_int, to_json, utc
 from .naming import escape_partition_key, instances_table_name, odata_string, unescape_partition_key
 from .payloads import PayloadStore, random_suffix, table_property_too_large
+from .values import EPOCH, format_iso_micros, read_datetime, read_int, to_json, utc
 
-__all__ = ["InstanceRecord", "InstanceTable", "RowState"]
+__all__ = ["InstanceRecord", "InstanceTable", "InstanceUpdate", "RowState"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_URL_COLUMNS = ("Input", "Output")
 _COLUMNS = (
     "PartitionKey",
     "RowKey",
@@ -47,8 +44,57 @@ _COLUMNS = (
     "Generation",
     "ScheduledStartTime",
 )
+_URL_COLUMNS = ("Input", "Output")
 _MAX_PAGE = 1000
 _START_MESSAGE_BLOB_SUFFIX = "ExecutionStarted.json.gz"
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceUpdate:
+    """Columns to merge into an instance's ``{Hub}Instances`` row; a ``None`` field is not written.
+
+    Tables have no null, so an update sets columns but never clears one. ``input``, ``output`` and
+    ``custom_status`` are JSON text; an ``input`` or ``output`` over 60 KiB (UTF-16) is stored as a blob.
+    """
+
+    name: str | None = None
+    version: str | None = None
+    status: OrchestrationStatus | None = None
+    created_time: datetime | None = None
+    last_updated_time: datetime | None = None
+    completed_time: datetime | None = None
+    input: str | None = None
+    output: str | None = None
+    custom_status: str | None = None
+    execution_id: str | None = None
+    generation: int | None = None
+    tags: Mapping[str, str] | None = None
+
+    def __bool__(self) -> bool:
+        """True when the update writes at least one column."""
+        return any(getattr(self, f.name) is not None for f in fields(self))
+
+    def columns(self) -> dict[str, Any]:
+        """The DTFx columns and Edm values this update writes (``Input``/``Output`` not yet offloaded)."""
+        values: dict[str, Any] = {
+            "Name": self.name,
+            "Version": self.version,
+            "RuntimeStatus": None if self.status is None else self.status.name,
+            "CreatedTime": _utc_or_none(self.created_time),
+            "LastUpdatedTime": _utc_or_none(self.last_updated_time),
+            "CompletedTime": _utc_or_none(self.completed_time),
+            "Input": self.input,
+            "Output": self.output,
+            "CustomStatus": self.custom_status,
+            "ExecutionId": self.execution_id,
+            "Generation": self.generation,
+            "Tags": None if self.tags is None else to_json(dict(self.tags)),  # as Newtonsoft writes it
+        }
+        return {column: value for column, value in values.items() if value is not None}
+
+
+def _utc_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else utc(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,21 +257,21 @@ class InstanceTable:
         except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError) as e:
             raise SplitBrainError(f"Instances row of {instance_id!r} was changed by another writer") from e
 
-    async def merge(self, instance_id: str, columns: Mapping[str, Any]) -> None:
-        """InsertOrMerge DTFx columns into the row (always with ``TaskHubName``).
+    async def merge(self, instance_id: str, update: InstanceUpdate) -> None:
+        """InsertOrMerge ``update`` into the row (always with ``TaskHubName``).
 
-        Enums are written by name, datetimes as UTC DateTime, mappings (``Tags``) as JSON; ``None`` values
-        are skipped (tables have no null); ``Input``/``Output`` over 60 KiB UTF-16 become blob URLs.
+        The status is written by name, times as UTC DateTime; ``Input``/``Output`` over 60 KiB UTF-16
+        become blob URLs.
         """
-        await self._table.upsert_entity(await self._entity(instance_id, columns), mode=UpdateMode.MERGE)
+        await self._table.upsert_entity(await self._entity(instance_id, update), mode=UpdateMode.MERGE)
 
-    async def merge_guarded(self, instance_id: str, columns: Mapping[str, Any], etag: str | None) -> str:
-        """Merge ``columns`` (as :meth:`merge`) only if the row is unchanged since ``etag`` was read;
+    async def merge_guarded(self, instance_id: str, update: InstanceUpdate, etag: str | None) -> str:
+        """Merge ``update`` (as :meth:`merge`) only if the row is unchanged since ``etag`` was read;
         with ``etag=None`` insert the row, which must not exist yet. Returns the row's new ETag.
 
         Raises :class:`SplitBrainError` when another writer created, changed or deleted the row.
         """
-        entity = await self._entity(instance_id, columns)
+        entity = await self._entity(instance_id, update)
         try:
             if etag is None:
                 metadata = await self._table.create_entity(entity)
@@ -252,19 +298,11 @@ class InstanceTable:
             execution_id=entity.get("ExecutionId"),
         )
 
-    async def _entity(self, instance_id: str, columns: Mapping[str, Any]) -> dict[str, Any]:
+    async def _entity(self, instance_id: str, update: InstanceUpdate) -> dict[str, Any]:
         pk = escape_partition_key(instance_id)
         entity: dict[str, Any] = {"PartitionKey": pk, "RowKey": "", "TaskHubName": self.hub}
-        for column, value in columns.items():
-            if value is None:
-                continue
-            if isinstance(value, Enum):
-                value = value.name
-            elif isinstance(value, datetime):
-                value = utc(value)
-            elif isinstance(value, Mapping):
-                value = to_json(dict(value))  # e.g. Tags, as Newtonsoft would write it
-            elif column in _URL_COLUMNS and isinstance(value, str):
+        for column, value in update.columns().items():
+            if column in _URL_COLUMNS:
                 value = await self._maybe_offload(pk, column, value)
             entity[column] = value
         return entity
@@ -297,7 +335,7 @@ class InstanceTable:
             input_text, output_text = await asyncio.gather(
                 self._resolve(input_text), self._resolve(output_text)
             )
-        created = read_datetime(entity.get("CreatedTime")) or _EPOCH
+        created = read_datetime(entity.get("CreatedTime")) or EPOCH
         return InstanceRecord(
             instance_id=unescape_partition_key(str(entity["PartitionKey"])),
             name=str(entity.get("Name") or ""),
@@ -338,7 +376,7 @@ _EXCLUDE_ENTITIES = "(PartitionKey lt '@' or PartitionKey ge 'A')"
 
 def odata_datetime(value: datetime) -> str:
     """An OData DateTime literal, e.g. ``datetime'2024-01-02T03:04:05.000000Z'``."""
-    return "datetime'" + utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ") + "'"
+    return "datetime'" + format_iso_micros(utc(value)) + "'"
 
 
 def _next_string(value: str) -> str | None:

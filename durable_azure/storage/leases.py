@@ -26,8 +26,8 @@ from azure.storage.blob import BlobProperties, ContentSettings
 from azure.storage.blob.aio import BlobLeaseClient
 
 from .clients import StorageClients
-from .messages import format_timestamp
 from .naming import control_queue_name, leases_container_name, validate_partition_count
+from .values import format_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,8 @@ class LeaseStore:
 
     async def _read(self, partition_id: str) -> dict[str, Any]:
         stream = await self._container.download_blob(self._blob_name(partition_id))
-        return json.loads(await stream.readall())
+        data: dict[str, Any] = json.loads(await stream.readall())
+        return data
 
     async def _write(
         self,
@@ -162,7 +163,8 @@ class LeaseStore:
             stream = await self._container.download_blob(TASKHUB_INFO_BLOB)
         except ResourceNotFoundError:
             return None
-        return json.loads(await stream.readall())
+        info: dict[str, Any] | None = json.loads(await stream.readall())
+        return info
 
     # ------------------------------------------------------------------ leases
 

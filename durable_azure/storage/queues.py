@@ -30,11 +30,11 @@ from .messages import (
     decode_message,
     encode_message,
     encode_wrapper,
-    format_timestamp,
     large_message_blob_name,
     next_sequence_number,
 )
 from .payloads import MAX_QUEUE_MESSAGE_UTF8_BYTES, PayloadStore
+from .values import format_timestamp
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from typing import Any
 
 from ..errors import SplitBrainError
 from .history_table import LoadedHistory
-from .instance_table import RowState
+from .instance_table import InstanceUpdate, RowState
 from .taskhub import TaskHubStorage
 
 log = logging.getLogger(__name__)
@@ -45,22 +43,22 @@ async def load_for_checkpoint(
 async def write_status_row(
     storage: TaskHubStorage,
     instance_id: str,
-    columns: Mapping[str, Any],
+    update: InstanceUpdate,
     *,
     row_etag: str | None,
     history_etag: str,
 ) -> str | None:
-    """Merge ``columns`` into the row if this worker's history append is still the latest.
+    """Merge ``update`` into the row if this worker's history append is still the latest.
 
     ``row_etag`` is the row's ETag as read before that append (``None``: there was no row);
     ``history_etag`` is the sentinel ETag the append returned. Returns the row's new ETag, or
-    ``None`` when another worker has written the instance's history since (the columns are stale
-    and were not written). Raises :class:`SplitBrainError` if conflicts persist.
+    ``None`` when another worker has written the instance's history since (the update is stale
+    and was not written). Raises :class:`SplitBrainError` if conflicts persist.
     """
     etag = row_etag
     for _ in range(MAX_ATTEMPTS):
         try:
-            return await storage.instances.merge_guarded(instance_id, columns, etag)
+            return await storage.instances.merge_guarded(instance_id, update, etag)
         except SplitBrainError:
             pass
         # Row first, then sentinel: a newer owner that appends after this check writes the row

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
+from ..errors import FailureDetails
 from ..orchestration import serialization
 from ..orchestration.history import (
     ContinueAsNew,
@@ -31,7 +32,6 @@ from ..orchestration.history import (
     ExecutionStarted,
     ExecutionSuspended,
     ExecutionTerminated,
-    FailureDetails,
     GenericEvent,
     HistoryEvent,
     OrchestrationStatus,
@@ -46,6 +46,7 @@ from ..orchestration.history import (
     TimerCreated,
     TimerFired,
 )
+from ..storage.values import assume_utc, format_clock_ms
 
 __all__ = [
     "OUTCOMES",
@@ -122,18 +123,14 @@ def _seconds(start: datetime, end: datetime) -> float:
     return (end - start).total_seconds()
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
-
-
 def origin_of(events: list[HistoryEvent]) -> datetime | None:
     """Time the execution started: ``ExecutionStarted``'s timestamp, else the earliest event's."""
     for event in events:
         if isinstance(event, ExecutionStarted):
-            return _utc(event.timestamp)
+            return assume_utc(event.timestamp)
     if not events:
         return None
-    return min(_utc(e.timestamp) for e in events)
+    return min(assume_utc(e.timestamp) for e in events)
 
 
 def _decode(text: str | None) -> Any:
@@ -169,7 +166,7 @@ class HistoryRow:
         if self.error:
             return self.error
         if self.fire_at is not None and self.event_type == "TimerCreated":
-            return f"fires at {self.fire_at.strftime('%H:%M:%S.%f')[:-3]}"
+            return f"fires at {format_clock_ms(self.fire_at)}"
         parts = []
         if self.instance_id and self.event_type in ("SubOrchestrationInstanceCreated", "EventSent"):
             parts.append(f"→ {self.instance_id}")
@@ -209,7 +206,7 @@ def history_rows(events: list[HistoryEvent]) -> list[HistoryRow]:
     for sequence, event in enumerate(events):
         if isinstance(event, OrchestratorStarted):
             episode += 1
-        ts = _utc(event.timestamp)
+        ts = assume_utc(event.timestamp)
         base: dict[str, Any] = {
             "sequence": sequence,
             "timestamp": ts,
@@ -244,7 +241,9 @@ def _row_fields(event: HistoryEvent, scheduled: dict[int, HistoryEvent]) -> dict
         fields = {
             "name": getattr(origin, "name", ""),
             "scheduled_id": event.task_scheduled_id,
-            "duration": _seconds(_utc(origin.timestamp), _utc(event.timestamp)) if origin else None,
+            "duration": _seconds(assume_utc(origin.timestamp), assume_utc(event.timestamp))
+            if origin
+            else None,
         }
         if isinstance(origin, SubOrchestrationInstanceCreated):
             fields["instance_id"] = origin.instance_id
@@ -254,14 +253,14 @@ def _row_fields(event: HistoryEvent, scheduled: dict[int, HistoryEvent]) -> dict
             fields["error"] = _failure_text(event.failure_details, event.reason)
         return fields
     if isinstance(event, TimerCreated):
-        return {"name": "timer", "fire_at": _utc(event.fire_at)}
+        return {"name": "timer", "fire_at": assume_utc(event.fire_at)}
     if isinstance(event, TimerFired):
         origin = scheduled.get(event.timer_id)
         return {
             "name": "timer",
             "scheduled_id": event.timer_id,
-            "fire_at": _utc(event.fire_at),
-            "duration": _seconds(_utc(origin.timestamp), _utc(event.fire_at)) if origin else None,
+            "fire_at": assume_utc(event.fire_at),
+            "duration": _seconds(assume_utc(origin.timestamp), assume_utc(event.fire_at)) if origin else None,
         }
     if isinstance(event, EventRaised):
         return {"name": event.name, "input": event.input}
@@ -312,7 +311,12 @@ def orchestration_span(events: list[HistoryEvent], name: str | None = None) -> S
         can = next((e for e in events if isinstance(e, ContinueAsNew)), None)
         if can is not None:
             return Span(
-                "orchestration", label, origin, _utc(can.timestamp), "completed", detail="ContinuedAsNew"
+                "orchestration",
+                label,
+                origin,
+                assume_utc(can.timestamp),
+                "completed",
+                detail="ContinuedAsNew",
             )
         return Span("orchestration", label, origin, None, "pending", detail="Running")
     outcome = {
@@ -325,7 +329,7 @@ def orchestration_span(events: list[HistoryEvent], name: str | None = None) -> S
         "orchestration",
         label,
         origin,
-        _utc(done.timestamp),
+        assume_utc(done.timestamp),
         outcome,
         detail=f"{done.orchestration_status.name}: {detail}" if detail else done.orchestration_status.name,
     )
@@ -338,10 +342,10 @@ def episode_spans(events: list[HistoryEvent]) -> list[Span]:
     count = 0
     for event in events:
         if isinstance(event, OrchestratorStarted):
-            start = _utc(event.timestamp)
+            start = assume_utc(event.timestamp)
         elif isinstance(event, OrchestratorCompleted) and start is not None:
             count += 1
-            end = max(_utc(event.timestamp), start)
+            end = max(assume_utc(event.timestamp), start)
             spans.append(
                 Span("episode", f"episode {count}", start, end, "completed", detail=f"episode {count}")
             )
@@ -372,7 +376,7 @@ def task_spans(events: list[HistoryEvent]) -> list[Span]:
     origin = origin_of(events)
     suspended_at: tuple[datetime, str] | None = None
     for event in events:
-        ts = _utc(event.timestamp)
+        ts = assume_utc(event.timestamp)
         if isinstance(event, OrchestratorStarted):
             current_episode_start = ts
         elif isinstance(event, OrchestratorCompleted):
@@ -386,7 +390,7 @@ def task_spans(events: list[HistoryEvent]) -> list[Span]:
                     Span(kind, event.name, ts, None, open_outcome, event.event_id, preview(event.input, 200))
                 )
                 continue
-            end = max(_utc(answer.timestamp), ts)
+            end = max(assume_utc(answer.timestamp), ts)
             if isinstance(answer, (TaskCompleted, SubOrchestrationInstanceCompleted)):
                 spans.append(
                     Span(kind, event.name, ts, end, "completed", event.event_id, preview(answer.result, 200))
@@ -396,7 +400,7 @@ def task_spans(events: list[HistoryEvent]) -> list[Span]:
                 error = _failure_text(answer.failure_details, answer.reason) or "failed"
                 spans.append(Span(kind, event.name, ts, end, "failed", event.event_id, error))
         elif isinstance(event, TimerCreated):
-            fire_at = _utc(event.fire_at)
+            fire_at = assume_utc(event.fire_at)
             fired = answers.get(event.event_id)
             detail = f"fires at {fire_at.isoformat()}"
             if fired is not None:
@@ -431,7 +435,7 @@ def task_spans(events: list[HistoryEvent]) -> list[Span]:
         )
     # Cancelled work ends where the execution ended.
     if finished:
-        finish = max(_utc(e.timestamp) for e in events)
+        finish = max(assume_utc(e.timestamp) for e in events)
         spans = [
             Span(
                 s.kind,

@@ -23,6 +23,7 @@ from string import Template
 from typing import Any
 
 from ..orchestration.history import HistoryEvent
+from ..storage.values import assume_utc, format_clock_ms, parse_iso
 from .rows import (
     Span,
     episode_spans,
@@ -114,19 +115,6 @@ table.history tr.marker td { color: #adb5bd; }
 table.history tr.failed td { color: $failed; }
 .empty { color: #868e96; padding: 8px; }
 """).substitute(COLORS, episode=EPISODE_COLOR)
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
-
-
-def _parse_time(text: Any) -> datetime | None:
-    if not text or not isinstance(text, str):
-        return None
-    try:
-        return _utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
-    except ValueError:
-        return None
 
 
 def _ms(start: datetime, end: datetime) -> float:
@@ -260,7 +248,7 @@ def _history_table(events: list[HistoryEvent]) -> str:
         cls = "failed" if row.error else ("marker" if row.event_type.startswith("Orchestrator") else "")
         body.append(
             f'<tr class="{cls}"><td class="num">{row.sequence}</td>'
-            f'<td class="mono">{escape(row.timestamp.strftime("%H:%M:%S.%f")[:-3])}</td>'
+            f'<td class="mono">{escape(format_clock_ms(row.timestamp))}</td>'
             f'<td class="num mono">{escape(format_offset(row.offset))}</td>'
             f"<td>{escape(row.event_type)}</td><td>{escape(row.name)}</td>"
             f'<td class="mono">{escape(preview(row.detail, 160))}</td>'
@@ -287,14 +275,14 @@ def render_timeline_html(
     instance_id = str(status_json.get("instanceId") or "")
     name = str(status_json.get("name") or "")
     runtime_status = str(status_json.get("runtimeStatus") or "")
-    origin = origin_of(events) or _parse_time(status_json.get("createdTime")) or datetime.now(timezone.utc)
+    origin = origin_of(events) or parse_iso(status_json.get("createdTime")) or datetime.now(timezone.utc)
 
     orchestration = orchestration_span(events, name or None)
     episodes = episode_spans(events)
     tasks = task_spans(events)
     all_spans = ([orchestration] if orchestration else []) + episodes + tasks
 
-    last_recorded = max((_utc(e.timestamp) for e in events), default=origin)
+    last_recorded = max((assume_utc(e.timestamp) for e in events), default=origin)
     for span in all_spans:
         if span.end is not None:
             last_recorded = max(last_recorded, span.end)
@@ -303,7 +291,7 @@ def render_timeline_html(
             s.end is None for s in all_spans
         )
         now = datetime.now(timezone.utc) if still_open and runtime_status not in _FINAL else last_recorded
-    now = max(_utc(now), origin)
+    now = max(assume_utc(now), origin)
     end_of = {id(s): (s.end if s.end is not None else max(now, s.start)) for s in all_spans}
     domain_end = max([origin, *end_of.values()])
     span_ms = max(_ms(origin, domain_end), 1.0)

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from ..config import Settings
 from ..errors import FunctionNotFoundError
@@ -29,6 +29,18 @@ from .polling import Poller
 log = logging.getLogger(__name__)
 
 
+class ResultSink(Protocol):
+    """Where results go besides the queue: the partition inboxes of this process."""
+
+    def deliver(self, received: ReceivedMessage) -> bool:
+        """Hand a just-sent message to its partition loop in this process; False if it does not run here."""
+        ...
+
+    def wake_instance(self, instance_id: str) -> None:
+        """A message was just sent to the control queue of ``instance_id``: poll it now."""
+        ...
+
+
 class ActivityDispatcher:
     """Receives work items and runs at most ``max_concurrent_activities`` activities at once."""
 
@@ -38,19 +50,17 @@ class ActivityDispatcher:
         registry: DurableRegistry,
         settings: Settings,
         *,
-        on_result_sent: Callable[[str], None],
+        results: ResultSink,
     ) -> None:
         self._storage = storage
         self._registry = registry
         self._settings = settings
-        self._on_result_sent = on_result_sent
+        self._results = results
         self._capacity = max(1, settings.max_concurrent_activities)
         self._in_flight = 0
         self.local_runs = 0
         self._per_instance: dict[str, int] = {}
         self.local_results = 0
-        self.deliver_result: Callable[[ReceivedMessage], bool] | None = None
-        self.owns_instance: Callable[[str], bool] | None = None
         self._pool = ThreadPoolExecutor(max_workers=self._capacity, thread_name_prefix="activity")
         self._running: set[asyncio.Task[None]] = set()
         self._poller = Poller(settings.max_queue_polling_interval)
@@ -161,18 +171,15 @@ class ActivityDispatcher:
             sender_instance_id=message.instance_id,
             sender_execution_id=message.execution_id or "",
         )
-        deliver = self.deliver_result
-        if deliver is not None and self.owns_instance is not None and self.owns_instance(message.instance_id):
-            # This worker owns the instance: hand the result over in-process. The work item stays
-            # hidden and is deleted only after the history holding the result is durable, so a
-            # crash before that re-runs the activity (at least once), never loses its result.
-            handover = dataclasses.replace(received, message=reply)
-            if deliver(handover):
-                self.local_results += 1
-                self.executed += 1
-                return
+        # When this worker owns the instance, the result is handed over in-process. The work item
+        # stays hidden and is deleted only after the history holding the result is durable, so a
+        # crash before that re-runs the activity (at least once), never loses its result.
+        if self._results.deliver(dataclasses.replace(received, message=reply)):
+            self.local_results += 1
+            self.executed += 1
+            return
         await self._storage.control_queue_for(message.instance_id).send(reply)
-        self._on_result_sent(message.instance_id)
+        self._results.wake_instance(message.instance_id)
         await self._storage.workitems.delete(received)
         self.executed += 1
 

@@ -28,6 +28,7 @@ from ..orchestration.history import (
     OrchestratorStarted,
 )
 from ..registry import DurableRegistry
+from ..storage.instance_table import InstanceUpdate
 from ..storage.messages import TaskMessage
 from ..storage.queues import ReceivedMessage
 from ..storage.status_rows import load_for_checkpoint, write_status_row
@@ -161,16 +162,16 @@ class EntityDispatcher:
         row_etag = await write_status_row(
             self._storage,
             instance_id,
-            {
-                "Name": instance_id,
-                "Version": "",
-                "Input": scheduler_json,
-                "CustomStatus": result.scheduler.status_json(),
-                "RuntimeStatus": OrchestrationStatus.Running,
-                "LastUpdatedTime": now,
-                "CreatedTime": created,
-                "ExecutionId": execution_id,
-            },
+            InstanceUpdate(
+                name=instance_id,
+                version="",
+                input=scheduler_json,
+                custom_status=result.scheduler.status_json(),
+                status=OrchestrationStatus.Running,
+                last_updated_time=now,
+                created_time=created,
+                execution_id=execution_id,
+            ),
             row_etag=state.row_etag,
             history_etag=etag,
         )

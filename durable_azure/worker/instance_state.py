@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
 
 from ..orchestration.executor import ReplaySession
 from ..orchestration.history import (
@@ -26,7 +25,7 @@ from ..orchestration.history import (
     TimerCreated,
     TimerFired,
 )
-from ..storage.instance_table import RowState
+from ..storage.instance_table import InstanceUpdate, RowState
 
 _SCHEDULING = (TaskScheduled, TimerCreated, SubOrchestrationInstanceCreated, EventSent)
 _RESULTS = (TaskCompleted, TaskFailed, SubOrchestrationInstanceCompleted, SubOrchestrationInstanceFailed)
@@ -56,7 +55,7 @@ class InstanceState:
     answered_ids: set[int] = field(default_factory=set)
     custom_status: str | None = None
     suspended: bool = False
-    row_repair: dict[str, Any] = field(default_factory=dict)  # columns a lost row write left out
+    row_repair: InstanceUpdate = field(default_factory=InstanceUpdate)  # what a lost row write left out
     session: ReplaySession | None = None  # the live orchestrator, so the next episode needs no replay
 
     @classmethod
@@ -91,43 +90,45 @@ class InstanceState:
         return self.completed is not None
 
 
-def execution_columns(started: ExecutionStarted) -> dict[str, Any]:
-    """The Instances columns that describe one execution (written by its first checkpoint)."""
-    return {
-        "Name": started.name,
-        "Version": started.version or "",
-        "CreatedTime": started.timestamp,
-        "Input": started.input,
-        "RuntimeStatus": OrchestrationStatus.Running,
-        "ExecutionId": started.execution_id,
-        "Generation": started.generation or 0,
-    }
+def execution_update(started: ExecutionStarted, base: InstanceUpdate | None = None) -> InstanceUpdate:
+    """``base`` with the row fields that describe one execution (written by its first checkpoint)."""
+    return replace(
+        base or InstanceUpdate(),
+        name=started.name,
+        version=started.version or "",
+        created_time=started.timestamp,
+        input=started.input,
+        status=OrchestrationStatus.Running,
+        execution_id=started.execution_id,
+        generation=started.generation or 0,
+    )
 
 
-def row_repair(state: InstanceState, row: RowState | None) -> dict[str, Any]:
-    """Columns the Instances row lacks because a worker stopped between a history checkpoint and
-    its row write (killed, or stalled and since replaced); ``{}`` when the row agrees with history.
+def row_repair(state: InstanceState, row: RowState | None) -> InstanceUpdate:
+    """What the Instances row lacks because a worker stopped between a history checkpoint and its
+    row write (killed, or stalled and since replaced); empty when the row agrees with history.
 
     A row for another execution is left alone: it is a client's newer start (or restart).
     """
     started = state.started
     if started is None or (row is not None and row.execution_id != started.execution_id):
-        return {}
-    columns: dict[str, Any] = {}
+        return InstanceUpdate()
+    update = InstanceUpdate()
     if row is None or row.status is OrchestrationStatus.Pending:
-        columns.update(execution_columns(started))
+        update = execution_update(started)
         if state.suspended:
-            columns["RuntimeStatus"] = OrchestrationStatus.Suspended
+            update = replace(update, status=OrchestrationStatus.Suspended)
     completed = state.completed
     if completed is not None and (row is None or row.status is None or not row.status.is_terminal):
-        columns.update(
-            RuntimeStatus=completed.orchestration_status,
-            Output=completed.result,
-            CompletedTime=completed.timestamp,
+        update = replace(
+            update,
+            status=completed.orchestration_status,
+            output=completed.result,
+            completed_time=completed.timestamp,
         )
-    if columns:
-        columns["LastUpdatedTime"] = state.history[-1].timestamp
-    return columns
+    if update:
+        update = replace(update, last_updated_time=state.history[-1].timestamp)
+    return update
 
 
 class InstanceCache:

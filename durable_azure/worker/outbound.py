@@ -1,11 +1,21 @@
-"""Turn an episode's actions and completion into the queue messages DTFx would send."""
+"""An episode's outgoing messages: built from its actions and completion as DTFx would send them, and sent.
+
+Work items go to the work-item queue, or straight to this process's activity dispatcher when it
+has a free slot (still written to the queue, hidden, so a crash re-runs them). Messages to control
+queues wake the partition's loop when it runs here; a short timer is delivered on time from this
+process rather than after the queue's whole-second delay.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
+from ..config import Settings
 from ..orchestration.executor import Completion
 from ..orchestration.history import (
     EventRaised,
@@ -22,7 +32,15 @@ from ..orchestration.history import (
     TimerFired,
 )
 from ..storage.messages import TaskMessage
+from ..storage.queues import ReceivedMessage
+from ..storage.taskhub import TaskHubStorage
+from .inboxes import PartitionInboxes
 from .timers import visibility_delay
+
+#: Sends in flight at once: a fan-out of thousands must not monopolise the event loop.
+MAX_PARALLEL_SENDS = 32
+#: Timers due within this many seconds are delivered from this process, on time.
+LOCAL_TIMER_HORIZON_SECONDS = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,3 +141,80 @@ def parent_notification(
         sender_execution_id=execution_id,
     )
     return Outbound(message)
+
+
+# ---------------------------------------------------------------------------------- sending
+
+
+class LocalActivities(Protocol):
+    """The activity dispatcher's in-process entry: reserve a slot, then run a sent work item."""
+
+    def reserve(self) -> bool: ...
+
+    def run(self, received: ReceivedMessage) -> None: ...
+
+    def pending_for(self, instance_id: str) -> int: ...
+
+    def wake(self) -> None: ...
+
+
+async def _gather_limited(coroutines: list[Awaitable[bool]], limit: int) -> list[bool]:
+    """``asyncio.gather`` with at most ``limit`` awaitables in flight, results in order."""
+    if len(coroutines) <= limit:
+        return list(await asyncio.gather(*coroutines))
+    gate = asyncio.Semaphore(limit)
+
+    async def run(coroutine: Awaitable[bool]) -> bool:
+        async with gate:
+            return await coroutine
+
+    return list(await asyncio.gather(*(run(c) for c in coroutines)))
+
+
+class OutboundSender:
+    """Sends outbound messages and hands what this process can run itself to its own loops."""
+
+    def __init__(
+        self,
+        storage: TaskHubStorage,
+        settings: Settings,
+        *,
+        inboxes: PartitionInboxes,
+        activities: LocalActivities,
+    ) -> None:
+        self._storage = storage
+        self._settings = settings
+        self._inboxes = inboxes
+        self._activities = activities
+
+    async def send_all(self, outbound: list[Outbound]) -> None:
+        """Send every message (at most :data:`MAX_PARALLEL_SENDS` at once), then wake their readers."""
+        if not outbound:
+            return
+        went_local = await _gather_limited([self._send(item) for item in outbound], MAX_PARALLEL_SENDS)
+        if any(item.to_work_items and not local for item, local in zip(outbound, went_local, strict=True)):
+            self._activities.wake()
+        for item in outbound:
+            if not item.to_work_items and item.delay == 0:
+                self._inboxes.wake_instance(item.message.instance_id)
+
+    async def _send(self, item: Outbound) -> bool:
+        """Send one message; True when a work item was handed to this process's activity dispatcher."""
+        if item.to_work_items:
+            if self._activities.reserve():
+                # Hidden from other workers while this one runs it; visible again if we die first.
+                sent = await self._storage.workitems.send(
+                    item.message, visibility_delay=self._settings.work_item_visibility_timeout
+                )
+                self._activities.run(sent)
+                return True
+            await self._storage.workitems.send(item.message)
+            return False
+        queue = self._storage.control_queue_for(item.message.instance_id)
+        sent = await queue.send(item.message, visibility_delay=item.delay)
+        if 0 < item.delay <= LOCAL_TIMER_HORIZON_SECONDS and self._inboxes.owns_instance(
+            sent.message.instance_id
+        ):
+            # Queue delays are whole seconds; deliver a short timer on time from this process instead.
+            asyncio.get_running_loop().call_later(item.delay, self._inboxes.deliver, sent)
+        return False

@@ -6,12 +6,12 @@ import logging
 from typing import Any
 
 from ..config import Settings
-from ..registry import registry_of
+from ..registry import DurableRegistry, registry_of
 from ..storage.clients import RequestCounter
-from ..storage.queues import ReceivedMessage
 from ..storage.taskhub import TaskHubStorage
 from .activities import ActivityDispatcher
 from .entities import EntityDispatcher
+from .inboxes import PartitionInboxes
 from .orchestrations import OrchestrationDispatcher
 from .partitions import PartitionManager
 
@@ -34,56 +34,58 @@ class TaskHubWorker:
         counter: RequestCounter | None = None,
         **settings: Any,
     ) -> None:
-        self.settings = Settings(connection_string=connection_string, hub_name=hub_name).with_overrides(
-            **settings
-        )
-        self.registry = registry_of(app)
+        """A worker for ``app`` (a ``DFApp`` or ``DurableRegistry``); ``settings`` override :class:`Settings` fields."""
+        merged = Settings(connection_string=connection_string, hub_name=hub_name).with_overrides(**settings)
+        self._compose(registry_of(app), merged, counter)
+
+    @classmethod
+    def from_settings(
+        cls, registry_or_app: Any, settings: Settings, *, counter: RequestCounter | None = None
+    ) -> TaskHubWorker:
+        """A worker for ``registry_or_app`` (a ``DurableRegistry`` or ``DFApp``) with ``settings`` as given."""
+        worker = cls.__new__(cls)
+        worker._compose(registry_of(registry_or_app), settings, counter)
+        return worker
+
+    def _compose(self, registry: DurableRegistry, settings: Settings, counter: RequestCounter | None) -> None:
+        """Build storage and the dispatchers; each gets its collaborators when it is constructed."""
+        self.settings = settings
+        self.registry = registry
         self.storage = TaskHubStorage(
-            self.settings.connection_string,
-            self.settings.hub_name,
-            partition_count=self.settings.partition_count,
-            lease_duration=self.settings.lease_duration,
+            settings.connection_string,
+            settings.hub_name,
+            partition_count=settings.partition_count,
+            lease_duration=settings.lease_duration,
             counter=counter,
         )
-        self.activities = ActivityDispatcher(
-            self.storage, self.registry, self.settings, on_result_sent=self._result_sent
-        )
+        self._inboxes = PartitionInboxes(self.storage.partition_of, settings.max_queue_polling_interval)
+        self.activities = ActivityDispatcher(self.storage, registry, settings, results=self._inboxes)
+        self.entities = EntityDispatcher(self.storage, registry, settings, wake=self._inboxes.wake_instance)
         self.orchestrations = OrchestrationDispatcher(
             self.storage,
-            self.registry,
-            self.settings,
-            on_work_items_sent=self.activities.wake,
-            entity_handler=self._process_entity,
+            registry,
+            settings,
+            inboxes=self._inboxes,
+            activities=self.activities,
+            entity_handler=self.entities.process,
         )
-        self.orchestrations.local_activities = self.activities
-        self.activities.deliver_result = self.orchestrations.deliver_local
-        self.activities.owns_instance = lambda instance_id: self.orchestrations.owns(
-            self.storage.partition_of(instance_id)
-        )
-        self.entities = EntityDispatcher(self.storage, self.registry, self.settings, wake=self.notify)
         self.partitions = PartitionManager(
             self.storage.leases,
-            self.settings.worker_id,
+            settings.worker_id,
             on_acquired=self.orchestrations.start_partition,
             on_lost=self._partition_lost,
-            renew_interval=self.settings.lease_renew_interval,
-            acquire_interval=self.settings.lease_acquire_interval,
+            renew_interval=settings.lease_renew_interval,
+            acquire_interval=settings.lease_acquire_interval,
         )
         self._started = False
-
-    async def _process_entity(self, index: int, instance_id: str, messages: list[ReceivedMessage]) -> None:
-        await self.entities.process(index, instance_id, messages)
 
     async def _partition_lost(self, index: int) -> None:
         await self.orchestrations.stop_partition(index)
         self.entities.drop_partition(index)
 
-    def _result_sent(self, instance_id: str) -> None:
-        self.orchestrations.wake_instance(instance_id)
-
     def notify(self, instance_id: str) -> None:
         """A message for ``instance_id`` was just sent from this process: poll its partition now."""
-        self.orchestrations.wake_instance(instance_id)
+        self._inboxes.wake_instance(instance_id)
 
     async def start(self) -> None:
         if self._started:

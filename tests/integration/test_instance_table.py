@@ -12,7 +12,7 @@ import pytest
 from durable_azure.errors import SplitBrainError
 from durable_azure.orchestration.history import OrchestrationStatus
 from durable_azure.storage.clients import StorageClients
-from durable_azure.storage.instance_table import InstanceTable
+from durable_azure.storage.instance_table import InstanceTable, InstanceUpdate
 from durable_azure.storage.payloads import PayloadStore
 
 T0 = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=timezone.utc)
@@ -90,7 +90,7 @@ async def test_second_insert_and_stale_etag_are_split_brain(env: Env) -> None:
         await start(env, "dup")
     record = await env.instances.get("dup")
     assert record is not None and record.etag
-    await env.instances.merge("dup", {"RuntimeStatus": OrchestrationStatus.Running})
+    await env.instances.merge("dup", InstanceUpdate(status=OrchestrationStatus.Running))
     with pytest.raises(SplitBrainError):
         await start(env, "dup", etag=record.etag)
 
@@ -99,12 +99,12 @@ async def test_replace_with_etag_clears_stale_columns(env: Env) -> None:
     await start(env, "again")
     await env.instances.merge(
         "again",
-        {
-            "RuntimeStatus": OrchestrationStatus.Completed,
-            "Output": '"done"',
-            "CompletedTime": T0 + timedelta(minutes=1),
-            "CustomStatus": '"almost"',
-        },
+        InstanceUpdate(
+            status=OrchestrationStatus.Completed,
+            output='"done"',
+            completed_time=T0 + timedelta(minutes=1),
+            custom_status='"almost"',
+        ),
     )
     record = await env.instances.get("again")
     assert record is not None
@@ -133,18 +133,18 @@ async def test_replace_with_etag_clears_stale_columns(env: Env) -> None:
 async def test_merge_upserts_and_converts_types(env: Env) -> None:
     await env.instances.merge(
         "sub-1",
-        {
-            "Name": "Child",
-            "Version": "",
-            "RuntimeStatus": OrchestrationStatus.Running,
-            "CreatedTime": T0,
-            "LastUpdatedTime": T0,
-            "ExecutionId": EXEC,
-            "Generation": 0,
-            "CustomStatus": "null",
-            "Tags": {"k": "v"},
-            "Output": None,  # skipped: tables have no null
-        },
+        InstanceUpdate(
+            name="Child",
+            version="",
+            status=OrchestrationStatus.Running,
+            created_time=T0,
+            last_updated_time=T0,
+            execution_id=EXEC,
+            generation=0,
+            custom_status="null",
+            tags={"k": "v"},
+            output=None,  # skipped: tables have no null
+        ),
     )
     assert env.clients.counter.snapshot() == {"table.merge": 1}
     raw = await env.raw("sub-1")
@@ -157,7 +157,7 @@ async def test_merge_upserts_and_converts_types(env: Env) -> None:
 async def test_large_output_round_trips_through_a_blob_url(env: Env) -> None:
     await start(env, "big")
     output = '"' + "x" * 100_000 + '"'
-    await env.instances.merge("big", {"RuntimeStatus": OrchestrationStatus.Completed, "Output": output})
+    await env.instances.merge("big", InstanceUpdate(status=OrchestrationStatus.Completed, output=output))
     raw = await env.raw("big")
     url = raw["Output"]
     assert url.startswith(env.payloads.container_url + "/big/Output-") and url.endswith(".json.gz")
@@ -222,10 +222,10 @@ async def test_filters(env: Env) -> None:
     await start(env, "a-2", created=T0 + timedelta(hours=1))
     await start(env, "b-1", created=T0 + timedelta(hours=2))
     await env.instances.merge(
-        "@counter@k", {"Name": "@counter@k", "RuntimeStatus": OrchestrationStatus.Running}
+        "@counter@k", InstanceUpdate(name="@counter@k", status=OrchestrationStatus.Running)
     )
-    await env.instances.merge("a-2", {"RuntimeStatus": OrchestrationStatus.Running})
-    await env.instances.merge("b-1", {"RuntimeStatus": OrchestrationStatus.Failed})
+    await env.instances.merge("a-2", InstanceUpdate(status=OrchestrationStatus.Running))
+    await env.instances.merge("b-1", InstanceUpdate(status=OrchestrationStatus.Failed))
 
     async def ids(**kwargs: Any) -> list[str]:
         records, token = await env.instances.query(**kwargs)
@@ -273,8 +273,8 @@ async def test_delete(env: Env) -> None:
 async def test_count_by_status(env: Env) -> None:
     for i in range(3):
         await start(env, f"p{i}")
-    await env.instances.merge("p0", {"RuntimeStatus": OrchestrationStatus.Completed})
-    await env.instances.merge("@e@1", {"RuntimeStatus": OrchestrationStatus.Running})
+    await env.instances.merge("p0", InstanceUpdate(status=OrchestrationStatus.Completed))
+    await env.instances.merge("@e@1", InstanceUpdate(status=OrchestrationStatus.Running))
     env.clients.counter.reset()
     assert await env.instances.count_by_status() == {"Pending": 2, "Completed": 1}
     assert env.clients.counter.snapshot() == {"table.query": 1}

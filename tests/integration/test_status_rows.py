@@ -14,6 +14,7 @@ from durable_azure.orchestration.history import (
     OrchestratorStarted,
     TaskScheduled,
 )
+from durable_azure.storage.instance_table import InstanceUpdate
 from durable_azure.storage.status_rows import write_status_row
 from durable_azure.storage.taskhub import TaskHubStorage
 
@@ -81,10 +82,10 @@ async def test_a_stalled_workers_late_write_does_not_put_running_back_over_compl
         start_index=3,
         etag=stalled_history_etag,
     )
-    completed = {"RuntimeStatus": OrchestrationStatus.Completed, "Output": '"done"'}
+    completed = InstanceUpdate(status=OrchestrationStatus.Completed, output='"done"')
     assert await write_status_row(storage, ID, completed, row_etag=newer_row_etag, history_etag=finished)
     # worker A wakes up and sends its (stale) first-episode row update
-    running = {"RuntimeStatus": OrchestrationStatus.Running, "LastUpdatedTime": NOW}
+    running = InstanceUpdate(status=OrchestrationStatus.Running, last_updated_time=NOW)
     result = await write_status_row(
         storage, ID, running, row_etag=stalled_row_etag, history_etag=stalled_history_etag
     )
@@ -100,7 +101,7 @@ async def test_a_client_write_in_between_is_merged_over_not_mistaken_for_a_newer
     assert row_etag is None
     history_etag = await first_episode(storage)
     await client_start(storage)
-    running = {"RuntimeStatus": OrchestrationStatus.Running, "LastUpdatedTime": NOW}
+    running = InstanceUpdate(status=OrchestrationStatus.Running, last_updated_time=NOW)
     new_etag = await write_status_row(storage, ID, running, row_etag=row_etag, history_etag=history_etag)
     assert new_etag is not None and new_etag == await current_row_etag(storage)
     record = await storage.instances.get(ID)
@@ -113,11 +114,11 @@ async def test_a_missing_row_is_inserted_and_later_writes_chain_on_its_etag(
     storage: TaskHubStorage,
 ) -> None:
     history_etag = await first_episode(storage)
-    running = {"RuntimeStatus": OrchestrationStatus.Running, "Name": "Chain"}
+    running = InstanceUpdate(status=OrchestrationStatus.Running, name="Chain")
     first = await write_status_row(storage, ID, running, row_etag=None, history_etag=history_etag)
     assert first is not None
     storage.clients.counter.reset()
-    done = {"RuntimeStatus": OrchestrationStatus.Completed}
+    done = InstanceUpdate(status=OrchestrationStatus.Completed)
     second = await write_status_row(storage, ID, done, row_etag=first, history_etag=history_etag)
     assert second is not None and second != first
     assert storage.clients.counter.total == 1  # no conflict: one guarded merge, no extra reads
@@ -130,6 +131,6 @@ async def test_a_purged_instance_is_not_resurrected_by_a_late_write(storage: Tas
     history_etag = await first_episode(storage)
     await storage.history.delete_instance(ID)
     await storage.instances.delete(ID)
-    running = {"RuntimeStatus": OrchestrationStatus.Running}
+    running = InstanceUpdate(status=OrchestrationStatus.Running)
     assert await write_status_row(storage, ID, running, row_etag=row_etag, history_etag=history_etag) is None
     assert await storage.instances.get(ID) is None

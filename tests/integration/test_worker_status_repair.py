@@ -13,6 +13,7 @@ import worker_support as ws
 from durable_azure import OrchestrationRuntimeStatus as S
 from durable_azure.orchestration import history as h
 from durable_azure.orchestration.history import OrchestrationStatus
+from durable_azure.storage.instance_table import InstanceUpdate
 
 
 async def history_has(hub: ws.Hub, instance_id: str, kind: type) -> bool:
@@ -30,7 +31,7 @@ async def test_a_finished_instance_whose_final_row_write_was_lost_is_repaired(
         await ws.completed(hub.client, instance_id)
         await hub.stop_worker()
         # what a worker killed right after appending ExecutionCompleted leaves behind
-        await hub.storage.instances.merge(instance_id, {"RuntimeStatus": OrchestrationStatus.Running})
+        await hub.storage.instances.merge(instance_id, InstanceUpdate(status=OrchestrationStatus.Running))
         assert (await hub.client.get_status(instance_id)).runtime_status is S.Running
 
         await hub.start_worker()
@@ -51,7 +52,7 @@ async def test_a_running_instance_whose_first_row_write_was_lost_is_shown_runnin
         await ws.wait_for_status(hub.client, instance_id, S.Running)
         await hub.stop_worker()
         # a worker killed after its first checkpoint but before its row write leaves "Pending"
-        await hub.storage.instances.merge(instance_id, {"RuntimeStatus": OrchestrationStatus.Pending})
+        await hub.storage.instances.merge(instance_id, InstanceUpdate(status=OrchestrationStatus.Pending))
 
         await hub.start_worker()
         await hub.client.raise_event(instance_id, "a", 1)

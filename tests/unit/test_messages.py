@@ -10,17 +10,15 @@ import pytest
 
 from durable_azure.errors import CorruptMessageError
 from durable_azure.orchestration import history as h
+from durable_azure.storage.event_json import event_from_json_dict, event_to_json_dict
 from durable_azure.storage.messages import (
     TaskMessage,
     decode_message,
     encode_message,
     encode_wrapper,
-    event_from_json_dict,
-    event_to_json_dict,
-    format_timestamp,
     large_message_blob_name,
-    parse_timestamp,
 )
+from durable_azure.storage.values import format_timestamp, parse_timestamp
 
 T0 = datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc)
 T1 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)

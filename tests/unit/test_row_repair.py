@@ -13,7 +13,7 @@ from durable_azure.orchestration.history import (
     OrchestratorStarted,
     TaskScheduled,
 )
-from durable_azure.storage.instance_table import RowState
+from durable_azure.storage.instance_table import InstanceUpdate, RowState
 from durable_azure.worker.instance_state import InstanceState, row_repair
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
@@ -44,46 +44,48 @@ def row(status: OrchestrationStatus, execution_id: str = EXEC) -> RowState:
 
 
 def test_a_row_that_agrees_with_history_needs_nothing() -> None:
-    assert row_repair(state(running_history()), row(OrchestrationStatus.Running)) == {}
-    assert row_repair(state(finished_history()), row(OrchestrationStatus.Failed)) == {}
-    assert row_repair(InstanceState(), None) == {}  # no history yet
+    assert row_repair(state(running_history()), row(OrchestrationStatus.Running)) == InstanceUpdate()
+    assert row_repair(state(finished_history()), row(OrchestrationStatus.Failed)) == InstanceUpdate()
+    assert row_repair(InstanceState(), None) == InstanceUpdate()  # no history yet
 
 
 def test_a_pending_row_of_a_started_execution_becomes_running_with_its_columns() -> None:
-    columns = row_repair(state(running_history()), row(OrchestrationStatus.Pending))
-    assert columns == {
-        "Name": "Chain",
-        "Version": "",
-        "CreatedTime": T0,
-        "Input": "3",
-        "RuntimeStatus": OrchestrationStatus.Running,
-        "ExecutionId": EXEC,
-        "Generation": 0,
-        "LastUpdatedTime": T0 + timedelta(seconds=1),
-    }
+    update = row_repair(state(running_history()), row(OrchestrationStatus.Pending))
+    assert update == InstanceUpdate(
+        name="Chain",
+        version="",
+        created_time=T0,
+        input="3",
+        status=OrchestrationStatus.Running,
+        execution_id=EXEC,
+        generation=0,
+        last_updated_time=T0 + timedelta(seconds=1),
+    )
 
 
 def test_a_suspended_instance_is_restored_as_suspended() -> None:
     events = [*running_history(), ExecutionSuspended(timestamp=T0 + timedelta(seconds=2))]
-    columns = row_repair(state(events), row(OrchestrationStatus.Pending))
-    assert columns["RuntimeStatus"] is OrchestrationStatus.Suspended
+    update = row_repair(state(events), row(OrchestrationStatus.Pending))
+    assert update.status is OrchestrationStatus.Suspended
 
 
 def test_a_finished_history_behind_a_running_row_gets_its_outcome() -> None:
-    columns = row_repair(state(finished_history()), row(OrchestrationStatus.Running))
-    assert columns == {
-        "RuntimeStatus": OrchestrationStatus.Failed,
-        "Output": '"boom"',
-        "CompletedTime": T0 + timedelta(seconds=5),
-        "LastUpdatedTime": T0 + timedelta(seconds=5),
-    }
+    update = row_repair(state(finished_history()), row(OrchestrationStatus.Running))
+    assert update == InstanceUpdate(
+        status=OrchestrationStatus.Failed,
+        output='"boom"',
+        completed_time=T0 + timedelta(seconds=5),
+        last_updated_time=T0 + timedelta(seconds=5),
+    )
 
 
 def test_a_missing_row_is_rebuilt_whole() -> None:
-    columns = row_repair(state(finished_history()), None)
-    assert columns["Name"] == "Chain" and columns["ExecutionId"] == EXEC
-    assert columns["RuntimeStatus"] is OrchestrationStatus.Failed and columns["Output"] == '"boom"'
+    update = row_repair(state(finished_history()), None)
+    assert update.name == "Chain" and update.execution_id == EXEC
+    assert update.status is OrchestrationStatus.Failed and update.output == '"boom"'
 
 
 def test_a_row_for_another_execution_is_a_newer_start_and_is_left_alone() -> None:
-    assert row_repair(state(finished_history()), row(OrchestrationStatus.Pending, "f" * 32)) == {}
+    assert (
+        row_repair(state(finished_history()), row(OrchestrationStatus.Pending, "f" * 32)) == InstanceUpdate()
+    )

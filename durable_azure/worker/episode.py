@@ -1,0 +1,272 @@
+"""One episode of an orchestration instance: replay it with the new events, then checkpoint it.
+
+Checkpoint order (ARCHITECTURE.md): send the outbound messages, append history guarded by the
+sentinel ETag, then write the Instances row when something users see changed. The caller deletes
+the inbound messages afterwards: nothing is deleted before the history that consumed it is durable.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Any
+
+from ..errors import FunctionNotFoundError, SplitBrainError
+from ..orchestration.context import DurableOrchestrationContext
+from ..orchestration.executor import Completion, OrchestrationResult, ReplaySession
+from ..orchestration.history import (
+    ExecutionResumed,
+    ExecutionStarted,
+    ExecutionSuspended,
+    HistoryEvent,
+    OrchestrationStatus,
+    OrchestratorCompleted,
+    OrchestratorStarted,
+)
+from ..registry import DurableRegistry
+from ..storage.instance_table import InstanceUpdate
+from ..storage.payloads import table_property_too_large
+from ..storage.status_rows import write_status_row
+from ..storage.taskhub import TaskHubStorage
+from .instance_state import InstanceCache, InstanceState, execution_update
+from .outbound import Outbound, OutboundSender, new_execution_id, outbound_messages, parent_notification
+
+log = logging.getLogger(__name__)
+
+MAX_CONTINUE_AS_NEW_PER_EPISODE = 20
+
+
+def _stamp_end(result: OrchestrationResult) -> OrchestrationResult:
+    """Stamp the episode's OrchestratorCompleted with the wall-clock end (the pure core has no clock)."""
+    events = result.new_events
+    if events and isinstance(events[-1], OrchestratorCompleted):
+        events[-1] = replace(events[-1], timestamp=datetime.now(timezone.utc))
+    return result
+
+
+def _missing_orchestrator(name: str, known: list[str]) -> Callable[[DurableOrchestrationContext], Any]:
+    def orchestrator(context: DurableOrchestrationContext) -> Any:
+        raise FunctionNotFoundError(
+            f"No orchestrator named '{name}' is registered in this app "
+            f"(registered: {', '.join(sorted(known)) or 'none'}). Check the name given to start_new or "
+            "call_sub_orchestrator, and that the function is decorated with @app.orchestration_trigger."
+        )
+
+    return orchestrator
+
+
+class EpisodeRunner:
+    """Runs and checkpoints episodes, keeping the instance cache in step with what is durable."""
+
+    def __init__(
+        self,
+        storage: TaskHubStorage,
+        registry: DurableRegistry,
+        cache: InstanceCache,
+        sender: OutboundSender,
+    ) -> None:
+        self._storage = storage
+        self._registry = registry
+        self._cache = cache
+        self._sender = sender
+        self.episodes = 0
+
+    async def run(
+        self,
+        index: int,
+        instance_id: str,
+        state: InstanceState,
+        new_start: ExecutionStarted | None,
+        incoming: list[HistoryEvent],
+        now: datetime,
+    ) -> None:
+        """Run one episode of ``instance_id`` on ``incoming`` events and checkpoint it.
+
+        ``new_start`` begins a new execution (its history replaces the cached one). Raises
+        :class:`SplitBrainError` when another worker appended history first.
+        """
+        started = new_start or state.started
+        assert started is not None
+        past: list[HistoryEvent] = [] if new_start else state.history
+        start_index = 0 if new_start else len(state.history)
+        execution_id = started.execution_id
+        episode = 1 if new_start else state.episodes + 1
+        orchestrator = self._orchestrator(started.name)
+        new_events: list[HistoryEvent] = [OrchestratorStarted(timestamp=now), *incoming]
+        outbound: list[Outbound] = []
+        continued = False
+        session = None if new_start else state.session
+        for _ in range(MAX_CONTINUE_AS_NEW_PER_EPISODE):
+            if session is None:
+                session = ReplaySession(orchestrator, past)  # replay once; cached sessions skip this
+            result = _stamp_end(session.run_episode(new_events))
+            self.episodes += 1
+            outbound += outbound_messages(
+                result.actions,
+                instance_id=instance_id,
+                execution_id=execution_id,
+                name=started.name,
+                episode=episode,
+                now=now,
+            )
+            completion = result.completion
+            if completion is None or completion.status is not OrchestrationStatus.ContinuedAsNew:
+                break
+            continued = True
+            session = None
+            started = ExecutionStarted(
+                name=started.name,
+                instance_id=instance_id,
+                execution_id=new_execution_id(),
+                input=completion.output,
+                version=started.version,
+                parent=started.parent,
+                generation=started.generation,
+                timestamp=now,
+            )
+            execution_id = started.execution_id
+            past, start_index, episode = [], 0, 1
+            new_events = [OrchestratorStarted(timestamp=now), started, *completion.carryover_events]
+        if completion is not None:
+            notice = parent_notification(
+                started, completion, execution_id=execution_id, episode=episode, now=now
+            )
+            if notice is not None:
+                outbound.append(notice)
+
+        log.debug(
+            "episode %d of %s: %d new event(s), %d message(s) out%s",
+            episode,
+            started.name,
+            len(result.new_events),
+            len(outbound),
+            f", {completion.status.name}" if completion else "",
+            extra={
+                "instance_id": instance_id,
+                "execution_id": execution_id,
+                "event": "Episode",
+                "partition": index,
+            },
+        )
+        # 1. outbound messages
+        await self._sender.send_all(outbound)
+        # 2. history, guarded by the sentinel ETag
+        try:
+            etag = await self._storage.history.append(
+                instance_id, execution_id, result.new_events, start_index=start_index, etag=state.etag
+            )
+        except SplitBrainError:
+            log.warning(
+                "another worker wrote this instance; abandoning the episode",
+                extra={"instance_id": instance_id},
+            )
+            self._cache.drop(instance_id)
+            raise
+        # 3. the Instances row, only when something users see changed (or a lost write is repaired)
+        update = status_update(
+            state.row_repair if not new_start else InstanceUpdate(),
+            state,
+            started,
+            result.new_events,
+            completion,
+            result.custom_status,
+            now,
+            new_execution=bool(new_start) or continued,
+            client_started=new_start is not None and not continued and new_start.parent is None,
+        )
+        row_etag = state.row_etag
+        if update:
+            row_etag = await write_status_row(
+                self._storage, instance_id, update, row_etag=state.row_etag, history_etag=etag
+            )
+            if row_etag is None:  # a newer owner has the instance; our cached state is stale
+                self._cache.drop(instance_id)
+                return
+        # update the cached state (4. the caller deletes the inbound messages)
+        if new_start or continued:
+            fresh = InstanceState(etag=etag, row_etag=row_etag)
+            fresh.extend(result.new_events)
+            fresh.custom_status = result.custom_status
+            fresh.session = session
+            self._cache.put(instance_id, fresh)
+        else:
+            state.etag = etag
+            state.row_etag = row_etag
+            state.row_repair = InstanceUpdate()
+            state.extend(result.new_events)
+            state.custom_status = result.custom_status
+            state.session = session
+
+    async def repair_row(self, instance_id: str, state: InstanceState) -> None:
+        """Bring the Instances row of a finished instance in line with its history, if a worker
+        died (or stalled and was replaced) between the final checkpoint and its row write."""
+        if not state.row_repair or state.etag is None:
+            return
+        log.warning(
+            "the status row of %s missed its last update; repairing it from history",
+            instance_id,
+            extra={"instance_id": instance_id, "event": "StatusRowRepaired"},
+        )
+        row_etag = await write_status_row(
+            self._storage, instance_id, state.row_repair, row_etag=state.row_etag, history_etag=state.etag
+        )
+        if row_etag is None:
+            self._cache.drop(instance_id)
+        else:
+            state.row_etag, state.row_repair = row_etag, InstanceUpdate()
+
+    def _orchestrator(self, name: str) -> Callable[[DurableOrchestrationContext], Any]:
+        fn = self._registry.orchestrators.get(name)
+        return fn if fn is not None else _missing_orchestrator(name, list(self._registry.orchestrators))
+
+
+def status_update(
+    base: InstanceUpdate,
+    state: InstanceState,
+    started: ExecutionStarted,
+    new_events: list[HistoryEvent],
+    completion: Completion | None,
+    custom_status: str | None,
+    now: datetime,
+    *,
+    new_execution: bool,
+    client_started: bool = False,
+) -> InstanceUpdate:
+    """``base`` (a pending row repair, or nothing) with what this episode changed that users see.
+
+    A field the episode sets replaces the one in ``base`` even when set to ``None`` (not written): a
+    continued-as-new execution without input must not get the old execution's. Unchanged: ``base``.
+    """
+    update = base
+    changed = False
+    if new_execution:
+        update = replace(execution_update(started, update), custom_status=custom_status or "null")
+        if client_started and started.input and table_property_too_large(started.input):
+            # the client's start already stored it (as a blob); do not upload it twice
+            update = replace(update, input=None)
+        changed = True
+    for event in new_events:
+        if isinstance(event, ExecutionSuspended):
+            update, changed = replace(update, status=OrchestrationStatus.Suspended), True
+        elif isinstance(event, ExecutionResumed):
+            update, changed = replace(update, status=OrchestrationStatus.Running), True
+    if completion is not None and completion.status is not OrchestrationStatus.ContinuedAsNew:
+        log.info(
+            "%s %s",
+            started.name,
+            completion.status.name,
+            extra={
+                "instance_id": started.instance_id,
+                "execution_id": started.execution_id,
+                "event": "ExecutionCompleted",
+            },
+        )
+        update = replace(update, status=completion.status, output=completion.output, completed_time=now)
+        changed = True
+    if custom_status != state.custom_status or (new_execution and custom_status):
+        update, changed = replace(update, custom_status=custom_status or "null"), True
+    if changed:
+        update = replace(update, last_updated_time=now, execution_id=started.execution_id)
+    return update
