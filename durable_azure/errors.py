@@ -137,3 +137,12 @@ class FunctionNotFoundError(DurableError, LookupError):
 
 class PayloadTooLargeError(DurableError, ValueError):
     """A value is larger than durable-azure can store."""
+
+
+class InvalidInputError(DurableError, ValueError):
+    """An argument breaks a documented limit: an empty or over-long name, a reason that is not a
+    string, a wait time that is not a finite positive number of seconds."""
+
+
+class OperationTimeoutError(DurableError, TimeoutError):
+    """An instance did not reach the awaited state in time (it may still get there later)."""

@@ -12,13 +12,33 @@ from .params import JSON, JSON_OPTION
 from .state import CliState, pass_state
 
 
-def _entity_id(name: str, key: str) -> Any:
-    from ..orchestration.entity_id import EntityId
+def checked(value: str, what: str, param_hint: str) -> str:
+    """``value`` if it is a valid name (limits: durable_azure.orchestration.limits), else a usage error."""
+    from ..errors import InvalidInputError
+    from ..orchestration.limits import check_name
 
     try:
-        return EntityId(name, key)
+        return check_name(value, what)
+    except InvalidInputError as e:
+        raise click.BadParameter(str(e), param_hint=param_hint) from None
+
+
+def _entity_id(name: str, key: str) -> Any:
+    """The EntityId, checked (name, key characters, key length) before storage is touched."""
+    from ..errors import InvalidInstanceIdError
+    from ..orchestration.entity_id import EntityId
+    from ..orchestration.limits import check_entity_id
+
+    try:
+        entity_id = EntityId(name, key)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="'ENTITY'") from None
+    try:
+        check_entity_id(entity_id)
+    except InvalidInstanceIdError as e:
+        hint = "'KEY'" if "entity key" in str(e) or "Table key" in str(e) else "'ENTITY'"
+        raise click.BadParameter(str(e), param_hint=hint) from None
+    return entity_id
 
 
 @click.command()
@@ -31,6 +51,7 @@ def _entity_id(name: str, key: str) -> Any:
 def signal(state: CliState, entity: str, key: str, operation: str, input_: Any, as_json: bool) -> None:
     """Send operation OP to entity ENTITY@KEY (one-way)."""
     entity_id = _entity_id(entity, key)
+    checked(operation, "operation name", "'OP'")
 
     async def body(client: Any) -> None:
         await client.signal_entity(entity_id, operation, input_)

@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from ..orchestration.limits import MAX_WAIT_SECONDS
+from .entities import checked
 from .errors import EXIT_USAGE, CliError, Conflict, exit_for
 from .inspect import print_status
 from .output import console, done, echo_json, fmt_time, status_to_json, styled_status
@@ -22,7 +24,11 @@ from .state import CliState, pass_state, status_or_not_found
 @click.option("--id", "instance_id", metavar="ID", help="Instance id (default: a new GUID).")
 @click.option("--wait", is_flag=True, help="Wait until the instance finishes and print its status.")
 @click.option(
-    "--timeout", type=click.FloatRange(min=0), default=60.0, show_default=True, help="Seconds to --wait."
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True, max=MAX_WAIT_SECONDS),
+    default=60.0,
+    show_default=True,
+    help="Seconds to --wait (at most 7 days).",
 )
 @JSON_OPTION
 @pass_state
@@ -175,6 +181,7 @@ def list_(
 @pass_state
 def raise_(state: CliState, instance_id: str, event: str, data: Any, as_json: bool) -> None:
     """Raise external EVENT on an instance. Exit 4 if it has finished."""
+    checked(event, "event name", "'EVENT'")
 
     async def body(client: Any) -> None:
         await status_or_not_found(state, client, instance_id)
@@ -188,6 +195,16 @@ def raise_(state: CliState, instance_id: str, event: str, data: Any, as_json: bo
     )
 
 
+def _check_reason(reason: str | None) -> None:
+    from ..errors import InvalidInputError, PayloadTooLargeError
+    from ..orchestration.limits import check_reason
+
+    try:
+        check_reason(reason)
+    except (InvalidInputError, PayloadTooLargeError) as e:
+        raise click.BadParameter(str(e), param_hint="'--reason'") from None
+
+
 def _control_command(verb: str, past: str, method: str, doc: str) -> click.Command:
     @click.command(verb, help=doc)
     @click.argument("instance_id", metavar="ID")
@@ -195,6 +212,8 @@ def _control_command(verb: str, past: str, method: str, doc: str) -> click.Comma
     @JSON_OPTION
     @pass_state
     def command(state: CliState, instance_id: str, reason: str | None, as_json: bool) -> None:
+        _check_reason(reason)
+
         async def body(client: Any) -> None:
             await status_or_not_found(state, client, instance_id)
             await getattr(client, method)(instance_id, reason)
@@ -272,7 +291,19 @@ def restart(state: CliState, instance_id: str, new_id: bool, as_json: bool) -> N
     metavar="STATUS",
     help="Only this finished status (repeatable; default: Completed, Failed, Terminated, Canceled).",
 )
-@click.option("--force", is_flag=True, help="Purge ID even if it is still running.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Purge ID even if it has not finished: terminate it, wait for a worker to record that, then "
+    "purge. (An entity: delete it even if it has state.)",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True, max=MAX_WAIT_SECONDS),
+    default=60.0,
+    show_default=True,
+    help="Seconds --force waits for a worker to record the termination.",
+)
 @JSON_OPTION
 @pass_state
 def purge(
@@ -282,17 +313,27 @@ def purge(
     created_to: datetime | None,
     statuses: tuple[str, ...],
     force: bool,
+    timeout: float,
     as_json: bool,
 ) -> None:
-    """Delete history and status: of instance ID, or of finished instances created in a time range."""
+    """Delete history and status: of instance ID, or of finished instances created in a time range.
+
+    An instance that has not finished (Running, Pending, Suspended) is refused (exit 4) unless
+    --force, which terminates it first; if no worker records the termination within --timeout,
+    nothing is deleted (exit 1) and the instance ends as Terminated once a worker runs.
+    """
     by_range = created_from is not None or created_to is not None
     if instance_id and (by_range or statuses):
         raise click.UsageError("Give either an instance ID or --created-from/--created-to, not both.")
     if not instance_id and not by_range:
         raise click.UsageError("Give an instance ID, or --created-from and/or --created-to to purge by time.")
     if instance_id:
-        _purge_one(state, instance_id, force, as_json)
+        _purge_one(state, instance_id, force, timeout, as_json)
         return
+    if force:
+        raise click.UsageError(
+            "--force applies to one instance ID; a time range only purges finished instances."
+        )
     chosen = canonical_statuses(statuses)
     unfinished = [s for s in chosen if s in (*ACTIVE_STATUSES, "ContinuedAsNew")]
     if unfinished:
@@ -303,18 +344,26 @@ def purge(
     _purge_range(state, created_from, created_to, chosen, as_json)
 
 
-def _purge_one(state: CliState, instance_id: str, force: bool, as_json: bool) -> None:
-    async def body(client: Any) -> int:
-        found = await status_or_not_found(state, client, instance_id)
-        if found.runtime_status.value in ACTIVE_STATUSES and not force:
-            raise Conflict(
-                f"Instance '{instance_id}' is {found.runtime_status.value}; terminate it first, "
-                "or purge with --force."
-            )
-        return int((await client.purge_instance_history(instance_id)).instances_deleted)
+def _purge_one(state: CliState, instance_id: str, force: bool, timeout: float, as_json: bool) -> None:
+    from ..errors import InvalidOperationError
 
-    deleted = state.run(body)
-    done(as_json, {"instancesDeleted": deleted}, f"Purged instance {instance_id}")
+    async def body(client: Any) -> tuple[int, bool]:
+        found = await status_or_not_found(state, client, instance_id)
+        unfinished = not found.runtime_status.is_terminal and not instance_id.startswith("@")
+        try:
+            result = await client.purge_instance_history(instance_id, force=force, timeout=timeout)
+        except InvalidOperationError as e:
+            if unfinished:
+                raise Conflict(
+                    f"Instance '{instance_id}' is {found.runtime_status.value}; terminate it first, "
+                    "or purge with --force (terminates it, then purges it)."
+                ) from None
+            raise Conflict(str(e).replace("force=True", "--force")) from None
+        return int(result.instances_deleted), unfinished and force
+
+    deleted, terminated = state.run(body)
+    verb = "Terminated and purged" if terminated else "Purged"
+    done(as_json, {"instancesDeleted": deleted}, f"{verb} instance {instance_id}")
 
 
 def _purge_range(

@@ -1,4 +1,8 @@
-"""``DurableOrchestrationClient``: start, inspect and manage instances, talking to storage directly."""
+"""``DurableOrchestrationClient``: start, inspect and manage instances, talking to storage directly.
+
+Every argument is checked before the first storage request (limits:
+:mod:`durable_azure.orchestration.limits`), so a refused call writes nothing.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +16,10 @@ from ..errors import (
     InstanceAlreadyExistsError,
     InstanceNotFoundError,
     InvalidOperationError,
+    OperationTimeoutError,
     SplitBrainError,
 )
-from ..orchestration import serialization
+from ..orchestration import limits, serialization
 from ..orchestration.entity_id import EntityId
 from ..orchestration.history import (
     EventRaised,
@@ -29,7 +34,7 @@ from ..orchestration.history import (
 from ..orchestration.status import OrchestrationRuntimeStatus
 from ..storage.instance_table import InstanceRecord, InstanceUpdate
 from ..storage.messages import TaskMessage
-from ..storage.naming import escape_partition_key, validate_instance_id
+from ..storage.naming import escape_partition_key
 from ..storage.taskhub import TaskHubStorage
 from ..storage.values import format_iso_seconds
 from .history_json import history_to_json
@@ -38,6 +43,9 @@ from .signals import SignalBatcher
 
 _ACTIVE = frozenset({OrchestrationStatus.Running, OrchestrationStatus.Pending, OrchestrationStatus.Suspended})
 _TERMINAL_RUNTIME = [s for s in OrchestrationRuntimeStatus if s.is_terminal]
+#: How often a forced purge looks whether the terminate request has been processed (seconds).
+_PURGE_POLL_SECONDS = 0.25
+FORCED_PURGE_REASON = "Terminated to be purged (purge_instance_history with force=True)."
 
 
 def _statuses(values: Iterable[OrchestrationRuntimeStatus | str] | None) -> list[OrchestrationStatus] | None:
@@ -92,6 +100,7 @@ class DurableOrchestrationClient:
             self._notify(instance_id)
 
     async def _require(self, instance_id: str, *, fetch_input: bool = False) -> InstanceRecord:
+        limits.check_storable_id(instance_id)
         record = await self._storage.instances.get(instance_id, fetch_input=fetch_input, fetch_output=False)
         if record is None:
             raise InstanceNotFoundError(
@@ -107,10 +116,15 @@ class DurableOrchestrationClient:
         client_input: Any = None,
         version: str | None = None,
     ) -> str:
-        """Start an orchestration; returns its instance id. A finished instance with the same id is replaced."""
-        if not orchestration_function_name or not isinstance(orchestration_function_name, str):
-            raise ValueError("orchestration_function_name must be a non-empty string.")
-        instance_id = validate_instance_id(instance_id) if instance_id is not None else uuid.uuid4().hex
+        """Start an orchestration; returns its instance id. A finished instance with the same id is replaced.
+
+        Raises :class:`InvalidInstanceIdError`, :class:`InvalidInputError` (name, version) or
+        :class:`SerializationError` (input) before anything is written.
+        """
+        limits.check_name(orchestration_function_name, "orchestrator name")
+        if version is not None:
+            limits.check_name(version, "version", allow_empty=True)
+        instance_id = limits.check_instance_id(instance_id) if instance_id is not None else uuid.uuid4().hex
         payload = serialization.dumps(client_input, what="orchestration input")
         await self._storage.create_if_not_exists()
         existing = await self._storage.instances.get(instance_id, fetch_input=False, fetch_output=False)
@@ -159,6 +173,7 @@ class DurableOrchestrationClient:
         show_input: bool = False,
     ) -> DurableOrchestrationStatus:
         """Status of one instance; falsy (``not status``) when there is no such instance."""
+        limits.check_storable_id(instance_id)
         record = await self._storage.instances.get(instance_id, fetch_input=show_input)
         if record is None:
             return DurableOrchestrationStatus()
@@ -172,6 +187,7 @@ class DurableOrchestrationClient:
 
     async def get_history(self, instance_id: str) -> list[HistoryEvent]:
         """The raw history events of the instance's current execution."""
+        limits.check_storable_id(instance_id)
         return list((await self._storage.history.load(instance_id)).events)
 
     async def list_instances(
@@ -227,7 +243,14 @@ class DurableOrchestrationClient:
     async def wait_for_completion(
         self, instance_id: str, timeout: float = 60.0, poll_interval: float = 0.1
     ) -> DurableOrchestrationStatus:
-        """Poll until the instance is Completed, Failed, Terminated or Canceled; ``TimeoutError`` otherwise."""
+        """Poll until the instance is Completed, Failed, Terminated or Canceled.
+
+        ``timeout`` (seconds) must be finite, greater than 0 and at most 7 days; ``poll_interval``
+        between 0.01 and 3,600 seconds (polls start faster and back off to it). Raises
+        :class:`OperationTimeoutError` (a ``TimeoutError``) when the timeout passes first.
+        """
+        timeout, poll_interval = limits.check_wait(timeout, poll_interval)
+        limits.check_storable_id(instance_id)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         interval = min(poll_interval, 0.05)
@@ -235,19 +258,20 @@ class DurableOrchestrationClient:
             status = await self.get_status(instance_id)
             if status and status.runtime_status is not None and status.runtime_status.is_terminal:
                 return status
-            if loop.time() >= deadline:
-                raise TimeoutError(
-                    f"Instance '{instance_id}' did not finish within {timeout} s "
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise OperationTimeoutError(
+                    f"Instance '{instance_id}' did not finish within {timeout:g} s "
                     f"(status: {status.runtime_status.value if status and status.runtime_status else 'not found'})."
                 )
-            await asyncio.sleep(interval)
+            await asyncio.sleep(min(interval, remaining))
             interval = min(interval * 2, poll_interval)
 
     # ---- control ------------------------------------------------------------------------
     async def raise_event(self, instance_id: str, event_name: str, event_data: Any = None) -> None:
         """Deliver an external event. Raises if the instance does not exist or has finished."""
-        if not event_name:
-            raise ValueError("event_name must not be empty.")
+        limits.check_storable_id(instance_id)
+        limits.check_name(event_name, "event name")
         payload = serialization.dumps(event_data, what="event data")
         record = await self._require(instance_id)
         if record.runtime_status.is_terminal:
@@ -268,6 +292,7 @@ class DurableOrchestrationClient:
 
     async def terminate(self, instance_id: str, reason: str | None = None) -> None:
         """Stop a running instance; it ends with status Terminated and ``reason`` as output."""
+        reason = limits.check_reason(reason, "termination reason")
         now = datetime.now(timezone.utc)
         await self._control(
             instance_id, ExecutionTerminated(input=serialization.dumps(reason), timestamp=now), "terminate"
@@ -275,11 +300,13 @@ class DurableOrchestrationClient:
 
     async def suspend(self, instance_id: str, reason: str | None = None) -> None:
         """Pause an instance: events are kept but not processed until :meth:`resume`."""
+        reason = limits.check_reason(reason, "suspend reason")
         now = datetime.now(timezone.utc)
         await self._control(instance_id, ExecutionSuspended(reason=reason, timestamp=now), "suspend")
 
     async def resume(self, instance_id: str, reason: str | None = None) -> None:
         """Continue a suspended instance."""
+        reason = limits.check_reason(reason, "resume reason")
         now = datetime.now(timezone.utc)
         await self._control(instance_id, ExecutionResumed(reason=reason, timestamp=now), "resume")
 
@@ -297,6 +324,7 @@ class DurableOrchestrationClient:
 
     async def rewind(self, instance_id: str, reason: str | None = None) -> None:
         """Retry the failed work of a Failed instance (and of its failed sub-orchestrations)."""
+        reason = limits.check_reason(reason, "rewind reason")
         record = await self._require(instance_id)
         if record.runtime_status is not OrchestrationStatus.Failed:
             raise InvalidOperationError(
@@ -315,10 +343,97 @@ class DurableOrchestrationClient:
         await self._send(instance_id, GenericEvent(data=reason, timestamp=now))
 
     # ---- purge --------------------------------------------------------------------------
-    async def purge_instance_history(self, instance_id: str) -> PurgeHistoryResult:
-        """Delete an instance's history, status row and blobs."""
-        if await self._storage.instances.get(instance_id, fetch_input=False, fetch_output=False) is None:
+    async def purge_instance_history(
+        self, instance_id: str, *, force: bool = False, timeout: float = 60.0
+    ) -> PurgeHistoryResult:
+        """Delete an instance's history, Instances row and blobs; ``instances_deleted`` is 0 if
+        there was no such instance.
+
+        Only an instance that has finished (Completed, Failed, Terminated, Canceled) is purged. One
+        that is Running, Pending, Suspended or ContinuedAsNew is refused with
+        :class:`InvalidOperationError` naming its status: deleting it would leave its queued
+        messages (its start message, timers, activity results) to run it again, or to be retried
+        as messages for a missing instance.
+
+        ``force=True`` (keyword only; Durable Functions' signature is unchanged) terminates such an
+        instance first: it sends a terminate request, waits up to ``timeout`` seconds for a worker
+        to record ``Terminated``, then purges it. Activities already running finish, and their
+        results are discarded, as after any termination; sub-orchestrations are not terminated (as
+        in Durable Functions). If no worker records the termination in time,
+        :class:`OperationTimeoutError` is raised and nothing is deleted; the instance ends as
+        Terminated when a worker processes the request, and can be purged then.
+
+        An entity (``@name@key``) is purged only when it holds no state, no queued operations and
+        no lock; ``force=True`` deletes it anyway (operations still in flight re-create it, as any
+        signal does).
+
+        Unlike this client, Durable Functions' ``DELETE /instances/{id}`` purges whatever the status.
+        """
+        if force:
+            timeout, _ = limits.check_wait(timeout, _PURGE_POLL_SECONDS)
+        limits.check_storable_id(instance_id)
+        is_entity = instance_id.startswith("@")
+        record = await self._storage.instances.get(instance_id, fetch_input=is_entity, fetch_output=False)
+        if record is None:
             return PurgeHistoryResult(0)
+        if is_entity:
+            self._check_entity_purge(instance_id, record, force)
+        elif not record.runtime_status.is_terminal:
+            if not force:
+                raise InvalidOperationError(
+                    f"Instance '{instance_id}' is {record.runtime_status.name}; only finished instances "
+                    "can be purged. Terminate it first, or purge with force=True to terminate it and "
+                    "purge it once a worker has recorded the termination."
+                )
+            if not await self._terminate_for_purge(instance_id, record, timeout):
+                return PurgeHistoryResult(0)
+        return PurgeHistoryResult(1 if await self._delete_instance(instance_id) else 0)
+
+    def _check_entity_purge(self, instance_id: str, record: InstanceRecord, force: bool) -> None:
+        from ..entities.executor import SchedulerState
+
+        scheduler = SchedulerState.from_json(record.input)
+        busy = [
+            what
+            for what, present in (
+                ("still has state", scheduler.exists),
+                (f"has {len(scheduler.queue)} queued operation(s)", bool(scheduler.queue)),
+                (f"is locked by '{scheduler.locked_by}'", bool(scheduler.locked_by)),
+            )
+            if present
+        ]
+        if busy and not force:
+            raise InvalidOperationError(
+                f"The entity '{instance_id}' {' and '.join(busy)}; signal it 'delete' first, or purge "
+                "with force=True to delete it anyway."
+            )
+
+    async def _terminate_for_purge(self, instance_id: str, record: InstanceRecord, timeout: float) -> bool:
+        """Terminate a live instance and wait for a worker to record it; ``False`` if it vanished."""
+        now = datetime.now(timezone.utc)
+        terminate = ExecutionTerminated(input=serialization.dumps(FORCED_PURGE_REASON), timestamp=now)
+        await self._send(instance_id, terminate)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        current: InstanceRecord | None = record
+        while True:
+            await asyncio.sleep(max(0.0, min(_PURGE_POLL_SECONDS, deadline - loop.time())))
+            current = await self._storage.instances.get(instance_id, fetch_input=False, fetch_output=False)
+            if current is None:
+                return False  # someone else purged it meanwhile
+            if current.runtime_status.is_terminal:
+                return True
+            if loop.time() >= deadline:
+                raise OperationTimeoutError(
+                    f"Instance '{instance_id}' is still {current.runtime_status.name} {timeout:g} s after "
+                    "the terminate request was sent, so it was not purged (is a worker running for task "
+                    f"hub '{self.task_hub_name}'?). The terminate request stays queued: the instance ends "
+                    "as Terminated when a worker processes it; purge it then."
+                )
+
+    async def _delete_instance(self, instance_id: str) -> bool:
+        """Delete the history rows, blobs and Instances row (in that order: the row goes last, so
+        an interrupted purge can be repeated)."""
         # Message blobs are named "{instance id}/...", history and Instances blobs "{partition key}/...";
         # the trailing "/" keeps "order-1" from matching the blobs of "order-10".
         prefixes = {f"{instance_id}/", f"{escape_partition_key(instance_id)}/"}
@@ -326,8 +441,7 @@ class DurableOrchestrationClient:
             self._storage.history.delete_instance(instance_id),
             *(self._storage.payloads.delete_prefix(prefix) for prefix in prefixes),
         )
-        deleted = await self._storage.instances.delete(instance_id)
-        return PurgeHistoryResult(1 if deleted else 0)
+        return await self._storage.instances.delete(instance_id)
 
     async def purge_instance_history_by(
         self,
@@ -352,8 +466,9 @@ class DurableOrchestrationClient:
                 continuation_token=token,
                 fetch_output=False,
             )
-            results = await asyncio.gather(*(self.purge_instance_history(r.instance_id) for r in records))
-            deleted += sum(r.instances_deleted for r in results)
+            # The query returned finished instances only: delete them without reading each again.
+            results = await asyncio.gather(*(self._delete_instance(r.instance_id) for r in records))
+            deleted += sum(results)
             if on_progress is not None:
                 on_progress(deleted)
             if not token:
@@ -365,20 +480,24 @@ class DurableOrchestrationClient:
     ) -> None:
         """Send a one-way operation to an entity (returns once it is durably enqueued).
 
-        Concurrent signals from this client to the same entity share one queue message.
+        Concurrent signals from this client to the same entity share one queue message. Raises
+        :class:`InvalidInstanceIdError` (an entity id storage cannot hold: its key is too long or
+        has ``/ \\ # ?`` or control characters), :class:`InvalidInputError` (operation name) or
+        :class:`SerializationError` (input) before anything is sent.
         """
         from ..entities.messages import signal_request_json
 
-        if not isinstance(entityId, EntityId):
-            raise TypeError(f"Expected an EntityId, got {type(entityId).__name__}.")
+        instance_id = limits.check_entity_id(entityId)
         request = signal_request_json(operation_name, operation_input)
-        await self._signals.signal(entityId.instance_id, request)
+        await self._signals.signal(instance_id, request)
 
     async def read_entity_state(self, entityId: EntityId) -> EntityStateResponse:
-        """Whether the entity exists and its current state."""
+        """Whether the entity exists and its current state (:class:`InvalidInstanceIdError` for an
+        entity id no entity can have)."""
         from ..entities.messages import decode_entity_state
 
-        record = await self._storage.instances.get(entityId.instance_id, fetch_input=True, fetch_output=False)
+        instance_id = limits.check_entity_id(entityId)
+        record = await self._storage.instances.get(instance_id, fetch_input=True, fetch_output=False)
         if record is None:
             return EntityStateResponse(False)
         exists, state = decode_entity_state(record.input)

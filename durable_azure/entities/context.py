@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..orchestration import serialization
+from ..orchestration import limits, serialization
 from ..orchestration.entity_id import EntityId
 
 
@@ -106,7 +106,13 @@ class DurableEntityContext:
         self._destruct = True
 
     def signal_entity(self, entity_id: EntityId, operation_name: str, operation_input: Any = None) -> None:
-        """Send a one-way operation to another entity (delivered if this operation succeeds)."""
+        """Send a one-way operation to another entity (delivered if this operation succeeds).
+
+        The target id, operation name and input are checked here (limits:
+        :mod:`durable_azure.orchestration.limits`), so a bad signal fails this operation at once.
+        """
+        limits.check_entity_id(entity_id)
+        limits.check_name(operation_name, "operation name")
         payload = serialization.dumps(operation_input, what=f"input of entity operation '{operation_name}'")
         self.signals.append((entity_id, operation_name, payload))
 

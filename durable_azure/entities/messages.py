@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ..orchestration import serialization
+from ..orchestration import limits, serialization
 from ..orchestration.entity_request import EntityRequest, release_payload
 from ..orchestration.history import EventRaised
 
@@ -36,7 +36,9 @@ RELEASE_EVENT = "release"
 
 
 def signal_request_json(operation: str, operation_input: Any) -> dict[str, Any]:
-    """A client's signal request (raises SerializationError for inputs that are not JSON)."""
+    """A client's signal request: raises InvalidInputError for a bad operation name and
+    SerializationError for an input that is not JSON (or breaks the JSON limits)."""
+    limits.check_name(operation, "operation name")
     payload = serialization.dumps(operation_input, what=f"input of entity operation '{operation}'")
     return EntityRequest(operation, payload).to_json()
 

@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from . import serialization
+from ..errors import PayloadTooLargeError
+from . import limits, serialization
 from .entity_id import EntityId
 from .entity_request import EntityRequest
 from .history import EventSent, SubOrchestrationInstanceCreated, TaskScheduled
@@ -29,12 +30,10 @@ _ENTITY_REQUEST_NAMESPACE = uuid.UUID("a7a1b0c6-3c5e-4d6e-9f7e-2b0c8d4e5f60")
 def function_name(target: Any, kind: str) -> str:
     """The registered name of an activity or orchestrator given as a string or a decorated function."""
     if isinstance(target, str):
-        if not target:
-            raise ValueError(f"The {kind} name must not be empty.")
-        return target
+        return limits.check_name(target, f"{kind} name")
     durable_name = getattr(target, "durable_function_name", None)
     if isinstance(durable_name, str):
-        return durable_name
+        return limits.check_name(durable_name, f"{kind} name")
     inner = getattr(target, "_function", None)  # azure.functions FunctionBuilder, as DF accepts
     get_trigger = getattr(inner, "get_trigger", None)
     trigger = get_trigger() if callable(get_trigger) else None
@@ -140,13 +139,19 @@ class DurableOrchestrationContext:
     ) -> TaskBase:
         """Start a sub-orchestration and wait for its output."""
         orchestrator = function_name(name, "orchestrator")
-        seq = self._state.next_id()
+        if instance_id:  # None or "" (as in Durable Functions): the default id
+            limits.check_instance_id(instance_id)
+        if version is not None:
+            limits.check_name(version, "version", allow_empty=True)
+        seq = self._state.next_id()  # before encoding the input, as always: replays depend on it
         payload = serialization.dumps(input_, what=f"input of sub-orchestration '{orchestrator}'")
+        # The default id, "{parent}:{n}", grows with nesting: it must still fit a table key.
+        child_id = instance_id or limits.check_generated_instance_id(f"{self.instance_id}:{seq}")
         event = SubOrchestrationInstanceCreated(
             event_id=seq,
             timestamp=self._state.now,
             name=orchestrator,
-            instance_id=instance_id or f"{self.instance_id}:{seq}",
+            instance_id=child_id,
             input=payload,
             version=version or "",
         )
@@ -174,8 +179,7 @@ class DurableOrchestrationContext:
 
     def wait_for_external_event(self, name: str, expected_type: type | None = None) -> TaskBase:
         """Wait for an event raised to this instance. Events raised earlier are delivered once, in order."""
-        if not name:
-            raise ValueError("The event name must not be empty.")
+        limits.check_name(name, "event name")
         task = AtomicTask(name, _decoder(expected_type), name)
         self._state.add_waiter(name, task)
         return task
@@ -194,7 +198,21 @@ class DurableOrchestrationContext:
         self._state.request_continue_as_new(input_, preserve_unprocessed_events)
 
     def set_custom_status(self, status: Any) -> None:
-        """Publish a JSON-serializable status that clients can read while the instance runs."""
+        """Publish a JSON-serializable status that clients can read while the instance runs.
+
+        Raises :class:`SerializationError` if it is not JSON (see :func:`serialization.dumps`) and
+        :class:`PayloadTooLargeError` if its JSON is over 16 KiB (UTF-8), as Durable Functions does;
+        a refused status leaves the previous one in place.
+        """
+        text = serialization.dumps(status, what="custom status")
+        if text is not None and len(text) * 4 > limits.MAX_CUSTOM_STATUS_BYTES:
+            size = len(text.encode("utf-8"))
+            if size > limits.MAX_CUSTOM_STATUS_BYTES:
+                raise PayloadTooLargeError(
+                    f"The custom status is {size:,} bytes of JSON; the limit is "
+                    f"{limits.MAX_CUSTOM_STATUS_BYTES:,} (as in Durable Functions). Keep large data "
+                    "in activity results or blobs."
+                )
         self._state.custom_status = status
 
     # ---- entities ---------------------------------------------------------------------------
@@ -217,17 +235,19 @@ class DurableOrchestrationContext:
         self, entity_id: EntityId, operation: str, operation_input: Any, signal: bool
     ) -> tuple[int, str]:
         """Record an operation request to ``entity_id``; returns its sequence number and request id."""
-        entity_id = _entity(entity_id)
-        seq = self._state.next_id()
+        target = limits.check_entity_id(_entity(entity_id))
+        limits.check_name(operation, "operation name")
+        seq = self._state.next_id()  # before encoding the input, as always: replays depend on it
+        payload = serialization.dumps(operation_input, what=f"input of entity operation '{operation}'")
         request = EntityRequest(
             operation,
-            serialization.dumps(operation_input, what=f"input of entity operation '{operation}'"),
+            payload,
             id=self._request_id(seq),
             signal=signal,
             parent=self.instance_id,
             parent_execution=self.execution_id,
         )
-        self._send_request(seq, entity_id.instance_id, request)
+        self._send_request(seq, target, request)
         return seq, request.id
 
     def call_entity(
@@ -254,7 +274,7 @@ class DurableOrchestrationContext:
             raise RuntimeError(
                 "This orchestration already holds entity locks; release them before locking again."
             )
-        targets = sorted({_entity(e).instance_id for e in entities})
+        targets = sorted({limits.check_entity_id(_entity(e)) for e in entities})
         if not targets:
             raise ValueError("lock() needs at least one EntityId.")
         seq = state.next_id()

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import re
 
-from ..errors import InvalidHubNameError, InvalidInstanceIdError
+from ..errors import InvalidHubNameError
+from ..orchestration.limits import MAX_INSTANCE_ID as MAX_INSTANCE_ID  # the id limits, re-exported
+from ..orchestration.limits import MAX_TABLE_KEY_BYTES as MAX_TABLE_KEY_BYTES
+from ..orchestration.limits import check_instance_id
 
 MIN_HUB_NAME = 3
 MAX_HUB_NAME = 45
 MAX_PARTITIONS = 16
-MAX_INSTANCE_ID = 256
 
 _HUB_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
-_FORBIDDEN_ID_CHARS = frozenset("/\\#?")
 
 
 def validate_hub_name(name: str) -> str:
@@ -34,19 +35,12 @@ def validate_hub_name(name: str) -> str:
 
 
 def validate_instance_id(instance_id: str, *, allow_entity: bool = False) -> str:
-    """Return ``instance_id`` if Durable Functions would accept it, else raise."""
-    problem = None
-    if not isinstance(instance_id, str) or not instance_id:
-        problem = "it is empty"
-    elif len(instance_id) > MAX_INSTANCE_ID:
-        problem = f"it is longer than {MAX_INSTANCE_ID} characters"
-    elif instance_id.startswith("@") and not allow_entity:
-        problem = "ids starting with '@' are reserved for entities"
-    elif any(c in _FORBIDDEN_ID_CHARS or ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in instance_id):
-        problem = "it contains '/', '\\', '#', '?' or a control character"
-    if problem:
-        raise InvalidInstanceIdError(f"Invalid instance id {instance_id!r}: {problem}.")
-    return instance_id
+    """Return ``instance_id`` if Durable Functions would accept it, else raise
+    :class:`InvalidInstanceIdError` (rules and limits: :mod:`durable_azure.orchestration.limits`).
+
+    With ``allow_entity``, ``@name@key`` entity ids are accepted under the entity rules.
+    """
+    return check_instance_id(instance_id, allow_entity=allow_entity)
 
 
 def validate_partition_count(count: int) -> int:

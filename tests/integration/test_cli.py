@@ -326,6 +326,19 @@ def test_bad_values_are_usage_errors(cli: Callable[..., Result]) -> None:
     assert_error(run_cli("--hub", "no spaces allowed", "list"), 2, "Invalid task hub name")
 
 
+def test_input_limits_are_usage_errors(cli: Callable[..., Result]) -> None:
+    """Issue 13: values storage cannot hold are refused before anything is sent."""
+    assert_error(cli("signal", "Counter", "k" * 600, "add"), 2, "'KEY'", "1024 bytes")
+    assert_error(cli("entity", "Counter", "2020/08/07"), 2, "'KEY'", "contains '/'")
+    assert_error(cli("signal", "Counter", "k", "op\x01"), 2, "'OP'", "control character")
+    assert_error(cli("raise", "some-id", "x" * 1025), 2, "'EVENT'", "1024")
+    assert_error(cli("terminate", "some-id", "--reason", "r" * 9000), 2, "'--reason'", "8,192")
+    assert_error(cli("start", "Hello", "--input", "[NaN]"), 2, "NaN or Infinity")
+    assert_error(cli("start", "Hello", "--input", str(2**64)), 2, "64-bit")
+    assert_error(cli("start", "Hello", "--wait", "--timeout", "0"), 2, "'--timeout'")
+    assert_error(cli("purge", "--created-to", "now", "--force"), 2, "--force applies to one instance")
+
+
 # ============================================================================= hub
 
 
@@ -611,7 +624,8 @@ def test_purge_one_instance(cli: Callable[..., Result], bg: ThreadWorker) -> Non
     assert cli("start", "WaitForApproval", "--id", running).code == 0
     bg.wait_for(running, "Running")
     assert_error(cli("purge", running), 4, "is Running", "--force")
-    assert cli("purge", running, "--force").code == 0
+    forced = cli("purge", running, "--force")
+    assert forced.code == 0 and forced.out == f"Terminated and purged instance {running}\n", str(forced)
     assert not bg.status(running)
 
 

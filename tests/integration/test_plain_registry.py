@@ -28,7 +28,7 @@ def say_hello(city: str) -> str:
 async def test_a_worker_from_settings_runs_a_plain_registry(azurite: str, hub_name: str) -> None:
     registry = DurableRegistry(orchestrators={"greet": greet}, activities={"say_hello": say_hello})
     settings = Settings(connection_string=azurite, hub_name=hub_name).with_overrides(**ws.FAST)
-    async with ws.task_hub(azurite, hub_name, worker=False) as hub:
+    async with ws.task_hub(azurite, hub_name, worker=False):
         worker = df.TaskHubWorker.from_settings(registry, settings)
         assert worker.registry is registry
         assert worker.settings is settings
