@@ -3,6 +3,9 @@
 Start it with ``durable-azure serve`` (or ``func start``), then see the README for curl commands.
 Every orchestration is started the same way: ``POST /api/orchestrators/{functionName}`` with an
 optional JSON body as input, answered by the standard 202 check-status response.
+
+The HTTP functions use auth level ``function`` (the ``DFApp`` default): in Azure callers pass a
+function key (``?code=`` or ``x-functions-key``); ``durable-azure serve`` on 127.0.0.1 needs none.
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ import azure.functions as func
 
 import durable_azure as df
 
-app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 # In Azure, the host reserves /runtime/: serve the management API at /api/durabletask/... and run the
 # engine in the background, supervised by a timer. Locally, `durable-azure serve` runs the engine itself.
 df.enable_azure_hosting(app)
+
+
+_MAX_JSON_DEPTH = 64
 
 
 def _json_error(status_code: int, message: str) -> func.HttpResponse:
@@ -28,17 +34,48 @@ def _json_error(status_code: int, message: str) -> func.HttpResponse:
     )
 
 
+def _depth(value: Any) -> int:
+    """How deeply lists and dicts nest in ``value`` (iteratively: no recursion limit to hit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (list, dict)):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if number in (float("inf"), float("-inf")) or number != number:
+        raise ValueError(f"{text} is not a finite number")
+    return number
+
+
+def _json_input(req: func.HttpRequest, default: Any = None) -> tuple[Any, func.HttpResponse | None]:
+    """The request's JSON body (``default`` when empty), or a 400 response explaining what is wrong."""
+    body = req.get_body()
+    if not body.strip():
+        return default, None
+    try:
+        value = json.loads(body, parse_float=_finite, parse_constant=_finite)  # no NaN/Infinity
+        json.dumps(value, ensure_ascii=False).encode("utf-8")  # lone surrogates cannot be stored
+    except (ValueError, RecursionError) as e:  # not UTF-8, not JSON, or absurdly deep
+        return None, _json_error(400, f"The request body is not valid JSON: {e}")
+    if _depth(value) > _MAX_JSON_DEPTH:
+        return None, _json_error(400, f"The request body nests deeper than {_MAX_JSON_DEPTH} levels.")
+    return value, None
+
+
 # ---------------------------------------------------------------- HTTP starter
 @app.route(route="orchestrators/{functionName}", methods=["POST"])
 @app.durable_client_input(client_name="client")
 async def http_start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Start any orchestrator; the JSON body (optional) is its input."""
     function_name = req.route_params["functionName"]
-    body = req.get_body()
-    try:
-        client_input = json.loads(body) if body.strip() else None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        return _json_error(400, f"The request body is not valid JSON: {e}")
+    client_input, problem = _json_input(req)
+    if problem is not None:
+        return problem
     try:
         instance_id = await client.start_new(function_name, None, client_input)
     except df.FunctionNotFoundError as e:
@@ -220,13 +257,16 @@ async def counter_signal(req: func.HttpRequest, client: df.DurableOrchestrationC
         return _json_error(400, f"Unknown operation '{operation}'; use add, reset or get.")
     amount: Any = None
     if operation == "add":
-        try:
-            amount = json.loads(req.get_body()) if req.get_body().strip() else 1
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            return _json_error(400, f"The request body is not valid JSON: {e}")
+        amount, problem = _json_input(req, default=1)
+        if problem is not None:
+            return problem
         if not isinstance(amount, (int, float)) or isinstance(amount, bool):
             return _json_error(400, "The amount to add must be a number.")
-    await client.signal_entity(df.EntityId("Counter", req.route_params["key"]), operation, amount)
+    try:
+        counter = df.EntityId("Counter", req.route_params["key"])
+    except ValueError as e:
+        return _json_error(400, str(e))
+    await client.signal_entity(counter, operation, amount)
     return func.HttpResponse(status_code=202)
 
 
@@ -235,7 +275,11 @@ async def counter_signal(req: func.HttpRequest, client: df.DurableOrchestrationC
 async def counter_read(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """The counter's current value, or 404 if it was never signalled."""
     key = req.route_params["key"]
-    state = await client.read_entity_state(df.EntityId("Counter", key))
+    try:
+        counter = df.EntityId("Counter", key)
+    except ValueError as e:
+        return _json_error(400, str(e))
+    state = await client.read_entity_state(counter)
     if not state.entity_exists:
         return _json_error(404, f"Counter '{key}' does not exist.")
     body = json.dumps({"key": key, "value": state.entity_state})

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from .errors import CliError, one_line
+from .errors import EXIT_USAGE, CliError, one_line
 from .state import CliState, pass_state
 
 
@@ -67,7 +67,14 @@ def _app_dir(state: CliState, app_dir: str | None, *, need_app: bool) -> str:
     help="Function app folder (default: the global --app-dir).",
 )
 @click.option("--port", type=click.IntRange(1, 65535), default=7071, show_default=True)
-@click.option("--host", "bind", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--host",
+    "bind",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on. Anything but a loopback address needs the app setting "
+    "DURABLE_AZURE_HOST_KEY (clients pass it as ?code= or an x-functions-key header).",
+)
 @_with_log_options
 @pass_state
 def serve(state: CliState, app_dir: str | None, port: int, bind: str, log_level: str, log_json: bool) -> None:
@@ -76,10 +83,18 @@ def serve(state: CliState, app_dir: str | None, port: int, bind: str, log_level:
     folder = _app_dir(state, app_dir, need_app=True)
     _host_environment(state)
     run_serve = _host_function("run_serve")
+    from ..functions.access import InsecureBindError
     from .logging_setup import configure_logging
 
     configure_logging(log_level, json=log_json)
-    _run_host(lambda: run_serve(folder, port, bind), state)
+
+    def call() -> None:
+        try:
+            run_serve(folder, port, bind)
+        except InsecureBindError as e:
+            raise CliError(str(e), EXIT_USAGE) from None
+
+    _run_host(call, state)
 
 
 @click.command()

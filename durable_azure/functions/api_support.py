@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
+from itertools import accumulate
 from typing import Any
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -17,6 +25,7 @@ from ..errors import (
     InstanceAlreadyExistsError,
     InstanceNotFoundError,
     InvalidOperationError,
+    SerializationError,
 )
 from ..orchestration.status import OrchestrationRuntimeStatus
 
@@ -24,6 +33,10 @@ log = logging.getLogger("durable_azure.http")
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 CONTINUATION_HEADER = "x-ms-continuation-token"
+#: Deepest JSON nesting accepted in a request body: Json.NET's default ``MaxDepth``, which DF parses with.
+MAX_JSON_DEPTH = 64
+#: ``Retry-After`` (seconds) of a 503 answered while the task hub's storage cannot be reached.
+STORAGE_RETRY_AFTER = "10"
 
 
 def json_response(body: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -94,29 +107,56 @@ def api_endpoint(handler: Handler) -> Handler:
             return error(409, str(e)).response()
         except InvalidOperationError as e:
             return error(410, str(e)).response()
-        except ValueError as e:  # bad ids, hub names, tokens, statuses, dates
+        except (ValueError, SerializationError) as e:  # bad ids, hub names, tokens, statuses, dates, values
             return argument_error(str(e)).response()
+        except RecursionError:  # a value nested too deeply for the engine, however it got past the parser
+            return bad_request(
+                f"The request holds a value nested too deeply (at most {MAX_JSON_DEPTH} levels)."
+            ).response()
         except ResourceNotFoundError as e:  # e.g. a taskHub= that was never created
             code = getattr(e, "error_code", None) or "ResourceNotFound"
             return not_found(f"The task hub does not exist in this storage account ({code}).").response()
         except Exception as e:  # storage outages and bugs
-            log.exception("management API: %s %s failed", request.method, request.url.path)
-            return _internal(e).response()
+            if storage_unavailable(e):
+                log.warning(
+                    "management API: %s %r: storage unavailable: %s", request.method, request.url.path, e
+                )
+                return storage_unavailable_error().response()
+            log.exception("management API: %s %r failed", request.method, request.url.path)
+            return internal_error().response()
 
     endpoint.__name__ = handler.__name__
     endpoint.__doc__ = handler.__doc__
     return endpoint
 
 
-def _internal(exc: BaseException) -> ApiError:
+def storage_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) means the storage account could not be reached or is busy."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        # The SDK wraps connection failures and timeouts into ServiceRequest/ServiceResponseError.
+        if isinstance(current, (ServiceRequestError, ServiceResponseError, ConnectionError)):
+            return True
+        if isinstance(current, HttpResponseError) and current.status_code in (500, 502, 503, 504):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def storage_unavailable_error() -> ApiError:
+    """503 with ``Retry-After``: the storage account cannot be reached (the body names no host)."""
     return ApiError(
-        500,
-        {
-            "Message": "Something went wrong while processing your request",
-            "ExceptionMessage": str(exc),
-            "ExceptionType": type(exc).__name__,
-        },
+        503,
+        {"Message": "The task hub's storage account is unavailable; retry later."},
+        {"Retry-After": STORAGE_RETRY_AFTER},
     )
+
+
+def internal_error() -> ApiError:
+    """DF's 500 body, without the exception's text (it may name internal hosts); the log has it."""
+    return ApiError(500, {"Message": "Something went wrong while processing your request"})
 
 
 class Query:
@@ -171,8 +211,10 @@ class Query:
             raise argument_error(
                 f"Query parameter '{name}' must be a number of seconds, got {value!r}."
             ) from None
-        if number < 0 or number != number:
-            raise argument_error(f"Query parameter '{name}' must not be negative, got {value!r}.")
+        if not math.isfinite(number) or number < 0:
+            raise argument_error(
+                f"Query parameter '{name}' must be a finite, non-negative number of seconds, got {value!r}."
+            )
         return number
 
     def datetime(self, name: str) -> datetime | None:
@@ -217,12 +259,49 @@ def media_type(request: Request) -> str:
     return (request.headers.get("content-type") or "").split(";")[0].strip().lower()
 
 
+#: A JSON string, or an unterminated one up to the end: the optional closing quote never fails, so
+#: the engine never backtracks (a required one made ``"\\"\\"\\...`` take quadratic time).
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def json_depth(text: str) -> int:
+    """How deeply the arrays and objects of JSON ``text`` nest (without recursion; strings skipped)."""
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0)
+
+
+def _finite_number(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # NaN, Infinity, or a literal like 1e400
+        raise ValueError(f"{text} is not a finite number; JSON has no NaN or Infinity.")
+    return number
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """Parse a JSON request body: UTF-8, at most :data:`MAX_JSON_DEPTH` deep, finite numbers, no lone
+    surrogates. Raises ``ValueError`` (with a message fit for the client) for anything else.
+    """
+    text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels is not accepted.")
+    value = json.loads(text, parse_float=_finite_number, parse_constant=_finite_number)
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("JSON strings must not hold lone surrogates (\\ud800-\\udfff).") from None
+    return value
+
+
 async def json_body(request: Request, message: str = "Invalid JSON content") -> tuple[bool, Any]:
     """``(present, value)`` of a JSON body; an empty body is ``(False, None)``; bad JSON is a 400."""
     raw = await request.body()
     if not raw.strip():
         return False, None
     try:
-        return True, json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        return True, parse_json(raw)
+    except ValueError as e:  # also UnicodeDecodeError and JSONDecodeError
         raise bad_request(message, e) from None

@@ -2,22 +2,60 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import azure.functions as func
 from starlette.types import ASGIApp, Message
 
+from .urls import encode_path, encode_query
+from .waits import disconnect_waiter_of
 
-async def call_asgi(app: ASGIApp, request: func.HttpRequest, *, root_path: str = "") -> func.HttpResponse:
-    """Run one request through ``app`` as if it were mounted at ``root_path`` (e.g. ``/api/durabletask``)."""
+
+def _header_bytes(text: str) -> bytes:
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:  # the Functions host hands over str; keep what it decoded
+        return text.encode("utf-8")
+
+
+async def _until_over(request: func.HttpRequest, over: asyncio.Event) -> None:
+    """Wait until the response has gone out, or (under ``serve``) the client disconnected."""
+    waiter = disconnect_waiter_of(request)
+    if waiter is None:
+        await over.wait()
+        return
+    tasks = {asyncio.ensure_future(over.wait()), asyncio.ensure_future(waiter())}
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def call_asgi(
+    app: ASGIApp, request: func.HttpRequest, *, root_path: str = "", path: str | None = None
+) -> func.HttpResponse:
+    """Run one request through ``app`` as if it were mounted at ``root_path`` (e.g. ``/api/durabletask``).
+
+    ``path`` is the decoded request path (route values are decoded exactly once by the host that
+    matched the route); it is used as is, never decoded again. Without it, the URL's path is decoded
+    once. The request's URL only supplies the scheme, host and query string.
+    """
     url = urlsplit(request.url)
     scheme = url.scheme or "https"
     port = url.port or (443 if scheme == "https" else 80)
-    path = unquote(url.path) or "/"
-    headers = [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in request.headers.items()]
+    if path is None:
+        path = unquote(url.path)
+    path = path or "/"
+    headers = [(k.lower().encode("latin-1"), _header_bytes(str(v))) for k, v in request.headers.items()]
     if not any(k == b"host" for k, _ in headers) and url.hostname:
-        headers.append((b"host", url.netloc.encode("latin-1")))
+        headers.append((b"host", _header_bytes(url.netloc)))
     scope: dict[str, Any] = {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -25,21 +63,23 @@ async def call_asgi(app: ASGIApp, request: func.HttpRequest, *, root_path: str =
         "method": request.method.upper(),
         "scheme": scheme,
         "path": path,
-        "raw_path": url.path.encode("latin-1"),
+        "raw_path": encode_path(path).encode("ascii"),
         "root_path": root_path.rstrip("/"),
-        "query_string": url.query.encode("latin-1"),
+        "query_string": encode_query(url.query).encode("ascii"),
         "headers": headers,
         "server": (url.hostname or "localhost", port),
         "client": None,
     }
     body = request.get_body() or b""
     sent = False
+    over = asyncio.Event()
 
     async def receive() -> Message:
         nonlocal sent
         if not sent:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
+        await _until_over(request, over)  # as a server does: disconnect comes when the exchange ends
         return {"type": "http.disconnect"}
 
     status = 500
@@ -59,7 +99,10 @@ async def call_asgi(app: ASGIApp, request: func.HttpRequest, *, root_path: str =
         elif message["type"] == "http.response.body":
             chunks.append(message.get("body", b""))
 
-    await app(scope, receive, send)
+    try:
+        await app(scope, receive, send)
+    finally:
+        over.set()
     content_type = response_headers.get("content-type")
     mimetype = content_type.split(";")[0].strip() if content_type else None
     return func.HttpResponse(

@@ -19,7 +19,6 @@ import logging
 import threading
 from collections.abc import Callable
 from typing import Any, cast
-from urllib.parse import unquote, urlsplit
 
 import azure.functions as func
 
@@ -27,6 +26,7 @@ from ..config import Settings, load_settings
 from . import runtime
 from .asgi_bridge import call_asgi
 from .management_api import create_management_app
+from .targets import AppTargets, app_user_functions, binding_targets
 
 log = logging.getLogger("durable_azure.hosting")
 
@@ -48,7 +48,7 @@ class AzureHosting:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_event: asyncio.Event | None = None
-        self.management_app = create_management_app()
+        self.management_app = create_management_app(targets=self.targets)
         self.restarts = 0
         atexit.register(self.stop)
 
@@ -57,6 +57,10 @@ class AzureHosting:
         if self._settings is None:
             self._settings = load_settings(runtime.script_root())
         return self._settings
+
+    def targets(self) -> AppTargets:
+        """The hubs/connections HTTP callers may name: the configured hub and the app's client bindings."""
+        return AppTargets.of(self.settings.hub_name, binding_targets(app_user_functions(self.app)))
 
     @property
     def management_path(self) -> str:
@@ -115,6 +119,7 @@ class AzureHosting:
                 management_base=self.management_path,
                 origin=runtime.default_origin(),
                 owner="azure",
+                targets=self.targets(),
             )
         )
         log.info("durable-azure worker running for task hub %s", settings.hub_name)
@@ -138,12 +143,15 @@ class AzureHosting:
 
     # ---- the management API function ------------------------------------------------------
     async def handle(self, request: func.HttpRequest) -> func.HttpResponse:
-        """Serve one management API request arriving at ``{routePrefix}/{route}/{*path}``."""
+        """Serve one management API request arriving at ``{routePrefix}/{route}/{*path}``.
+
+        The path comes from the route value ``path``, which the host has decoded once; it is not
+        decoded again (the request URL's path is not used: the host re-encodes it only partly).
+        """
         self.ensure_worker()
-        rest = (request.route_params or {}).get("path") or ""
-        path = unquote(urlsplit(request.url).path).rstrip("/")
-        root = path[: len(path) - len(rest)] if rest and path.endswith(rest) else self.management_path
-        return await call_asgi(self.management_app, request, root_path=root.rstrip("/"))
+        rest = str((request.route_params or {}).get("path") or "")
+        root = self.management_path.rstrip("/")
+        return await call_asgi(self.management_app, request, root_path=root, path=f"{root}/{rest}")
 
 
 def enable_azure_hosting(

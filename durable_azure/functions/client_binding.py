@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import runtime
+from .targets import TARGET_ATTRIBUTE
 
 
 def _resolved_annotations(fn: Callable[..., Any]) -> dict[str, Any]:
@@ -54,4 +55,6 @@ def with_durable_client(
     wrapper.__annotations__ = annotations
     del wrapper.__wrapped__  # the host must not unwrap to the user's signature
     wrapper.client_function = user_fn  # type: ignore[attr-defined]  # DF 1.7 test hook
+    # The hub/connection this binding uses: the management API accepts them in taskHub=/connection=.
+    setattr(wrapper, TARGET_ATTRIBUTE, (task_hub, connection_name))
     return wrapper

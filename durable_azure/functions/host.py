@@ -4,6 +4,10 @@
 ``/{routePrefix}/{route}`` (uvicorn + Starlette), fires its timer triggers, serves the management
 API at ``/runtime/webhooks/durabletask/`` and runs the engine for the app's task hub.
 ``run_worker`` runs only the engine. Both stop cleanly on Ctrl-C/SIGTERM, releasing their leases.
+
+Keys (``access.py``): on a loopback address none is needed; beyond it ``serve`` refuses to start
+without ``DURABLE_AZURE_HOST_KEY``, which then guards the management API, the timeline pages and
+every HTTP function that is not ``anonymous``.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import signal
 import sys
@@ -22,20 +27,32 @@ from azure.functions.decorators.function_app import Function
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from ..config import Settings, load_settings
 from . import runtime
+from .access import AccessPolicy, InsecureBindError, RequireKey, access_policy, needs_key
+from .api_support import bad_request, not_found, storage_unavailable, storage_unavailable_error
 from .invoke import UnsupportedBindingError, invoke_http
 from .loader import IndexedApp, describe_http, load_app
-from .management_api import create_management_app
+from .management_api import OPENAPI_FILE, create_management_app
 from .routing import Router
+from .targets import AppTargets, binding_targets
 from .timer_triggers import TimerScheduler
-from .urls import WEBHOOK_BASE_PATH
+from .urls import PUBLIC_BASE_URL_SETTING, WEBHOOK_BASE_PATH, parse_public_base_url, public_base_url
 
 log = logging.getLogger("durable_azure.host")
 
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def _any_character(route: BaseRoute) -> BaseRoute:
+    """Let a route's path parameters hold any character (Starlette's ``.*`` stops at a newline, so
+    a path with ``%0A`` matched no route and got a plain-text 404)."""
+    regex = getattr(route, "path_regex", None)
+    if isinstance(regex, re.Pattern):
+        route.path_regex = re.compile(regex.pattern, regex.flags | re.DOTALL)  # type: ignore[attr-defined]
+    return route
 
 
 def describe_connection(connection_string: str) -> str:
@@ -57,11 +74,18 @@ class LocalHost:
         port: int = 7071,
         settings: Settings | None = None,
     ) -> None:
-        self.indexed: IndexedApp = load_app(app_dir)
+        self.indexed: IndexedApp = load_app(app_dir)  # also puts local.settings.json into the environment
         self.app_dir = str(self.indexed.app_dir)
         self.settings = settings or load_settings(self.indexed.app_dir)
+        self.access: AccessPolicy = access_policy(host)  # InsecureBindError: no key beyond loopback
+        if os.environ.get(PUBLIC_BASE_URL_SETTING, "").strip():
+            parse_public_base_url(os.environ[PUBLIC_BASE_URL_SETTING])  # a bad setting fails start-up
         shown = "localhost" if host in ("0.0.0.0", "::", "") else host
-        self.origin = f"http://{shown}:{port}"
+        self.origin = public_base_url() or f"http://{shown}:{port}"
+        functions = [*self.indexed.http, *self.indexed.timers, *self.indexed.other]
+        self.targets = AppTargets.of(
+            self.settings.hub_name, binding_targets(f.get_user_function() for f in functions)
+        )
         self.router: Router[Function] = Router()
         for function in self.indexed.http:
             self.router.add(describe_http(function)[0], function)
@@ -71,12 +95,13 @@ class LocalHost:
 
     # ---- lifecycle -----------------------------------------------------------------------
     def asgi(self) -> Starlette:
+        management = create_management_app(targets=lambda: self.targets)
         routes = [
-            Mount(WEBHOOK_BASE_PATH, app=create_management_app()),
+            Mount(WEBHOOK_BASE_PATH, app=RequireKey(management, self.access, (f"/{OPENAPI_FILE}",))),
             Route("/durable/instances/{instanceId}", self.timeline, methods=["GET"]),
             Route("/{path:path}", self.dispatch, methods=_METHODS),
         ]
-        return Starlette(routes=routes, lifespan=self.lifespan)
+        return Starlette(routes=[_any_character(r) for r in routes], lifespan=self.lifespan)
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
@@ -104,6 +129,7 @@ class LocalHost:
                 management_base=WEBHOOK_BASE_PATH,
                 origin=self.origin,
                 owner="serve",
+                targets=self.targets,
             )
         )
         self.timers.start()
@@ -142,9 +168,15 @@ class LocalHost:
         lines += [
             "",
             f"Management API: {self.origin}{WEBHOOK_BASE_PATH}/instances/",
+            f"OpenAPI description: {self.origin}{WEBHOOK_BASE_PATH}/{OPENAPI_FILE}",
             f"Task hub: {self.settings.hub_name} ({describe_connection(self.settings.connection_string)})",
-            "",
         ]
+        if self.access.requires_key:
+            lines.append(
+                "Keys: the management API, timeline pages and non-anonymous functions need "
+                "?code=<DURABLE_AZURE_HOST_KEY> or an x-functions-key header."
+            )
+        lines.append("")
         return "\n".join(lines)
 
     # ---- requests ------------------------------------------------------------------------
@@ -171,34 +203,51 @@ class LocalHost:
             ):
                 continue
             name = function.get_function_name()
+            if needs_key(getattr(function.get_trigger(), "auth_level", None)):
+                denied = self.access.check(request)
+                if denied is not None:
+                    return denied
             try:
                 return await invoke_http(function, request, values, self.app_dir)
             except UnsupportedBindingError as e:
                 log.error("%s", e)
                 return PlainTextResponse(str(e), status_code=500)
-            except Exception:
+            except Exception as e:
+                if storage_unavailable(e):  # the function's durable client could not reach storage
+                    log.warning("Executed 'Functions.%s' (Failed): storage unavailable: %s", name, e)
+                    return storage_unavailable_error().response()
                 log.exception("Executed 'Functions.%s' (Failed)", name)
                 return PlainTextResponse(
                     f"Exception while executing function: Functions.{name}", status_code=500
                 )
         if path == "" and request.method in ("GET", "HEAD"):
             return PlainTextResponse(f"durable-azure: your function app is up and running.\n{self.banner()}")
-        return Response(status_code=404)
+        return not_found(f"No function matches {request.method} /{path}.").response()
 
     async def timeline(self, request: Request) -> Response:
         """An HTML timeline of one instance (when ``durable_azure.views.timeline`` is available)."""
+        denied = self.access.check(request)
+        if denied is not None:
+            return denied
         try:
             from ..views.timeline import render_timeline_html
         except ImportError:
             return PlainTextResponse("The timeline view is not available in this version.", status_code=404)
         client = runtime.client_for()
         instance_id = request.path_params["instanceId"]
-        status = await client.get_status(
-            instance_id, show_history=True, show_history_output=True, show_input=True
-        )
-        if not status:
-            return PlainTextResponse(f"No instance with ID '{instance_id}' found.", status_code=404)
-        events = await client.get_history(instance_id)
+        try:
+            status = await client.get_status(
+                instance_id, show_history=True, show_history_output=True, show_input=True
+            )
+            if not status:
+                return PlainTextResponse(f"No instance with ID '{instance_id}' found.", status_code=404)
+            events = await client.get_history(instance_id)
+        except ValueError as e:  # an id storage cannot hold
+            return bad_request(str(e)).response()
+        except Exception as e:
+            if storage_unavailable(e):
+                return storage_unavailable_error().response()
+            raise
         return HTMLResponse(render_timeline_html(status.to_json(), events))
 
 
@@ -223,7 +272,11 @@ def _quiet_signals() -> Iterator[list[int]]:
 
 
 def run_serve(app_dir: str, port: int, host: str = "127.0.0.1") -> None:
-    """Serve the function app in ``app_dir`` until Ctrl-C or SIGTERM (blocking)."""
+    """Serve the function app in ``app_dir`` until Ctrl-C or SIGTERM (blocking).
+
+    Raises :class:`~durable_azure.functions.access.InsecureBindError` (before listening) when
+    ``host`` is not a loopback address and no ``DURABLE_AZURE_HOST_KEY`` is set.
+    """
     import uvicorn
 
     _configure_logging()
@@ -284,8 +337,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "worker":
         run_worker(args.app_dir)
-    else:
+        return
+    try:
         run_serve(args.app_dir, args.port, args.host)
+    except InsecureBindError as e:
+        raise SystemExit(f"durable-azure serve: {e}") from None
 
 
 if __name__ == "__main__":

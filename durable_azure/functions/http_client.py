@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -22,9 +21,11 @@ from .urls import (
     code_of,
     management_payload,
     origin_of,
+    public_base_url,
     query_suffix,
     request_url,
 )
+from .waits import ClientDisconnected, check_wait, disconnect_waiter_of, poll_until
 
 if TYPE_CHECKING:
     from ..registry import DurableRegistry
@@ -108,14 +109,16 @@ class FunctionsDurableClient(DurableOrchestrationClient):
         return management_payload(self._base_url(origin), instance_id, query)
 
     def get_client_response_links(self, request: Any, instance_id: str) -> dict[str, str]:
-        """The management URLs of ``instance_id``, on the origin the request came in on."""
+        """The management URLs of ``instance_id``: on the configured public base URL if there is one,
+        else on the origin the request came in on."""
         if request is None:
             return self.create_http_management_payload(instance_id)
-        return self._payload(origin_of(request_url(request)), instance_id, code_of(request))
+        origin = public_base_url() or origin_of(request_url(request))
+        return self._payload(origin, instance_id, code_of(request))
 
     def create_http_management_payload(self, instance_id: str) -> dict[str, str]:
-        """The management URLs of ``instance_id`` (on the host's configured origin)."""
-        return self._payload(self.origin, instance_id, None)
+        """The management URLs of ``instance_id`` (on the public base URL, else the host's origin)."""
+        return self._payload(public_base_url() or self.origin, instance_id, None)
 
     def create_check_status_response(self, request: Any, instance_id: str) -> func.HttpResponse:
         """202 Accepted with ``Location``, ``Retry-After: 10`` and the management URLs as JSON."""
@@ -132,24 +135,30 @@ class FunctionsDurableClient(DurableOrchestrationClient):
         retry_interval_in_milliseconds: int = 1000,
     ) -> func.HttpResponse:
         """Wait up to the timeout: Completed → 200 with the output; Terminated/Canceled → 200 with the
-        status; Failed → 500 with the status; still running → the 202 check-status response."""
+        status; Failed → 500 with the status; still running → the 202 check-status response.
+
+        Both durations must be finite and non-negative, the interval no longer than the timeout
+        (``ValueError`` otherwise); polls are at least 0.1 s apart. Under ``durable-azure serve`` the
+        wait ends early when the HTTP client disconnects.
+        """
         if retry_interval_in_milliseconds > timeout_in_milliseconds:
             raise ValueError(
                 f"Total timeout {timeout_in_milliseconds} (ms) should be bigger than "
                 f"retry timeout {retry_interval_in_milliseconds} (ms)"
             )
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_in_milliseconds / 1000
-        while True:
+        options = check_wait(
+            timeout_in_milliseconds / 1000, retry_interval_in_milliseconds / 1000, limit=None
+        )
+
+        async def finished() -> func.HttpResponse | None:
             status = await self.get_status(instance_id)
-            if status:
-                response = _finished_response(status)
-                if response is not None:
-                    return response
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return self.create_check_status_response(request, instance_id)
-            await asyncio.sleep(min(retry_interval_in_milliseconds / 1000, remaining))
+            return _finished_response(status) if status else None
+
+        try:
+            response = await poll_until(finished, options, disconnect_waiter_of(request))
+        except ClientDisconnected:
+            response = None  # nobody will read the answer
+        return self.create_check_status_response(request, instance_id) if response is None else response
 
 
 def _finished_response(status: Any) -> func.HttpResponse | None:

@@ -15,6 +15,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .urls import encode_path, encode_query, origin_of
+from .waits import attach_disconnect_waiter, disconnect_waiter
+
 
 class InvocationContext(func.Context):
     """The ``context`` argument a function may declare."""
@@ -103,22 +106,40 @@ async def call_user_function(user: Callable[..., Any], kwargs: dict[str, Any]) -
     return result
 
 
+def encoded_url(request: Request) -> str:
+    """The request's URL with its path and query percent-encoded as they came in (never decoded)."""
+    raw_path = request.scope.get("raw_path")
+    if isinstance(raw_path, bytes) and raw_path:
+        path = encode_query(raw_path.decode("latin-1"))  # as sent; only non-URL characters get encoded
+    else:
+        path = encode_path(request.scope["path"])
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    return origin_of(str(request.url)) + path + (f"?{encode_query(query)}" if query else "")
+
+
 async def to_http_request(request: Request, route_params: dict[str, str]) -> func.HttpRequest:
-    """A Starlette request as the ``func.HttpRequest`` the Python worker would build."""
+    """A Starlette request as the ``func.HttpRequest`` the Python worker would build.
+
+    ``url`` is percent-encoded (as the Functions host passes it); ``route_params`` hold decoded
+    values. Code that waits (``wait_for_completion_or_create_check_status_response``) can notice
+    the client disconnecting.
+    """
     headers: dict[str, str] = {}
     for key, value in request.headers.items():
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
     params: dict[str, str] = {}
     for key, value in request.query_params.multi_items():
         params.setdefault(key, value)
-    return func.HttpRequest(
+    req = func.HttpRequest(
         method=request.method,
-        url=str(request.url),
+        url=encoded_url(request),
         headers=headers,
         params=params,
         route_params=route_params,
         body=await request.body(),
     )
+    attach_disconnect_waiter(req, disconnect_waiter(request.receive))
+    return req
 
 
 def to_starlette_response(result: Any) -> Response:

@@ -1,13 +1,16 @@
 """The Durable Functions HTTP management API (reference §5) as a Starlette app.
 
 Mount it where DF serves it (``/runtime/webhooks/durabletask`` locally) or under an app route in
-Azure; management URLs in responses are built from the request's origin and the mount path.
+Azure; management URLs in responses are built from the configured public base URL (see
+:func:`urls.public_base_url`) or else the request's origin, and the mount path. Its OpenAPI
+description is served at ``openapi.json`` under the same root.
 """
 
 from __future__ import annotations
 
-import asyncio
+import logging
 from collections.abc import Callable
+from importlib import resources
 from typing import Any
 
 from starlette.applications import Starlette
@@ -17,12 +20,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..errors import InvalidOperationError
 from ..orchestration.entity_id import EntityId
 from ..orchestration.status import OrchestrationRuntimeStatus as Status
 from ..storage.naming import validate_instance_id
 from . import runtime
 from .api_support import (
     CONTINUATION_HEADER,
+    JSON_CONTENT_TYPE,
     Query,
     api_endpoint,
     argument_error,
@@ -34,17 +39,28 @@ from .api_support import (
     not_found,
 )
 from .http_client import FunctionsDurableClient
+from .targets import AppTargets
 from .urls import (
     DEFAULT_CONNECTION_NAME,
     check_status_headers,
     code_of,
+    encode_path,
+    encode_query,
     management_payload,
     origin_of,
+    public_base_url,
     query_suffix,
 )
+from .waits import ClientDisconnected, WaitOptions, check_wait, disconnect_waiter, poll_until
+
+log = logging.getLogger("durable_azure.http")
 
 #: ``(taskHub, connection)`` query values → the client to use (``None`` = the app's own).
 ClientResolver = Callable[[str | None, str | None], FunctionsDurableClient]
+#: The hubs and connections callers may name (evaluated per request: the app may still be loading).
+TargetsProvider = Callable[[], AppTargets]
+#: Name of the OpenAPI description, served under the API root and shipped in this package.
+OPENAPI_FILE = "openapi.json"
 
 _ALL_METHODS = ["GET", "POST", "DELETE", "PUT", "PATCH"]
 _RUNNING = frozenset({Status.Running, Status.Pending, Status.ContinuedAsNew, Status.Suspended})
@@ -57,6 +73,18 @@ def _default_resolver(task_hub: str | None, connection: str | None) -> Functions
     return runtime.client_for(task_hub, connection)
 
 
+def _default_targets() -> AppTargets:
+    return runtime.app_targets()
+
+
+def openapi_document() -> bytes | None:
+    """The management API's OpenAPI description (``None`` if the package was built without it)."""
+    try:
+        return resources.files(__package__).joinpath(OPENAPI_FILE).read_bytes()
+    except (FileNotFoundError, OSError):
+        return None
+
+
 def _route_not_found(request: Request) -> Response:
     return not_found(f"No management API route matches {request.method} {request.url.path}.").response()
 
@@ -64,16 +92,31 @@ def _route_not_found(request: Request) -> Response:
 class ManagementApi:
     """Route handlers; each takes a Starlette request and returns the DF-shaped response."""
 
-    def __init__(self, resolve_client: ClientResolver) -> None:
+    def __init__(self, resolve_client: ClientResolver, targets: TargetsProvider) -> None:
         self._resolve = resolve_client
+        self._targets = targets
 
     # ---- helpers -------------------------------------------------------------------------
     def client(self, query: Query) -> FunctionsDurableClient:
-        return self._resolve(query.get("taskHub") or None, query.get("connection") or None)
+        """The client for the request's ``taskHub``/``connection``: only pairs the app uses (else 400)."""
+        task_hub, connection = query.get("taskHub") or None, query.get("connection") or None
+        self._targets().check(task_hub, connection)
+        return self._resolve(task_hub, connection)
 
     @staticmethod
     def base_url(request: Request) -> str:
-        return origin_of(str(request.url)) + str(request.scope.get("root_path", "")).rstrip("/")
+        """The API root as clients see it: the public base URL (or the request origin) + mount path."""
+        origin = public_base_url() or origin_of(str(request.url))
+        return origin + encode_path(str(request.scope.get("root_path", "")).rstrip("/"))
+
+    @classmethod
+    def self_url(cls, request: Request) -> str:
+        """The request's own URL, percent-encoded (safe in a ``Location`` header)."""
+        root = str(request.scope.get("root_path", ""))
+        path = str(request.scope.get("path", ""))
+        relative = path[len(root) :] if root and path.startswith(root) else path
+        query = request.scope.get("query_string", b"").decode("latin-1")
+        return cls.base_url(request) + encode_path(relative) + (f"?{encode_query(query)}" if query else "")
 
     def accepted(
         self, request: Request, query: Query, client: FunctionsDurableClient, instance_id: str
@@ -90,16 +133,21 @@ class ManagementApi:
         """The GET-status answer: 202 while running, 200 when finished (500 for Failed if asked)."""
         body = status.to_json()
         if status.runtime_status in _RUNNING:
-            return json_response(body, 202, {"Location": str(request.url), "Retry-After": "5"})
+            return json_response(body, 202, {"Location": ManagementApi.self_url(request), "Retry-After": "5"})
         if status.runtime_status is Status.Failed and query.bool("returnInternalServerErrorOnFailure", False):
             return json_response(body, 500)
         return json_response(body, 200)
 
     @staticmethod
-    def wait_options(query: Query) -> tuple[float, float] | None:
-        """``(timeout, pollingInterval)`` in seconds when both are given (parsed before acting)."""
+    def wait_options(query: Query) -> WaitOptions | None:
+        """``timeout``/``pollingInterval`` (seconds) when both are given, checked before acting (else 400)."""
         timeout, interval = query.seconds("timeout"), query.seconds("pollingInterval")
-        return None if timeout is None or interval is None else (timeout, interval)
+        if timeout is None or interval is None:
+            return None
+        try:
+            return check_wait(timeout, interval)
+        except ValueError as e:
+            raise argument_error(str(e)) from None
 
     async def respond_started(
         self,
@@ -107,24 +155,26 @@ class ManagementApi:
         query: Query,
         client: FunctionsDurableClient,
         instance_id: str,
-        wait: tuple[float, float] | None,
+        wait: WaitOptions | None,
     ) -> Response:
-        """202 check-status, or with ``wait`` (timeout, polling interval) the result if it comes in time."""
+        """202 check-status, or with ``wait`` the result if it comes in time; stops if the caller leaves."""
         if wait is None:
             return self.accepted(request, query, client, instance_id)
-        timeout, interval = wait
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
+
+        async def finished() -> Any:
             status = await client.get_status(instance_id)
-            if status and status.runtime_status in _FINISHED:
-                if status.runtime_status is Status.Completed:
-                    return json_response(status.output, 200)
-                return self.status_response(request, query, status)
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return self.accepted(request, query, client, instance_id)
-            await asyncio.sleep(max(0.05, min(interval, remaining)))
+            return status if status and status.runtime_status in _FINISHED else None
+
+        try:
+            status = await poll_until(finished, wait, disconnect_waiter(request.receive))
+        except ClientDisconnected:
+            log.info("the caller left while waiting for %r; stopped polling", instance_id)
+            return Response(status_code=202)  # nobody reads it
+        if status is None:
+            return self.accepted(request, query, client, instance_id)
+        if status.runtime_status is Status.Completed:
+            return json_response(status.output, 200)
+        return self.status_response(request, query, status)
 
     @staticmethod
     def instance_id(request: Request) -> str:
@@ -195,7 +245,10 @@ class ManagementApi:
         client = self.client(query)
         instance_id = self.instance_id(request)
         if request.method == "DELETE":
-            result = await client.purge_instance_history(instance_id)
+            try:
+                result = await client.purge_instance_history(instance_id)
+            except InvalidOperationError as e:  # not finished: the client purges finished instances only
+                raise error(409, str(e)) from None
             if result.instances_deleted == 0:
                 raise not_found(f"No instance with ID '{instance_id}' found.")
             return json_response(result.to_json(), 200)
@@ -319,6 +372,14 @@ class ManagementApi:
     async def make_primary(self, request: Request) -> Response:
         return Response(status_code=200)
 
+    async def openapi(self, request: Request) -> Response:
+        if request.method not in ("GET", "HEAD"):
+            return _route_not_found(request)
+        document = openapi_document()
+        if document is None:
+            raise not_found("This installation has no OpenAPI description of the management API.")
+        return Response(document, media_type=JSON_CONTENT_TYPE)
+
 
 class _TrimTrailingSlash:
     """DF trims slashes around the route: ``instances/`` is ``instances``."""
@@ -335,9 +396,15 @@ class _TrimTrailingSlash:
         await self.app(scope, receive, send)
 
 
-def create_management_app(resolve_client: ClientResolver | None = None) -> ASGIApp:
-    """The management API as an ASGI app (routes relative to where it is mounted)."""
-    api = ManagementApi(resolve_client or _default_resolver)
+def create_management_app(
+    resolve_client: ClientResolver | None = None, *, targets: TargetsProvider | None = None
+) -> ASGIApp:
+    """The management API as an ASGI app (routes relative to where it is mounted).
+
+    ``targets`` gives the task hubs/connections callers may name (default: the installed runtime's,
+    else the configured hub only); ``resolve_client`` turns an allowed pair into a client.
+    """
+    api = ManagementApi(resolve_client or _default_resolver, targets or _default_targets)
 
     def route(path: str, handler: Callable[[Request], Any]) -> Route:
         return Route(path, api_endpoint(handler), methods=_ALL_METHODS)
@@ -353,6 +420,7 @@ def create_management_app(resolve_client: ClientResolver | None = None) -> ASGIA
         route("/instances/{instanceId}/raiseEvent/{eventName}", api.raise_event),
         route("/instances/{instanceId}/{operation}", api.operation),
         route("/makeprimary", api.make_primary),
+        route(f"/{OPENAPI_FILE}", api.openapi),
     ]
 
     async def unmatched(request: Request, exc: Exception) -> Response:

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 from ..config import Settings, load_settings, read_local_settings
 from ..storage.clients import resolve_connection_string
 from ..storage.taskhub import TaskHubStorage
-from .urls import DEFAULT_CONNECTION_NAME, DEFAULT_ORIGIN, WEBHOOK_BASE_PATH
+from .targets import AppTargets
+from .urls import DEFAULT_CONNECTION_NAME, DEFAULT_ORIGIN, WEBHOOK_BASE_PATH, public_base_url
 
 if TYPE_CHECKING:
     from ..registry import DurableRegistry
@@ -53,6 +54,8 @@ class HostedRuntime:
     origin: str = DEFAULT_ORIGIN
     #: Who installed it (``"serve"``, ``"worker"``, ``"azure"``), for logs and the supervisor.
     owner: str = "serve"
+    #: The hubs/connections HTTP callers may name (``None``: the configured hub only).
+    targets: AppTargets | None = None
 
     def notify_threadsafe(self, instance_id: str) -> None:
         """Wake the worker for ``instance_id`` from any thread."""
@@ -119,11 +122,20 @@ def default_settings() -> Settings:
 
 
 def default_origin() -> str:
-    """``https://<WEBSITE_HOSTNAME>`` in Azure, else DF's local default."""
+    """``DURABLE_AZURE_PUBLIC_BASE_URL`` or ``https://<WEBSITE_HOSTNAME>`` in Azure, else DF's local default."""
+    public = public_base_url()
+    if public:
+        return public
     host = os.environ.get("WEBSITE_HOSTNAME")
-    if host and not host.startswith(("localhost", "127.0.0.1")):
-        return f"https://{host}"
     return f"http://{host}" if host else DEFAULT_ORIGIN
+
+
+def app_targets() -> AppTargets:
+    """The hubs/connections HTTP callers may name: the installed runtime's, else the configured hub."""
+    runtime = active()
+    if runtime is not None and runtime.targets is not None:
+        return runtime.targets
+    return AppTargets.of(default_settings().hub_name)
 
 
 def resolve_connection(connection_name: str | None, settings: Settings) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import logging
+import os
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -11,6 +14,63 @@ WEBHOOK_BASE_PATH = "/runtime/webhooks/durabletask"
 DEFAULT_CONNECTION_NAME = "Storage"
 #: The origin used when there is no request to take one from (DF's ``DEFAULT_LOCAL_HOST``).
 DEFAULT_ORIGIN = "http://localhost:7071"
+#: App setting: the public URL the app is reached at (``https://host[:port][/prefix]``), used in
+#: management URLs instead of the request's ``Host`` (behind a proxy, or with a custom domain).
+PUBLIC_BASE_URL_SETTING = "DURABLE_AZURE_PUBLIC_BASE_URL"
+#: Set by Azure App Service / Functions to the app's default host name.
+WEBSITE_HOSTNAME_SETTING = "WEBSITE_HOSTNAME"
+
+#: Characters left as they are when a decoded path is put back into a URL (RFC 3986 ``pchar`` + ``/``).
+_PATH_SAFE = "/!$&'()*+,;=:@-._~"
+#: ... and in a query string (``%`` too: the query is re-encoded from its raw, already encoded form).
+_QUERY_SAFE = _PATH_SAFE + "?%"
+
+log = logging.getLogger("durable_azure.http")
+
+
+def encode_path(path: str) -> str:
+    """A decoded URL path, percent-encoded again (each character stands for itself: ``%`` → ``%25``)."""
+    return quote(path, safe=_PATH_SAFE)
+
+
+def encode_query(query: str) -> str:
+    """A raw query string made safe for a header: only characters outside URL syntax get encoded."""
+    return quote(query, safe=_QUERY_SAFE)
+
+
+def parse_public_base_url(value: str) -> str:
+    """Check a public base URL (``http(s)://host[:port][/path]``, no query or fragment); no trailing slash."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(
+            f"{PUBLIC_BASE_URL_SETTING} must look like https://host[:port][/path], got {value!r}."
+        )
+    try:
+        parts.port  # noqa: B018  (raises for a malformed port)
+    except ValueError:
+        raise ValueError(f"{PUBLIC_BASE_URL_SETTING} has an invalid port: {value!r}.") from None
+    return f"{parts.scheme}://{parts.netloc}{encode_path(parts.path.rstrip('/'))}"
+
+
+@functools.lru_cache(maxsize=8)
+def _checked_public_base(value: str) -> str | None:
+    try:
+        return parse_public_base_url(value)
+    except ValueError as e:
+        log.warning("%s; building management URLs from the request instead.", e)
+        return None
+
+
+def public_base_url() -> str | None:
+    """Where clients reach the app, if configured: ``DURABLE_AZURE_PUBLIC_BASE_URL``, else
+    ``https://<WEBSITE_HOSTNAME>`` when running in Azure (not ``localhost``); ``None`` otherwise."""
+    explicit = os.environ.get(PUBLIC_BASE_URL_SETTING, "").strip()
+    if explicit:
+        return _checked_public_base(explicit)
+    host = os.environ.get(WEBSITE_HOSTNAME_SETTING, "").strip()
+    if host and not host.lower().startswith(("localhost", "127.0.0.1", "[::1]")):
+        return _checked_public_base(f"https://{host}")
+    return None
 
 
 def request_url(request: Any) -> str:

@@ -27,6 +27,7 @@ from durable_azure.errors import (
 from durable_azure.functions.asgi_bridge import call_asgi
 from durable_azure.functions.http_client import function_not_found
 from durable_azure.functions.management_api import create_management_app
+from durable_azure.functions.targets import AppTargets
 from durable_azure.orchestration.entity_id import EntityId
 from durable_azure.orchestration.status import OrchestrationRuntimeStatus as Status
 
@@ -188,7 +189,9 @@ def http(fake: FakeClient, resolved: list[tuple[str | None, str | None]]) -> Tes
         resolved.append((hub, connection))
         return fake
 
-    app = Starlette(routes=[Mount(BASE, app=create_management_app(resolve))])
+    # The app's own hub plus one a durable client binding names (taskHub=Other&connection=MyConn).
+    targets = AppTargets.of("FakeHub", [("Other", "MyConn")])
+    app = Starlette(routes=[Mount(BASE, app=create_management_app(resolve, targets=lambda: targets))])
     return TestClient(app, base_url="http://localhost:7071")
 
 
@@ -574,13 +577,17 @@ def test_asgi_bridge_serves_the_api_under_an_app_route(fake: FakeClient) -> None
 
 
 def test_missing_task_hub_is_404(fake: FakeClient) -> None:
+    """A hub the app's bindings name but nobody created yet."""
     from azure.core.exceptions import ResourceNotFoundError
 
     async def missing(**kwargs: Any) -> Any:
         raise ResourceNotFoundError("The table specified does not exist.")
 
     fake.list_instances = missing  # type: ignore[method-assign]
-    app = Starlette(routes=[Mount(BASE, app=create_management_app(lambda hub, conn: fake))])
+    targets = AppTargets.of("FakeHub", [("NeverCreated", None)])
+    app = Starlette(
+        routes=[Mount(BASE, app=create_management_app(lambda hub, conn: fake, targets=lambda: targets))]
+    )
     with TestClient(app) as http:
         r = http.get(f"{BASE}/instances?taskHub=NeverCreated")
     assert r.status_code == 404 and "does not exist" in r.json()["Message"]
