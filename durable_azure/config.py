@@ -38,13 +38,48 @@ class Settings:
     max_queue_polling_interval: float = 1.0
     max_concurrent_activities: int = 10
     max_concurrent_orchestrations: int = 10
-    control_queue_visibility_timeout: int = 60
-    work_item_visibility_timeout: int = 120
+    #: Seconds a received control-queue message stays hidden; a dead worker's messages come back
+    #: after this (about the lease time). host.json ``controlQueueVisibilityTimeout``.
+    control_queue_visibility_timeout: int = 30
+    #: Seconds a work item stays hidden, renewed every ``work_item_renew_interval`` while its
+    #: activity runs; a dead worker's work items come back after this. ``workItemQueueVisibilityTimeout``.
+    work_item_visibility_timeout: int = 30
+    #: Seconds between renewals of a running activity's work item (at most a third of the
+    #: visibility timeout is used). ``workItemQueueRenewInterval``.
+    work_item_renew_interval: float = 10.0
+    #: Partition blob lease duration, 15..60 s (DTFx ``LeaseInterval``). ``leaseInterval``.
     lease_duration: int = 30
+    #: Seconds between lease renewals (DTFx ``LeaseRenewInterval``). ``leaseRenewInterval``.
     lease_renew_interval: float = 10.0
+    #: Seconds between balancing passes that take free or stolen leases. ``leaseAcquireInterval``.
     lease_acquire_interval: float = 10.0
+    #: Receives of one message before it is set aside in the poison store, whatever the error
+    #: (DTFx retries forever). ``maxDequeueCount``.
+    max_dequeue_count: int = 10
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     route_prefix: str = "api"
+
+    def __post_init__(self) -> None:
+        positive = {
+            "control_queue_visibility_timeout": self.control_queue_visibility_timeout,
+            "work_item_visibility_timeout": self.work_item_visibility_timeout,
+            "work_item_renew_interval": self.work_item_renew_interval,
+            "lease_renew_interval": self.lease_renew_interval,
+            "lease_acquire_interval": self.lease_acquire_interval,
+            "max_dequeue_count": self.max_dequeue_count,
+        }
+        for name, value in positive.items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"Setting {name} must be a positive number, got {value!r}.")
+        if not 15 <= self.lease_duration <= 60:
+            raise ValueError(
+                f"Setting lease_duration (leaseInterval) must be 15..60 seconds, got {self.lease_duration!r}."
+            )
+        if self.lease_renew_interval >= self.lease_duration:
+            raise ValueError(
+                f"Setting lease_renew_interval ({self.lease_renew_interval} s) must be shorter than "
+                f"lease_duration ({self.lease_duration} s), or leases expire between renewals."
+            )
 
     def with_overrides(self, **overrides: Any) -> Settings:
         known = {k: v for k, v in overrides.items() if v is not None}
@@ -95,6 +130,16 @@ def load_settings(app_dir: str | Path = ".", **overrides: Any) -> Settings:
             values["work_item_visibility_timeout"] = int(
                 parse_timespan(provider["workItemQueueVisibilityTimeout"])
             )
+        if "workItemQueueRenewInterval" in provider:
+            values["work_item_renew_interval"] = parse_timespan(provider["workItemQueueRenewInterval"])
+        if "leaseInterval" in provider:
+            values["lease_duration"] = int(parse_timespan(provider["leaseInterval"]))
+        if "leaseRenewInterval" in provider:
+            values["lease_renew_interval"] = parse_timespan(provider["leaseRenewInterval"])
+        if "leaseAcquireInterval" in provider:
+            values["lease_acquire_interval"] = parse_timespan(provider["leaseAcquireInterval"])
+        if "maxDequeueCount" in provider:
+            values["max_dequeue_count"] = int(provider["maxDequeueCount"])
         if "maxConcurrentActivityFunctions" in durable:
             values["max_concurrent_activities"] = int(durable["maxConcurrentActivityFunctions"])
         if "maxConcurrentOrchestratorFunctions" in durable:

@@ -101,11 +101,11 @@ class HistoryTable:
             blob_names=blob_names,
         )
 
-    async def sentinel_etag(self, instance_id: str) -> str | None:
+    async def sentinel_etag(self, instance_id: str, **request_options: Any) -> str | None:
         """The sentinel row's current ETag (one point read), or ``None`` when there is no history."""
         try:
             row = await self._table.get_entity(
-                escape_partition_key(instance_id), SENTINEL_ROW_KEY, select=["RowKey"]
+                escape_partition_key(instance_id), SENTINEL_ROW_KEY, select=["RowKey"], **request_options
             )
         except ResourceNotFoundError:
             return None

@@ -36,6 +36,9 @@ LEASE_TYPE = "default"
 MIN_LEASE_DURATION, MAX_LEASE_DURATION = 15, 60  # Azure's limits for a finite blob lease
 _JSON = ContentSettings(content_type="application/json")
 _LOST = (404, 409, 412)  # the lease is gone, held by someone else, or its id no longer matches
+#: Lease requests fail fast (no SDK retries, whose back-off is 15 s and more): the partition manager
+#: tries again at its next pass, and an outage must not hold a renewal past the lease's expiry.
+LEASE_REQUEST: dict[str, Any] = {"retry_total": 0, "connection_timeout": 5, "read_timeout": 10}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +80,7 @@ class LeaseStore:
         return f"{LEASE_TYPE}/{partition_id}"
 
     async def _read(self, partition_id: str) -> dict[str, Any]:
-        stream = await self._container.download_blob(self._blob_name(partition_id))
+        stream = await self._container.download_blob(self._blob_name(partition_id), **LEASE_REQUEST)
         data: dict[str, Any] = json.loads(await stream.readall())
         return data
 
@@ -90,6 +93,7 @@ class LeaseStore:
         *,
         lease_id: str | None = None,
         overwrite: bool = True,
+        **options: Any,
     ) -> None:
         body = json.dumps({"PartitionId": partition_id, "Owner": owner, "Token": token, "Epoch": epoch})
         await self._container.upload_blob(
@@ -99,6 +103,7 @@ class LeaseStore:
             metadata={"owner": quote(owner or "", safe=""), "epoch": str(epoch)},
             content_settings=_JSON,
             lease=lease_id,
+            **options,
         )
 
     async def _create_lease_blob(self, partition_id: str) -> None:
@@ -157,10 +162,10 @@ class LeaseStore:
         except ResourceExistsError:
             pass
 
-    async def read_taskhub_info(self) -> dict[str, Any] | None:
+    async def read_taskhub_info(self, **request_options: Any) -> dict[str, Any] | None:
         """The ``taskhub.json`` document, or ``None`` if it (or the container) does not exist."""
         try:
-            stream = await self._container.download_blob(TASKHUB_INFO_BLOB)
+            stream = await self._container.download_blob(TASKHUB_INFO_BLOB, **request_options)
         except ResourceNotFoundError:
             return None
         info: dict[str, Any] | None = json.loads(await stream.readall())
@@ -172,7 +177,7 @@ class LeaseStore:
         """Every configured partition's lease, in partition order (one ``list_blobs`` request)."""
         found: dict[str, BlobProperties] = {}
         async for props in self._container.list_blobs(
-            name_starts_with=LEASE_TYPE + "/", include=["metadata"]
+            name_starts_with=LEASE_TYPE + "/", include=["metadata"], **LEASE_REQUEST
         ):
             found[props.name[len(LEASE_TYPE) + 1 :]] = props
         return list(
@@ -198,10 +203,10 @@ class LeaseStore:
         lease = BlobLeaseClient(self._blob(partition_id), lease_id=lease_id)
         try:
             try:
-                await lease.acquire(lease_duration=self.lease_duration)
+                await lease.acquire(lease_duration=self.lease_duration, **LEASE_REQUEST)
             except ResourceNotFoundError:  # the lease blob is missing: create it, try once more
                 await self._create_lease_blob(partition_id)
-                await lease.acquire(lease_duration=self.lease_duration)
+                await lease.acquire(lease_duration=self.lease_duration, **LEASE_REQUEST)
         except HttpResponseError as e:
             if e.status_code == 409:
                 return None
@@ -228,7 +233,7 @@ class LeaseStore:
             return None
         lease = BlobLeaseClient(self._blob(partition_id), lease_id=their_token)
         try:
-            await lease.change(proposed_lease_id=str(uuid.uuid4()))
+            await lease.change(proposed_lease_id=str(uuid.uuid4()), **LEASE_REQUEST)
         except HttpResponseError as e:
             if e.status_code in (400, *_LOST):
                 return None
@@ -243,7 +248,7 @@ class LeaseStore:
         try:
             if epoch is None:
                 epoch = int((await self._read(partition_id)).get("Epoch") or 0)
-            await self._write(partition_id, owner, lease.id, epoch + 1, lease_id=lease.id)
+            await self._write(partition_id, owner, lease.id, epoch + 1, lease_id=lease.id, **LEASE_REQUEST)
         except Exception:
             try:
                 await lease.release()
@@ -257,7 +262,7 @@ class LeaseStore:
         if not lease.token:
             return False
         try:
-            await BlobLeaseClient(self._blob(lease.partition_id), lease_id=lease.token).renew()
+            await BlobLeaseClient(self._blob(lease.partition_id), lease_id=lease.token).renew(**LEASE_REQUEST)
         except HttpResponseError as e:
             if _lost(e):
                 return False
@@ -269,8 +274,12 @@ class LeaseStore:
         if not lease.token:
             return
         try:
-            await self._write(lease.partition_id, None, None, lease.epoch, lease_id=lease.token)
-            await BlobLeaseClient(self._blob(lease.partition_id), lease_id=lease.token).release()
+            await self._write(
+                lease.partition_id, None, None, lease.epoch, lease_id=lease.token, **LEASE_REQUEST
+            )
+            await BlobLeaseClient(self._blob(lease.partition_id), lease_id=lease.token).release(
+                **LEASE_REQUEST
+            )
         except HttpResponseError as e:
             if not _lost(e):
                 raise

@@ -1,23 +1,25 @@
-"""Control and work-item queues (DTFx ``TaskHubQueue``) and the poison queue for corrupt messages.
+"""Control and work-item queues (DTFx ``TaskHubQueue``).
 
 * Sends use ``time_to_live=-1`` (never expire) and an optional visibility delay (timers,
   scheduled starts), at most 7 days. Bodies over 45 KiB go to a gzip blob (:mod:`.messages`).
 * A receive is exactly one request; messages come back ordered by insertion time, then by
   ``MessageData.SequenceNumber``.
-* A message that cannot be decoded is never returned and never silently dropped: it is copied
-  to ``{hub}-poison`` with the reason and its original body, deleted from its queue, and logged
-  at ERROR. (DTFx has no poison queue; it abandons such messages forever.)
+* A message that cannot be decoded is never returned and never silently dropped: it is recorded in
+  the poison store (:mod:`.poison`) with the reason and its original body, deleted from its queue,
+  and logged at ERROR. Undecodable means anything :func:`~.messages.decode_message` rejects or
+  raises on (JSON nested too deep included), a large-message reference that is not a plain blob
+  name, or a blob that is missing or refused as invalid. A blob that cannot be read for another
+  reason is retried, ``max_dequeue_count`` times at most. (DTFx abandons such messages forever.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
@@ -34,19 +36,29 @@ from .messages import (
     next_sequence_number,
 )
 from .payloads import MAX_QUEUE_MESSAGE_UTF8_BYTES, PayloadStore
-from .values import format_timestamp
+from .poison import PoisonStore, is_permanent_error
 
 log = logging.getLogger(__name__)
 
 MAX_VISIBILITY_DELAY = 7 * 24 * 3600  # Azure Queues' limit, in seconds
 MAX_RECEIVE = 32  # Azure Queues' per-request limit
-# A poison record must fit the 64 KiB queue limit; a longer original body goes to a blob.
-_MAX_POISON_BODY_CHARS = 40_000
+#: The longest blob name Azure accepts.
+_MAX_BLOB_NAME = 1024
 
 
-def poison_queue_name(hub: str) -> str:
-    """``{hub}-poison``: where undecodable messages are set aside (not a DTFx resource)."""
-    return f"{hub.lower()}-poison"
+def check_blob_name(name: str) -> str | None:
+    """Why ``name`` cannot be the name of a large-message blob (``None`` when it can): DTFx writes
+    ``{instanceId}/message-{activityId}-{EventType}.json.gz``, never an absolute name, a ``.`` or
+    ``..`` segment (which a URL would resolve outside the container) or a backslash."""
+    if not name or len(name) > _MAX_BLOB_NAME:
+        return "empty or longer than 1024 characters"
+    if name.startswith("/") or "\\" in name:
+        return "an absolute path or a backslash"
+    if any(segment in (".", "..") for segment in name.split("/")):
+        return "a '.' or '..' path segment"
+    if any(ord(c) < 32 for c in name):
+        return "a control character"
+    return None
 
 
 def _is_gone(error: HttpResponseError) -> bool:
@@ -67,60 +79,9 @@ class ReceivedMessage:
     pop_receipt: str
     dequeue_count: int
     inserted_on: datetime | None
-
-
-class PoisonQueue:
-    """``{hub}-poison``: JSON records ``{"queue","messageId","reason","body","dequeueCount","setAsideAt"}``."""
-
-    def __init__(self, clients: StorageClients, hub: str, payloads: PayloadStore | None = None) -> None:
-        self.name = poison_queue_name(hub)
-        self._client = clients.queues.get_queue_client(self.name)
-        self._payloads = payloads
-
-    async def create(self) -> None:
-        try:
-            await self._client.create_queue()
-        except ResourceExistsError:
-            pass
-
-    async def put(
-        self, *, source_queue: str, message_id: str, reason: str, body: str, dequeue_count: int
-    ) -> None:
-        """Record one set-aside message. A body too long for a queue message is kept in a blob
-        (``poison/{queue}/{message_id}.txt.gz`` in the large-message container, named by ``bodyBlobName``)."""
-        record: dict[str, Any] = {
-            "queue": source_queue,
-            "messageId": message_id,
-            "reason": reason,
-            "body": body,
-            "dequeueCount": dequeue_count,
-            "setAsideAt": format_timestamp(datetime.now(timezone.utc)),
-        }
-        if len(body) > _MAX_POISON_BODY_CHARS and self._payloads is not None:
-            blob_name = f"poison/{source_queue}/{message_id}.txt.gz"
-            await self._payloads.upload(blob_name, body)
-            record["body"] = body[:1000]
-            record["bodyBlobName"] = blob_name
-        text = json.dumps(record, ensure_ascii=True)
-        try:
-            await self._client.send_message(text, time_to_live=-1)
-        except ResourceNotFoundError:
-            await self.create()
-            await self._client.send_message(text, time_to_live=-1)
-
-    async def peek(self, max_messages: int = 32) -> list[dict[str, Any]]:
-        try:
-            peeked = await self._client.peek_messages(max_messages=min(max_messages, MAX_RECEIVE))
-        except ResourceNotFoundError:
-            return []
-        return [json.loads(m.content) for m in peeked]
-
-    async def count(self) -> int:
-        try:
-            props = await self._client.get_queue_properties()
-        except ResourceNotFoundError:
-            return 0
-        return int(props.approximate_message_count or 0)
+    #: An activity's result handed over in-process: ``message`` is the result, while the queue
+    #: entry (id, pop receipt, ``queue_name``) is still the activity's hidden work item.
+    carries_result: bool = False
 
 
 class TaskHubQueue:
@@ -131,12 +92,15 @@ class TaskHubQueue:
         clients: StorageClients,
         queue_name: str,
         payloads: PayloadStore,
-        poison: PoisonQueue | None,
+        poison: PoisonStore | None,
+        *,
+        max_dequeue_count: int = 10,
     ) -> None:
         self.name = queue_name
         self._client = clients.queues.get_queue_client(queue_name)
         self._payloads = payloads
         self._poison = poison
+        self.max_dequeue_count = max_dequeue_count
 
     def __repr__(self) -> str:
         return f"TaskHubQueue({self.name!r})"
@@ -177,11 +141,29 @@ class TaskHubQueue:
             sent = await self._client.send_message(text, visibility_timeout=delay, time_to_live=-1)
         return ReceivedMessage(msg, self.name, sent.id, sent.pop_receipt or "", 0, sent.inserted_on)
 
-    async def receive(self, max_messages: int = 32, visibility_timeout: int = 300) -> list[ReceivedMessage]:
-        """Receive up to ``max_messages`` (<= 32) in one request, hiding them for ``visibility_timeout`` s."""
+    async def send_text(self, text: str) -> str:
+        """Enqueue a body exactly as given (a poison message put back); returns the new message id."""
+        try:
+            sent = await self._client.send_message(text, time_to_live=-1)
+        except ResourceNotFoundError:
+            await self.create()
+            sent = await self._client.send_message(text, time_to_live=-1)
+        return str(sent.id)
+
+    async def receive(
+        self, max_messages: int = 32, visibility_timeout: int = 300, **request_options: Any
+    ) -> list[ReceivedMessage]:
+        """Receive up to ``max_messages`` (<= 32) in one request, hiding them for ``visibility_timeout`` s.
+
+        ``request_options`` go to the SDK request (a polling loop passes ``retry_total=0`` and short
+        timeouts, so an outage is noticed in seconds rather than after the SDK's minute of retries).
+        """
         count = max(1, min(max_messages, MAX_RECEIVE))
         pages = self._client.receive_messages(
-            messages_per_page=count, max_messages=count, visibility_timeout=visibility_timeout
+            messages_per_page=count,
+            max_messages=count,
+            visibility_timeout=visibility_timeout,
+            **request_options,
         ).by_page()
         try:
             page = await pages.__anext__()
@@ -200,22 +182,26 @@ class TaskHubQueue:
             qm.content if isinstance(qm.content, str) else bytes(qm.content or b"").decode("utf-8", "replace")
         )
         try:
-            decoded = decode_message(body)
+            decoded = _decode_body(body)
             if isinstance(decoded, str):
-                blob_name = decoded
-                try:
-                    decoded = decode_message(await self._payloads.download(blob_name))
-                except ResourceNotFoundError:
-                    raise CorruptMessageError(f"large-message blob {blob_name!r} does not exist") from None
-                if isinstance(decoded, str):
-                    raise CorruptMessageError(f"large-message blob {blob_name!r} holds another wrapper")
+                decoded = await self._download(decoded)
         except CorruptMessageError as e:
             await self._set_aside(qm, body, str(e))
             return None
-        except Exception:  # a transient failure reading the blob: it reappears after the visibility timeout
-            log.warning(
-                "could not resolve large message %s on %s; will retry", qm.id, self.name, exc_info=True
-            )
+        except Exception as e:  # the blob could not be read: it reappears after the visibility timeout
+            dequeues = int(qm.dequeue_count or 0)
+            if dequeues >= self.max_dequeue_count:
+                reason = f"large message could not be read in {dequeues} attempts: {type(e).__name__}: {e}"
+                await self._set_aside(qm, body, reason)
+            else:
+                log.warning(
+                    "could not read large message %s on %s (attempt %d of %d); will retry: %s",
+                    qm.id,
+                    self.name,
+                    dequeues,
+                    self.max_dequeue_count,
+                    e,
+                )
             return None
         return ReceivedMessage(
             message=decoded,
@@ -226,22 +212,46 @@ class TaskHubQueue:
             inserted_on=qm.inserted_on,
         )
 
+    async def _download(self, blob_name: str) -> TaskMessage:
+        """The message a large-message wrapper points at; :class:`CorruptMessageError` when the
+        reference is not a blob name, the blob is missing, refused as invalid, or holds no message."""
+        problem = check_blob_name(blob_name)
+        if problem:
+            raise CorruptMessageError(f"large-message reference {blob_name[:200]!r} has {problem}")
+        try:
+            text = await self._payloads.download(blob_name)
+        except ResourceNotFoundError:
+            raise CorruptMessageError(f"large-message blob {blob_name!r} does not exist") from None
+        except HttpResponseError as e:
+            if is_permanent_error(e):
+                raise CorruptMessageError(
+                    f"large-message blob {blob_name!r} cannot be read: {e.status_code} {e.reason}"
+                ) from None
+            raise
+        except (OSError, EOFError, UnicodeDecodeError) as e:  # not gzip, or not UTF-8
+            raise CorruptMessageError(f"large-message blob {blob_name!r} is not gzip'd UTF-8: {e}") from None
+        decoded = _decode_body(text)
+        if isinstance(decoded, str):
+            raise CorruptMessageError(f"large-message blob {blob_name!r} holds another wrapper")
+        return decoded
+
     async def _set_aside(self, qm: QueueMessage, body: str, reason: str) -> None:
-        """Copy a corrupt message to the poison queue, then delete it here. If either step fails
-        the message stays on this queue and is retried after its visibility timeout."""
+        """Record a message that cannot be processed in the poison store, then delete it here. If
+        either step fails the message stays on this queue and is tried again after its visibility timeout."""
         log.error(
-            "corrupt message %s on %s (dequeue count %s) set aside: %s",
+            "message %s on %s (dequeue count %s) set aside: %s",
             qm.id,
             self.name,
             qm.dequeue_count,
             reason,
+            extra={"event": "PoisonMessage"},
         )
         if self._poison is None:
-            log.error("no poison queue configured; message %s is left on %s", qm.id, self.name)
+            log.error("no poison store configured; message %s is left on %s", qm.id, self.name)
             return
         try:
             await self._poison.put(
-                source_queue=self.name,
+                queue=self.name,
                 message_id=qm.id,
                 reason=reason,
                 body=body,
@@ -286,9 +296,20 @@ class TaskHubQueue:
             return None
         return dataclasses.replace(msg, pop_receipt=updated.pop_receipt or msg.pop_receipt)
 
-    async def approximate_count(self) -> int:
-        props = await self._client.get_queue_properties()
+    async def approximate_count(self, **request_options: Any) -> int:
+        props = await self._client.get_queue_properties(**request_options)
         return int(props.approximate_message_count or 0)
+
+
+def _decode_body(body: str) -> TaskMessage | str:
+    """:func:`decode_message`, with every way it can fail reported as :class:`CorruptMessageError`
+    (a body nested too deep raises ``RecursionError``, a malformed event ``KeyError``, …)."""
+    try:
+        return decode_message(body)
+    except CorruptMessageError:
+        raise
+    except Exception as e:
+        raise CorruptMessageError(f"body cannot be decoded: {type(e).__name__}: {str(e)[:300]}") from None
 
 
 def _order_key(r: ReceivedMessage) -> tuple[float, int]:

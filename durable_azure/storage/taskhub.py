@@ -3,7 +3,8 @@
 Resources (DTFx names; ``H`` = hub name as given, ``h`` = lower-cased):
 tables ``{H}History`` and ``{H}Instances``; queues ``{h}-control-NN`` and ``{h}-workitems``;
 containers ``{h}-largemessages`` and ``{h}-leases`` (``taskhub.json`` + one lease blob per
-partition). Ours alone: the ``{h}-poison`` queue for undecodable messages.
+partition). Ours alone: the ``{H}Poison`` table (:mod:`.poison`), created when a first message is
+set aside.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from ..errors import StorageError
+from ..errors import CorruptMessageError, StorageError
 from .clients import RequestCounter, StorageClients
 from .history_table import HistoryTable
 from .instance_table import InstanceTable
 from .leases import LeaseStore
+from .messages import decode_message
 from .naming import (
     control_queue_name,
     partition_index,
@@ -27,7 +29,11 @@ from .naming import (
     workitem_queue_name,
 )
 from .payloads import PayloadStore
-from .queues import PoisonQueue, TaskHubQueue
+from .poison import PoisonRecord, PoisonStore
+from .queues import TaskHubQueue
+
+#: Options for a request that must fail fast when storage is unreachable (no SDK retries).
+FAST_FAIL: dict[str, Any] = {"retry_total": 0, "connection_timeout": 5, "read_timeout": 10}
 
 
 class TaskHubStorage:
@@ -40,6 +46,7 @@ class TaskHubStorage:
         *,
         partition_count: int = 4,
         lease_duration: int = 30,
+        max_dequeue_count: int = 10,
         counter: RequestCounter | None = None,
     ) -> None:
         self.hub_name = validate_hub_name(hub_name)
@@ -49,12 +56,25 @@ class TaskHubStorage:
         self.history = HistoryTable(self.clients, hub_name, self.payloads)
         self.instances = InstanceTable(self.clients, hub_name, self.payloads)
         self.leases = LeaseStore(self.clients, hub_name, partition_count, lease_duration)
-        self.poison = PoisonQueue(self.clients, hub_name, self.payloads)
+        self.poison = PoisonStore(self.clients, hub_name, self.payloads)
+        self.max_dequeue_count = max_dequeue_count
         self.control_queues = [
-            TaskHubQueue(self.clients, control_queue_name(hub_name, i), self.payloads, self.poison)
+            TaskHubQueue(
+                self.clients,
+                control_queue_name(hub_name, i),
+                self.payloads,
+                self.poison,
+                max_dequeue_count=max_dequeue_count,
+            )
             for i in range(partition_count)
         ]
-        self.workitems = TaskHubQueue(self.clients, workitem_queue_name(hub_name), self.payloads, self.poison)
+        self.workitems = TaskHubQueue(
+            self.clients,
+            workitem_queue_name(hub_name),
+            self.payloads,
+            self.poison,
+            max_dequeue_count=max_dequeue_count,
+        )
         self._created = False
         self._create_lock = asyncio.Lock()
 
@@ -93,7 +113,6 @@ class TaskHubStorage:
                 self.instances.create(),
                 *(q.create() for q in self.control_queues),
                 self.workitems.create(),
-                self.poison.create(),
                 self.leases.create_if_not_exists(),
                 self.payloads.ensure_container(),
             )
@@ -101,7 +120,7 @@ class TaskHubStorage:
 
     async def delete(self) -> None:
         """Delete every resource of the hub: queues (all control queues, whatever the partition count),
-        both tables, the lease, app-lease and large-message containers, and the poison queue."""
+        the tables (poison included), the lease, app-lease and large-message containers."""
         h = self.hub_name.lower()
         own_queue = re.compile(rf"^{re.escape(h)}-(control-\d{{2}}|workitems|poison)$")
         queues = [q.name async for q in self.clients.queues.list_queues(name_starts_with=f"{h}-")]
@@ -113,7 +132,7 @@ class TaskHubStorage:
             ),
             *(
                 self._ignore_missing(self.clients.tables.delete_table(t))
-                for t in (self.history.table_name, self.instances.table_name)
+                for t in (self.history.table_name, self.instances.table_name, self.poison.table_name)
             ),
             *(
                 self._ignore_missing(self.clients.blobs.delete_container(c))
@@ -163,6 +182,37 @@ class TaskHubStorage:
             "poison": poison,
             "instances": instances,
         }
+
+    async def retry_poison(self, message_id: str) -> PoisonRecord | None:
+        """Put a set-aside message back on the queue it came from, then forget its record.
+
+        The body goes back as it was recorded: a message that decodes is sent again (through a
+        large-message blob when it is large), anything else exactly as received. Returns the record
+        (``None`` when there is none). Raises ``KeyError`` when its queue is not one of this hub's.
+        """
+        record = await self.poison.get(message_id)
+        if record is None:
+            return None
+        queue = self.queue_by_name(record.queue)
+        body = record.body or ""
+        try:
+            message = decode_message(body)
+        except (CorruptMessageError, RecursionError, ValueError, TypeError, KeyError):
+            message = body
+        if isinstance(message, str):
+            await queue.send_text(body)
+        else:
+            await queue.send(message)
+        await self.poison.delete(record)
+        return record
+
+    async def ping(self) -> None:
+        """One quick request to each service (no retries); raises when one cannot be reached."""
+        await asyncio.gather(
+            self.workitems.approximate_count(**FAST_FAIL),
+            self.leases.read_taskhub_info(**FAST_FAIL),
+            self.history.sentinel_etag("ping", **FAST_FAIL),
+        )
 
     async def close(self) -> None:
         await self.clients.close()

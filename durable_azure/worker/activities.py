@@ -2,6 +2,12 @@
 
 Activities run at least once: a work item is deleted only after its result message was sent.
 Sync activities run in a thread pool; ``async def`` activities are awaited on the loop.
+
+A work item is hidden for ``work_item_visibility_timeout`` (30 s) and, while its activity runs,
+hidden again every ``work_item_renew_interval`` (10 s): a worker that dies mid-activity leaves its
+work to others within about the lease time, and a long activity is never started twice. A work
+item received more than ``max_dequeue_count`` times (its worker kept dying on it) is set aside in
+the poison store instead of being run again.
 """
 
 from __future__ import annotations
@@ -23,8 +29,10 @@ from ..orchestration.history import HistoryEvent, TaskCompleted, TaskFailed, Tas
 from ..registry import DurableRegistry
 from ..storage.messages import TaskMessage
 from ..storage.queues import ReceivedMessage
-from ..storage.taskhub import TaskHubStorage
+from ..storage.taskhub import FAST_FAIL, TaskHubStorage
+from .health import StorageHealth
 from .polling import Poller
+from .settle import MessageSettler
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +59,11 @@ class ActivityDispatcher:
         settings: Settings,
         *,
         results: ResultSink,
+        health: StorageHealth | None = None,
     ) -> None:
         self._storage = storage
+        self._health = health or StorageHealth(storage.ping)
+        self._settler = MessageSettler(storage, max_dequeue_count=settings.max_dequeue_count)
         self._registry = registry
         self._settings = settings
         self._results = results
@@ -93,10 +104,14 @@ class ActivityDispatcher:
                 await poller.wait()
                 continue
             try:
-                batch = await queue.receive(min(32, free), self._settings.work_item_visibility_timeout)
-            except Exception:
-                log.exception("receive from %s failed", queue.name)
-                await asyncio.sleep(1.0)
+                batch = await queue.receive(
+                    min(32, free), self._settings.work_item_visibility_timeout, **FAST_FAIL
+                )
+                self._health.succeeded()
+            except Exception as error:
+                if not self._health.failed(error):
+                    log.exception("receive from %s failed", queue.name)
+                await self._health.wait_reachable(1.0)
                 continue
             poller.polled(len(batch))
             for received in batch:
@@ -147,14 +162,15 @@ class ActivityDispatcher:
         message = received.message
         scheduled = message.event
         if not isinstance(scheduled, TaskScheduled):
-            await self._storage.poison.put(
-                source_queue=received.queue_name,
-                message_id=received.message_id,
-                reason=f"work item holds a {type(scheduled).__name__}, not a TaskScheduled event",
-                body=str(message),
-                dequeue_count=received.dequeue_count,
+            reason = f"work item holds a {type(scheduled).__name__}, not a TaskScheduled event"
+            await self._settler.set_aside(received, reason)
+            return
+        if self._settler.exhausted(received):
+            reason = (
+                f"activity '{scheduled.name}' was started {received.dequeue_count} times without "
+                "finishing (its worker stopped each time)"
             )
-            await self._storage.workitems.delete(received)
+            await self._settler.set_aside(received, reason)
             return
         renewed = [received]
         keeper = asyncio.create_task(self._keep_hidden(renewed))
@@ -174,7 +190,7 @@ class ActivityDispatcher:
         # When this worker owns the instance, the result is handed over in-process. The work item
         # stays hidden and is deleted only after the history holding the result is durable, so a
         # crash before that re-runs the activity (at least once), never loses its result.
-        if self._results.deliver(dataclasses.replace(received, message=reply)):
+        if self._results.deliver(dataclasses.replace(received, message=reply, carries_result=True)):
             self.local_results += 1
             self.executed += 1
             return
@@ -186,12 +202,14 @@ class ActivityDispatcher:
     async def _keep_hidden(self, holder: list[ReceivedMessage]) -> None:
         """Renew a running activity's work item so no other worker starts it again meanwhile."""
         timeout = self._settings.work_item_visibility_timeout
+        interval = min(self._settings.work_item_renew_interval, timeout / 3)
         while True:
-            await asyncio.sleep(max(1.0, timeout / 2))
+            await asyncio.sleep(interval)
             try:
                 renewed = await self._storage.workitems.renew(holder[0], timeout)
-            except Exception:
-                log.warning("could not renew work item %s", holder[0].message_id, exc_info=True)
+            except Exception as error:
+                if not self._health.failed(error):
+                    log.warning("could not renew work item %s", holder[0].message_id, exc_info=True)
                 continue
             if renewed is None:
                 return

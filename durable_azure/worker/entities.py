@@ -33,6 +33,7 @@ from ..storage.messages import TaskMessage
 from ..storage.queues import ReceivedMessage
 from ..storage.status_rows import load_for_checkpoint, write_status_row
 from ..storage.taskhub import TaskHubStorage
+from .settle import MessageSettler
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class EntityDispatcher:
         self._registry = registry
         self._settings = settings
         self._wake = wake
+        self._settler = MessageSettler(storage, max_dequeue_count=settings.max_dequeue_count)
         self._cache: dict[str, _EntityState] = {}
         self._deleting: set[asyncio.Task[None]] = set()
         self.batches = 0
@@ -201,17 +203,8 @@ class EntityDispatcher:
             await asyncio.gather(*self._deleting, return_exceptions=True)
 
     async def _set_aside(self, messages: list[ReceivedMessage], reason: str) -> None:
-        from ..storage.messages import encode_message
-
         for received in messages:
-            await self._storage.poison.put(
-                source_queue=received.queue_name,
-                message_id=received.message_id,
-                reason=reason,
-                body=encode_message(received.message),
-                dequeue_count=received.dequeue_count,
-            )
-            await self._storage.queue_by_name(received.queue_name).delete(received)
+            await self._settler.set_aside(received, reason)
 
     def drop_partition(self, index: int) -> None:
         """Forget cached state of every entity in a partition this worker no longer owns."""

@@ -56,6 +56,7 @@ class InstanceState:
     custom_status: str | None = None
     suspended: bool = False
     row_repair: InstanceUpdate = field(default_factory=InstanceUpdate)  # what a lost row write left out
+    row: RowState | None = None  # the Instances row as read with the history (not kept up to date)
     session: ReplaySession | None = None  # the live orchestrator, so the next episode needs no replay
 
     @classmethod

@@ -1,70 +1,74 @@
 """The orchestration dispatcher: control-queue batches in, one episode per instance, messages settled.
 
 Per owned partition one loop receives up to 32 messages (plus what this process handed its inbox),
-groups them by instance and takes each group in: duplicates and messages for older executions are
-dropped, early timers re-armed, completions whose scheduling is not durable yet deferred. What is
-left runs as one episode (:mod:`durable_azure.worker.episode`, which checkpoints it); only then are
-the inbound messages deleted, off the critical path.
+groups them by instance and takes each group in: start messages are matched to their execution
+(:mod:`durable_azure.worker.starts`), duplicates and messages for older executions are dropped,
+early timers re-armed, completions whose scheduling is not durable yet retried later. What is left
+runs as one episode (:mod:`durable_azure.worker.episode`, which checkpoints it); only then are the
+inbound messages deleted, off the critical path. Every message that is not consumed is retried a
+bounded number of times or set aside in the poison store (:mod:`durable_azure.worker.settle`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
 
 from ..config import Settings
-from ..orchestration import serialization
-from ..orchestration.entity_request import EntityRequest, release_payload
 from ..orchestration.history import (
-    EventRaised,
-    EventSent,
     ExecutionStarted,
-    ExecutionTerminated,
     GenericEvent,
     HistoryEvent,
-    OrchestrationStatus,
     TimerFired,
 )
 from ..registry import DurableRegistry
-from ..storage.instance_table import InstanceUpdate
-from ..storage.messages import TaskMessage, encode_message
 from ..storage.queues import ReceivedMessage
 from ..storage.status_rows import load_for_checkpoint
-from ..storage.taskhub import TaskHubStorage
+from ..storage.taskhub import FAST_FAIL, TaskHubStorage
 from .episode import EpisodeRunner
+from .health import StorageHealth
 from .inboxes import Inbox, PartitionInboxes
 from .instance_state import InstanceCache, InstanceState, completion_id, row_repair
+from .orphans import for_missing_instance, release_orphaned_locks
 from .outbound import LocalActivities, Outbound, OutboundSender
 from .result_hold import ResultHold
+from .settle import Disposal, MessageSettler
+from .starts import Verdict, judge_start
 from .timers import is_early, visibility_delay
 
 log = logging.getLogger(__name__)
 
-OUT_OF_ORDER_RETRY_SECONDS = 2.0
-MAX_DEQUEUE_FOR_UNKNOWN_INSTANCE = 10
 COALESCE_SECONDS = 0.02
+#: A batch's episodes are awaited this long; one still running then (storage slow or away, an SDK
+#: retry sleeping) goes on in the background, so the partition keeps taking in new work.
+STALL_SECONDS = 2.0
+#: Instances of one partition in flight at most (a stalled partition stops receiving beyond this).
+MAX_IN_FLIGHT = 64
+#: How long a partition whose lease was lost waits for its episodes before cancelling them (as a
+#: crash would: their messages come back); a clean stop of the worker waits longer.
+LOST_GRACE_SECONDS = 1.0
+STOP_GRACE_SECONDS = 10.0
 #: Longest a finished activity's result waits in the inbox for its ``task_all`` siblings.
 MAX_HOLD_SECONDS = 0.5
+#: Pause after a failed receive that was not an outage.
+RECEIVE_RETRY_SECONDS = 1.0
 
 EntityHandler = Callable[[int, str, list[ReceivedMessage]], Awaitable[None]]
 
 
-def _answers_unknown_task(state: InstanceState, messages: list[ReceivedMessage]) -> bool:
-    """True when a message refers to a task or an execution the cached history does not know."""
+def _needs_reload(state: InstanceState, messages: list[ReceivedMessage]) -> bool:
+    """True when a message refers to an execution or a task the cached history does not know:
+    another writer (the previous owner of a stolen partition, a purge, a client restart) may have
+    changed the instance since it was cached, so it is read again before anything is decided."""
     for received in messages:
-        event = received.message.event
         execution = received.message.execution_id
-        if (
-            execution
-            and state.execution_id
-            and execution != state.execution_id
-            and not isinstance(event, ExecutionStarted)
-        ):
+        if execution and state.execution_id and execution != state.execution_id:
             return True
-        answered = completion_id(event)
+        answered = completion_id(received.message.event)
         if (
             answered is not None
             and answered not in state.scheduled_ids
@@ -72,6 +76,35 @@ def _answers_unknown_task(state: InstanceState, messages: list[ReceivedMessage])
         ):
             return True
     return False
+
+
+def _forget(in_flight: dict[str, asyncio.Task[None]], instance_id: str, task: asyncio.Task[None]) -> None:
+    if in_flight.get(instance_id) is task:
+        del in_flight[instance_id]
+
+
+@dataclass
+class _Partition:
+    """A running partition loop and the episodes it has in flight, by instance id."""
+
+    task: asyncio.Task[None]
+    stop: asyncio.Event
+    in_flight: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+
+
+@dataclass
+class _Intake:
+    """One instance's messages sorted: what the episode consumes, and how the rest ends."""
+
+    disposal: Disposal = field(default_factory=Disposal)
+    consumed: list[ReceivedMessage] = field(default_factory=list)
+    incoming: list[HistoryEvent] = field(default_factory=list)
+    new_start: ExecutionStarted | None = None
+    rearm: list[Outbound] = field(default_factory=list)
+
+    def consume(self, received: ReceivedMessage) -> None:
+        self.consumed.append(received)
+        self.incoming.append(received.message.event)
 
 
 class OrchestrationDispatcher:
@@ -86,16 +119,19 @@ class OrchestrationDispatcher:
         inboxes: PartitionInboxes,
         activities: LocalActivities,
         entity_handler: EntityHandler | None = None,
+        health: StorageHealth | None = None,
     ) -> None:
         self._storage = storage
         self._settings = settings
         self._inboxes = inboxes
         self._activities = activities
         self._entity_handler = entity_handler
+        self._health = health or StorageHealth(storage.ping)
         self.cache = InstanceCache()
+        self.settler = MessageSettler(storage, max_dequeue_count=settings.max_dequeue_count)
         self._sender = OutboundSender(storage, settings, inboxes=inboxes, activities=activities)
         self._episodes = EpisodeRunner(storage, registry, self.cache, self._sender)
-        self._loops: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
+        self._loops: dict[int, _Partition] = {}
         self._settling: set[asyncio.Task[None]] = set()
         self._limit = asyncio.Semaphore(max(1, settings.max_concurrent_orchestrations))
 
@@ -110,35 +146,51 @@ class OrchestrationDispatcher:
             return
         stop = asyncio.Event()
         inbox = self._inboxes.open(index)
+        in_flight: dict[str, asyncio.Task[None]] = {}
         task = asyncio.create_task(
-            self._partition_loop(index, inbox, stop), name=f"control-queue-{index:02d}"
+            self._partition_loop(index, inbox, stop, in_flight), name=f"control-queue-{index:02d}"
         )
-        self._loops[index] = (task, stop)
+        self._loops[index] = _Partition(task, stop, in_flight)
 
-    async def stop_partition(self, index: int) -> None:
+    async def stop_partition(self, index: int, *, grace: float = LOST_GRACE_SECONDS) -> None:
+        """Stop a partition's loop; its episodes get ``grace`` seconds to finish, then are cancelled."""
         entry = self._loops.pop(index, None)
         if entry is None:
             return
         inbox = self._inboxes.close(index)  # nothing is delivered to it from here on
-        task, stop = entry
-        stop.set()
+        entry.stop.set()
         if inbox is not None:
             inbox.poller.wake()
-        await task
+        await entry.task
+        episodes = list(entry.in_flight.values())
+        if episodes:
+            _, stuck = await asyncio.wait(episodes, timeout=grace)
+            for episode in stuck:  # as if the worker had stopped here: the messages come back
+                episode.cancel()
+            await asyncio.gather(*stuck, return_exceptions=True)
         leftovers = inbox.messages if inbox is not None else []
-        if leftovers:  # hand hidden messages (and work items) back to the queue for the next owner
-            await self._abandon(leftovers, 0)
+        if leftovers:  # hand them back to the queue (results as results) for the next owner
+            await self.settler.quietly([self.settler.hand_back(m) for m in leftovers])
         partitions = self._storage.partition_count
         self.cache.drop_where(lambda instance_id: self._storage.partition_of(instance_id) == index)
         log.info("stopped partition %02d of %d", index, partitions, extra={"partition": index})
 
+    def wake_all(self) -> None:
+        """Poll every partition now (storage is back after an outage)."""
+        for index in self._loops:
+            self._inboxes.wake(index)
+
     async def stop(self) -> None:
-        for index in list(self._loops):
-            await self.stop_partition(index)
+        """Stop every partition loop, letting in-flight episodes finish (up to a grace period)."""
+        await asyncio.gather(
+            *(self.stop_partition(index, grace=STOP_GRACE_SECONDS) for index in list(self._loops))
+        )
         if self._settling:
             await asyncio.gather(*self._settling, return_exceptions=True)
 
-    async def _partition_loop(self, index: int, opened: Inbox, stop: asyncio.Event) -> None:
+    async def _partition_loop(
+        self, index: int, opened: Inbox, stop: asyncio.Event, in_flight: dict[str, asyncio.Task[None]]
+    ) -> None:
         queue = self._storage.control_queue(index)
         poller = opened.poller
         inbox = opened.messages  # PartitionInboxes.deliver appends to this very list
@@ -146,6 +198,9 @@ class OrchestrationDispatcher:
         held = ResultHold(self.cache, batch_size, MAX_HOLD_SECONDS)
         clock = asyncio.get_running_loop().time
         while not stop.is_set():
+            if len(in_flight) >= MAX_IN_FLIGHT:  # stalled: take in nothing more until some finish
+                await asyncio.wait(list(in_flight.values()), timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+                continue
             if inbox and len(inbox) < batch_size and self._more_results_coming(inbox):
                 await asyncio.sleep(COALESCE_SECONDS)  # fan-in: gather results into fewer episodes
             local, kept = held.take_ready(inbox, clock())
@@ -153,17 +208,21 @@ class OrchestrationDispatcher:
             polled: list[ReceivedMessage] = []
             if poller.poll_due(bool(local) or bool(held)):
                 try:
-                    polled = await queue.receive(batch_size, self._settings.control_queue_visibility_timeout)
-                except Exception:
-                    log.exception("receive from %s failed", queue.name, extra={"partition": index})
-                    await asyncio.sleep(1.0)
+                    polled = await queue.receive(
+                        batch_size, self._settings.control_queue_visibility_timeout, **FAST_FAIL
+                    )
+                    self._health.succeeded()
+                except Exception as error:
+                    if not self._health.failed(error):
+                        log.exception("receive from %s failed", queue.name, extra={"partition": index})
+                    await self._health.wait_reachable(RECEIVE_RETRY_SECONDS)
                 poller.polled(len(polled))
             released = held.release({m.message.instance_id for m in polled}) if polled else set()
             if released:  # another message for a held instance: one episode for all of them
                 local += [m for m in inbox if m.message.instance_id in released]
                 inbox[:] = [m for m in inbox if m.message.instance_id not in released]
             if local or polled:
-                await self.process_batch(index, local + polled)
+                await self.process_batch(index, local + polled, in_flight)
             if len(polled) >= batch_size or any(m.message.instance_id not in held for m in inbox):
                 continue
             await poller.wait(held.deadline)
@@ -171,77 +230,124 @@ class OrchestrationDispatcher:
     def _more_results_coming(self, inbox: list[ReceivedMessage]) -> bool:
         return any(self._activities.pending_for(m.message.instance_id) for m in inbox)
 
-    async def process_batch(self, index: int, batch: list[ReceivedMessage]) -> None:
+    async def process_batch(
+        self,
+        index: int,
+        batch: list[ReceivedMessage],
+        in_flight: dict[str, asyncio.Task[None]] | None = None,
+    ) -> None:
+        """Run one episode per instance in ``batch``; return when they are done, or after
+        :data:`STALL_SECONDS` with the rest still running (tracked in ``in_flight``). An instance
+        with an episode in flight runs the new one after it, never beside it."""
+        in_flight = {} if in_flight is None else in_flight
         groups: dict[str, list[ReceivedMessage]] = {}
         for received in batch:
             groups.setdefault(received.message.instance_id, []).append(received)
-        await asyncio.gather(*(self._guarded(index, iid, msgs) for iid, msgs in groups.items()))
+        started = []
+        for instance_id, messages in groups.items():
+            before = in_flight.get(instance_id)
+            task = asyncio.create_task(self._after(before, index, instance_id, messages))
+            in_flight[instance_id] = task
+            task.add_done_callback(functools.partial(_forget, in_flight, instance_id))
+            started.append(task)
+        if started:
+            await asyncio.wait(started, timeout=STALL_SECONDS)
+
+    async def _after(
+        self, before: asyncio.Task[None] | None, index: int, instance_id: str, messages: list[ReceivedMessage]
+    ) -> None:
+        if before is not None:
+            await asyncio.wait([before])
+        await self._guarded(index, instance_id, messages)
 
     async def _guarded(self, index: int, instance_id: str, messages: list[ReceivedMessage]) -> None:
         async with self._limit:
             try:
+                exhausted = [m for m in messages if self.settler.exhausted(m)]
+                if exhausted:  # its worker kept dying on it: do not take it in once more
+                    messages = [m for m in messages if m not in exhausted]
+                    reason = "received more than max_dequeue_count times without being processed"
+                    await self.settler.quietly([self.settler.set_aside(m, reason) for m in exhausted])
+                if not messages:
+                    return
                 if instance_id.startswith("@") and self._entity_handler is not None:
                     await self._entity_handler(index, instance_id, messages)
                 else:
                     await self._process_instance(index, instance_id, messages)
-            except Exception:
-                log.exception(
-                    "episode failed; its messages will be retried", extra={"instance_id": instance_id}
-                )
+            except Exception as error:
+                if self._health.failed(error):
+                    log.info(
+                        "episode interrupted: storage is unreachable", extra={"instance_id": instance_id}
+                    )
+                else:
+                    log.exception(
+                        "episode failed; its messages will be retried", extra={"instance_id": instance_id}
+                    )
                 self.cache.drop(instance_id)
-                await self._abandon(messages, OUT_OF_ORDER_RETRY_SECONDS)
+                reason = f"processing failed: {type(error).__name__}: {str(error)[:500]}"
+                await self.settler.quietly(
+                    [self.settler.retry_later(m, reason, error=error) for m in messages]
+                )
 
     # ---- one instance -------------------------------------------------------------------
     async def _state(self, instance_id: str, messages: list[ReceivedMessage]) -> InstanceState:
         if any(isinstance(m.message.event, GenericEvent) for m in messages):
             self.cache.drop(instance_id)  # a rewind rewrote history under us
         state = self.cache.get(instance_id)
-        if state is not None and _answers_unknown_task(state, messages):
-            # Another writer (say, the previous owner of a stolen partition) may have advanced the
-            # instance since we cached it: re-read history before treating the message as early.
+        if state is not None and (not state.history or _needs_reload(state, messages)):
             self.cache.drop(instance_id)
             state = None
         if state is None:
             loaded, row = await load_for_checkpoint(self._storage, instance_id)
             state = InstanceState.from_history(list(loaded.events), loaded.etag, loaded.execution_id)
+            state.row = row
             state.row_etag = row.etag if row is not None else None
             state.row_repair = row_repair(state, row)
-            self.cache.put(instance_id, state)
+            if state.history:
+                self.cache.put(instance_id, state)
         return state
 
-    async def _process_instance(self, index: int, instance_id: str, messages: list[ReceivedMessage]) -> None:
-        now = datetime.now(timezone.utc)
-        state = await self._state(instance_id, messages)
-        to_delete: list[ReceivedMessage] = []
-        to_abandon: list[ReceivedMessage] = []
-        incoming: list[HistoryEvent] = []
-        new_start: ExecutionStarted | None = None
-        rearm: list[Outbound] = []
+    def _take_start(
+        self, instance_id: str, state: InstanceState, received: ReceivedMessage, intake: _Intake
+    ) -> None:
+        """Run, drop, hold back or set aside a start message (the rules: :mod:`.starts`)."""
+        event = received.message.event
+        assert isinstance(event, ExecutionStarted)
+        if intake.new_start is not None:
+            if event.execution_id == intake.new_start.execution_id:
+                intake.disposal.delete.append(received)  # the same start twice in one batch
+            else:
+                intake.disposal.retry.append((received, "another start of the instance came first", None))
+            return
+        judgement = judge_start(event, state.started, running=not state.is_terminal)
+        extra = {"instance_id": instance_id, "execution_id": event.execution_id}
+        if judgement.verdict is Verdict.RUN:
+            if state.started is not None and not state.is_terminal:
+                log.warning("a new start %s", judgement.reason + " (still running)", extra=extra)
+            intake.new_start = event
+            intake.consume(received)
+        elif judgement.verdict is Verdict.DUPLICATE:
+            log.info("dropping a duplicate start: %s", judgement.reason, extra=extra)
+            intake.disposal.delete.append(received)
+        elif judgement.verdict is Verdict.STALE:
+            intake.disposal.aside.append((received, judgement.reason))
+        else:
+            intake.disposal.retry.append((received, judgement.reason, None))
 
+    def _intake(
+        self, instance_id: str, state: InstanceState, messages: list[ReceivedMessage], now: datetime
+    ) -> _Intake:
+        intake = _Intake()
         for received in messages:
             event = received.message.event
             if isinstance(event, TimerFired) and is_early(event.fire_at, now):
-                rearm.append(Outbound(received.message, delay=visibility_delay(event.fire_at, now)))
-                to_delete.append(received)
+                intake.rearm.append(Outbound(received.message, delay=visibility_delay(event.fire_at, now)))
+                intake.disposal.delete.append(received)
                 continue
             if isinstance(event, ExecutionStarted):
-                if new_start is None and (
-                    not state.history or state.is_terminal or state.execution_id != event.execution_id
-                ):
-                    if state.history and not state.is_terminal:
-                        log.warning(
-                            "ignoring a start of %s while execution %s is running",
-                            instance_id,
-                            state.execution_id,
-                            extra={"instance_id": instance_id},
-                        )
-                        to_delete.append(received)
-                        continue
-                    new_start = event
-                    incoming.append(event)
-                else:
-                    to_delete.append(received)  # duplicate start
+                self._take_start(instance_id, state, received, intake)
                 continue
+            new_start = intake.new_start
             target_execution = new_start.execution_id if new_start else state.execution_id
             if (
                 received.message.execution_id
@@ -253,142 +359,57 @@ class OrchestrationDispatcher:
                     type(event).__name__,
                     extra={"instance_id": instance_id},
                 )
-                to_delete.append(received)
+                intake.disposal.delete.append(received)
                 continue
             answered = completion_id(event)
-            if answered is not None and new_start is None:
-                if answered in state.answered_ids or any(completion_id(e) == answered for e in incoming):
-                    to_delete.append(received)  # duplicate delivery
+            if answered is not None and new_start is None and state.history:
+                if answered in state.answered_ids or any(
+                    completion_id(e) == answered for e in intake.incoming
+                ):
+                    intake.disposal.delete.append(received)  # duplicate delivery
                     continue
                 if answered not in state.scheduled_ids:
-                    to_abandon.append(received)  # its scheduling is not durable yet
+                    reason = f"it answers task {answered}, which the history has not scheduled (yet)"
+                    intake.disposal.retry.append((received, reason, None))
                     continue
-            incoming.append(event)
+            intake.consume(received)
+        return intake
 
-        consumed = [m for m in messages if m not in to_delete and m not in to_abandon]
-        await self._sender.send_all(rearm)
-
-        if new_start is None and not state.history:
-            await self._no_such_instance(instance_id, consumed, incoming)
-            await self._finish_messages(to_delete, to_abandon)
-            return
-        if new_start is None and state.is_terminal:
+    async def _process_instance(self, index: int, instance_id: str, messages: list[ReceivedMessage]) -> None:
+        now = datetime.now(timezone.utc)
+        state = await self._state(instance_id, messages)
+        intake = self._intake(instance_id, state, messages, now)
+        await self._sender.send_all(intake.rearm)
+        disposal = intake.disposal
+        if intake.new_start is None and not state.history:
+            await for_missing_instance(self._storage, instance_id, state, intake.consumed, disposal)
+        elif intake.new_start is None and state.is_terminal:
             await self._episodes.repair_row(instance_id, state)
-            await self._release_orphaned_locks(instance_id, state, incoming)
-            if incoming:
+            await release_orphaned_locks(self._sender, instance_id, state, intake.incoming)
+            if intake.incoming:
                 log.info(
                     "instance already finished; discarding %d message(s)",
-                    len(incoming),
+                    len(intake.incoming),
                     extra={"instance_id": instance_id},
                 )
-            await self._finish_messages(to_delete + consumed, to_abandon)
-            return
-        if not incoming:
-            await self._finish_messages(to_delete, to_abandon)
-            return
+            disposal.delete += intake.consumed
+        elif intake.incoming:
+            await self._episodes.run(index, instance_id, state, intake.new_start, intake.incoming, now)
+            disposal.delete += intake.consumed
+        self._finish(disposal)
 
-        await self._episodes.run(index, instance_id, state, new_start, incoming, now)
-        await self._finish_messages(to_delete + consumed, to_abandon)
-
-    async def _release_orphaned_locks(
-        self, instance_id: str, state: InstanceState, incoming: list[HistoryEvent]
-    ) -> None:
-        """A lock granted to an instance that already finished (say, terminated while waiting) is released."""
-        grants = {e.name for e in incoming if isinstance(e, EventRaised)}
-        if not grants:
-            return
-        releases: list[Outbound] = []
-        for event in state.history:
-            if not isinstance(event, EventSent) or event.name != "op":
-                continue
-            data = serialization.loads(event.input)
-            if not isinstance(data, dict):
-                continue
-            request = EntityRequest.from_json(data)
-            if request.id not in grants or not request.lockset:
-                continue
-            payload = release_payload(instance_id, request.id)
-            for entity_id in request.lockset:
-                release = EventRaised(name="release", input=payload, timestamp=datetime.now(timezone.utc))
-                message = TaskMessage(
-                    event=release,
-                    instance_id=entity_id,
-                    execution_id=None,
-                    sender_instance_id=instance_id,
-                    sender_execution_id=state.execution_id or "",
-                )
-                releases.append(Outbound(message))
-        if releases:
-            log.info(
-                "releasing %d entity lock(s) granted after the instance finished",
-                len(releases),
-                extra={"instance_id": instance_id},
-            )
-            await self._sender.send_all(releases)
-
-    async def _no_such_instance(
-        self, instance_id: str, consumed: list[ReceivedMessage], incoming: list[HistoryEvent]
-    ) -> None:
-        """Messages for an instance with no history and no start message in this batch."""
-        now = datetime.now(timezone.utc)
-        for received in consumed:
-            event = received.message.event
-            if isinstance(event, ExecutionTerminated):
-                # A Pending instance terminated before it ran: record it, as DTFx does.
-                await self._storage.instances.merge(
-                    instance_id,
-                    InstanceUpdate(
-                        status=OrchestrationStatus.Terminated,
-                        output=event.input,
-                        completed_time=now,
-                        last_updated_time=now,
-                    ),
-                )
-                await self._storage.control_queue_for(instance_id).delete(received)
-            elif received.dequeue_count < MAX_DEQUEUE_FOR_UNKNOWN_INSTANCE:
-                await self._storage.control_queue_for(instance_id).abandon(
-                    received, min(2**received.dequeue_count, 60)
-                )
-            else:
-                await self._storage.poison.put(
-                    source_queue=self._storage.control_queue_for(instance_id).name,
-                    message_id=received.message_id,
-                    reason=f"instance '{instance_id}' does not exist (no start message arrived)",
-                    body=encode_message(received.message),
-                    dequeue_count=received.dequeue_count,
-                )
-                await self._storage.control_queue_for(instance_id).delete(received)
-
-    # ---- queue helpers ------------------------------------------------------------------
-    async def _finish_messages(self, delete: list[ReceivedMessage], abandon: list[ReceivedMessage]) -> None:
-        """Delete consumed messages and abandon deferred ones, off the critical path.
+    # ---- settling -----------------------------------------------------------------------
+    def _finish(self, disposal: Disposal) -> None:
+        """Delete consumed messages and retry or set aside the rest, off the critical path.
 
         The history that consumed them is already durable, so the next episode need not wait; a
         message whose delete is lost is a harmless duplicate later (completions are de-duplicated).
         """
-        tasks = [self._queue_of(m).delete(m) for m in delete]
-        tasks += [self._queue_of(m).abandon(m, OUT_OF_ORDER_RETRY_SECONDS) for m in abandon]
-        if tasks:
-            task = asyncio.create_task(self._settle(tasks))
-            self._settling.add(task)
-            task.add_done_callback(self._settling.discard)
-
-    async def _settle(self, tasks: list[Awaitable[Any]]) -> None:
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        for result in results:
-            if isinstance(result, Exception):
-                log.warning("could not delete or abandon a processed message: %s", result)
-
-    async def _abandon(self, messages: list[ReceivedMessage], delay: float) -> None:
-        try:
-            await asyncio.gather(*(self._queue_of(m).abandon(m, delay) for m in messages))
-        except Exception:
-            log.warning(
-                "could not abandon messages; they reappear after their visibility timeout", exc_info=True
-            )
-
-    def _queue_of(self, received: ReceivedMessage) -> Any:
-        return self._storage.queue_by_name(received.queue_name)
+        if not disposal:
+            return
+        task = asyncio.create_task(self.settler.apply(disposal))
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
 
 
 __all__ = ["EntityHandler", "OrchestrationDispatcher"]

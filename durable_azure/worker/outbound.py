@@ -35,6 +35,7 @@ from ..storage.messages import TaskMessage
 from ..storage.queues import ReceivedMessage
 from ..storage.taskhub import TaskHubStorage
 from .inboxes import PartitionInboxes
+from .starts import child_execution_id
 from .timers import visibility_delay
 
 #: Sends in flight at once: a fan-out of thousands must not monopolise the event loop.
@@ -89,7 +90,9 @@ def outbound_messages(
                 )
             )
         elif isinstance(action, SubOrchestrationInstanceCreated):
-            child_execution = new_execution_id()
+            # The same request always carries the same child execution id, so a start sent again
+            # (the episode ran again after a crash) is recognised as a duplicate (worker/starts.py).
+            child_execution = child_execution_id(instance_id, execution_id, action.event_id)
             started = ExecutionStarted(
                 name=action.name,
                 instance_id=action.instance_id,

@@ -11,6 +11,7 @@ from ..storage.clients import RequestCounter
 from ..storage.taskhub import TaskHubStorage
 from .activities import ActivityDispatcher
 from .entities import EntityDispatcher
+from .health import StorageHealth
 from .inboxes import PartitionInboxes
 from .orchestrations import OrchestrationDispatcher
 from .partitions import PartitionManager
@@ -56,10 +57,14 @@ class TaskHubWorker:
             settings.hub_name,
             partition_count=settings.partition_count,
             lease_duration=settings.lease_duration,
+            max_dequeue_count=settings.max_dequeue_count,
             counter=counter,
         )
+        self.health = StorageHealth(self.storage.ping)
         self._inboxes = PartitionInboxes(self.storage.partition_of, settings.max_queue_polling_interval)
-        self.activities = ActivityDispatcher(self.storage, registry, settings, results=self._inboxes)
+        self.activities = ActivityDispatcher(
+            self.storage, registry, settings, results=self._inboxes, health=self.health
+        )
         self.entities = EntityDispatcher(self.storage, registry, settings, wake=self._inboxes.wake_instance)
         self.orchestrations = OrchestrationDispatcher(
             self.storage,
@@ -68,6 +73,7 @@ class TaskHubWorker:
             inboxes=self._inboxes,
             activities=self.activities,
             entity_handler=self.entities.process,
+            health=self.health,
         )
         self.partitions = PartitionManager(
             self.storage.leases,
@@ -76,7 +82,12 @@ class TaskHubWorker:
             on_lost=self._partition_lost,
             renew_interval=settings.lease_renew_interval,
             acquire_interval=settings.lease_acquire_interval,
+            health=self.health,
         )
+        # Storage is back after an outage: renew and take leases, and poll every queue, now.
+        self.health.on_recovered(self.partitions.maintain_now)
+        self.health.on_recovered(self.orchestrations.wake_all)
+        self.health.on_recovered(self.activities.wake)
         self._started = False
 
     async def _partition_lost(self, index: int) -> None:
@@ -108,10 +119,12 @@ class TaskHubWorker:
             await self.storage.close()
             return
         self._started = False
-        await self.partitions.stop()
-        await self.orchestrations.stop()
+        await self.partitions.halt()  # no partition is taken from here on
+        await self.orchestrations.stop()  # in-flight episodes finish
+        await self.partitions.stop()  # then the leases go, to whoever is next
         await self.entities.drain()
         await self.activities.stop()
+        await self.health.stop()
         await self.storage.close()
         log.info("worker %s stopped", self.settings.worker_id)
 

@@ -1,4 +1,4 @@
-"""TaskHubQueue and PoisonQueue against Azurite: request counts, delays, blobs, poison, abandon."""
+"""TaskHubQueue and the poison store against Azurite: request counts, delays, blobs, poison, abandon."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from durable_azure.storage.clients import StorageClients
 from durable_azure.storage.messages import TaskMessage, encode_message, large_message_blob_name
 from durable_azure.storage.naming import control_queue_name
 from durable_azure.storage.payloads import PayloadStore
-from durable_azure.storage.queues import PoisonQueue, ReceivedMessage, TaskHubQueue
+from durable_azure.storage.poison import PoisonRecord, PoisonStore
+from durable_azure.storage.queues import ReceivedMessage, TaskHubQueue
 
 T = TypeVar("T")
 
@@ -36,27 +37,31 @@ async def wait_until(probe: Callable[[], Awaitable[T]], timeout: float = 15.0, i
 class Env:
     clients: StorageClients
     queue: TaskHubQueue
-    poison: PoisonQueue
+    poison: PoisonStore
     payloads: PayloadStore
 
     def counts(self) -> dict[str, int]:
         return self.clients.counter.snapshot()
+
+    async def records(self) -> list[PoisonRecord]:
+        """Every poison record, bodies included."""
+        found = [await self.poison.get(r.message_id) for r in await self.poison.list()]
+        return [r for r in found if r is not None]
 
 
 @pytest.fixture
 async def env(azurite: str, hub_name: str) -> AsyncIterator[Env]:
     clients = StorageClients(azurite)
     payloads = PayloadStore(clients, hub_name)
-    poison = PoisonQueue(clients, hub_name, payloads)
+    poison = PoisonStore(clients, hub_name, payloads)
     queue = TaskHubQueue(clients, control_queue_name(hub_name, 0), payloads, poison)
     await queue.create()
-    await poison.create()
     clients.counter.reset()
     try:
         yield Env(clients, queue, poison, payloads)
     finally:
-        for name in (queue.name, poison.name):
-            await clients.queues.delete_queue(name)
+        await clients.queues.delete_queue(queue.name)
+        await poison.delete_table()
         try:
             await clients.blobs.delete_container(payloads.container_name)
         except Exception:
@@ -176,13 +181,13 @@ async def test_corrupt_message_goes_to_poison_and_does_not_block(env: Env) -> No
     received = await env.queue.receive()
     assert [r.message.event for r in received] == [good.event]
 
-    records = await wait_until(env.poison.peek)
+    records = await wait_until(env.records)
     assert len(records) == 1
     record = records[0]
-    assert record["queue"] == env.queue.name
-    assert record["body"] == "this is {not json"
-    assert "neither JSON nor base64" in record["reason"]
-    assert record["dequeueCount"] == 1 and record["messageId"] and record["setAsideAt"].endswith("Z")
+    assert record.queue == env.queue.name
+    assert record.body == "this is {not json"
+    assert "neither JSON nor base64" in record.reason
+    assert record.dequeue_count == 1 and record.message_id and record.set_aside_at is not None
     assert await env.poison.count() == 1
 
     await env.queue.delete(received[0])
@@ -200,8 +205,36 @@ async def test_wrapper_whose_blob_is_missing_goes_to_poison(env: Env) -> None:
     }
     await raw_queue.send_message(json.dumps(wrapper))
     assert await env.queue.receive() == []
-    records = await env.poison.peek()
-    assert len(records) == 1 and "does not exist" in records[0]["reason"]
+    records = await env.records()
+    assert len(records) == 1 and "does not exist" in records[0].reason
+
+
+async def test_body_nested_too_deep_goes_to_poison(env: Env) -> None:
+    """json.loads raises RecursionError (not ValueError) on it; that is corruption, not a transient error."""
+    body = "[" * 30_000 + "]" * 30_000
+    await env.clients.queues.get_queue_client(env.queue.name).send_message(body)
+    assert await env.queue.receive() == []
+    (record,) = await env.records()
+    assert "RecursionError" in record.reason and record.body == body
+    assert await env.queue.approximate_count() == 0
+
+
+@pytest.mark.parametrize(
+    "reference", ["../../x", "/etc/passwd", "a/./b.json.gz", "x\\..\\y", "ok/" + "n" * 1100]
+)
+async def test_large_message_reference_that_is_no_blob_name_goes_to_poison(env: Env, reference: str) -> None:
+    wrapper = {
+        "$type": "DurableTask.AzureStorage.MessageData",
+        "ActivityId": "00000000-0000-0000-0000-000000000000",
+        "TaskMessage": None,
+        "CompressedBlobName": reference,
+        "SequenceNumber": 0,
+    }
+    await env.clients.queues.get_queue_client(env.queue.name).send_message(json.dumps(wrapper))
+    assert await env.queue.receive() == []
+    (record,) = await env.records()
+    assert "large-message reference" in record.reason
+    assert "blob.download" not in env.counts()  # never asked for
 
 
 async def test_base64_body_from_a_v1_writer_is_read(env: Env) -> None:
@@ -250,10 +283,15 @@ async def test_send_creates_a_missing_queue(azurite: str, hub_name: str) -> None
 
 
 async def test_long_corrupt_body_is_kept_whole_in_a_blob(env: Env) -> None:
-    body = "not json " * 6000  # 54,000 chars: too long to quote inside a poison record
+    body = "not json " * 4000  # 36,000 chars: more than a table property holds (UTF-16)
     await env.clients.queues.get_queue_client(env.queue.name).send_message(body)
     assert await env.queue.receive() == []
-    (record,) = await env.poison.peek()
-    assert record["bodyBlobName"].startswith(f"poison/{env.queue.name}/")
-    assert await env.payloads.download(record["bodyBlobName"]) == body
-    assert body.startswith(record["body"])
+    (listed,) = await env.poison.list()
+    assert (
+        listed.body is None and listed.body_blob_name == f"poison/{env.queue.name}/{listed.message_id}.txt.gz"
+    )
+    record = await env.poison.get(listed.message_id)
+    assert record is not None and record.body == body
+    await env.poison.delete(record)
+    assert await env.poison.list() == [] and await env.poison.get(listed.message_id) is None
+    assert record.body_blob_name not in [b.name async for b in env.payloads._container.list_blobs()]

@@ -43,7 +43,6 @@ async def test_create_makes_exactly_the_dtfx_resources(hub: TaskHubStorage, hub_
     queues, tables, containers = await resource_names(hub)
     assert queues == {f"{h}-control-00", f"{h}-control-01", f"{h}-control-02", f"{h}-control-03"} | {
         f"{h}-workitems",
-        f"{h}-poison",
     }
     assert tables == {f"{hub_name}History", f"{hub_name}Instances"}
     assert containers == {f"{h}-largemessages", f"{h}-leases"}
@@ -63,7 +62,7 @@ async def test_create_is_idempotent_and_cached(hub: TaskHubStorage, azurite: str
         await other.create_if_not_exists()  # a second process: everything exists, no error
         total = other.clients.counter.total
         assert total <= 15, other.clients.counter.snapshot()
-    assert len((await resource_names(hub))[0]) == 6
+    assert len((await resource_names(hub))[0]) == 5
 
 
 def test_validation(azurite: str) -> None:
@@ -107,7 +106,7 @@ async def test_describe(hub: TaskHubStorage, hub_name: str) -> None:
     others = [p for p in info["partitions"] if p["partition"] != queue.name]
     assert all(p == {**p, "owner": None, "leased": False, "messages": 0} for p in others)
     counts = hub.clients.counter.snapshot()
-    assert counts["blob.list"] == 1 and counts["queue.properties"] == 6
+    assert counts["blob.list"] == 1 and counts["queue.properties"] == 5
     await hub.leases.release(lease)
 
 
@@ -121,5 +120,5 @@ async def test_delete_removes_everything(azurite: str, hub_name: str) -> None:
             await hub.describe()
         await hub.delete()  # deleting a deleted hub is fine
         await hub.create_if_not_exists()  # and it can be created again
-        assert len((await resource_names(hub))[0]) == 6
+        assert len((await resource_names(hub))[0]) == 5
         await hub.delete()

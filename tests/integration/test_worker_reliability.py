@@ -16,6 +16,7 @@ import worker_support as ws
 from durable_azure import OrchestrationRuntimeStatus as S
 from durable_azure.orchestration import history as h
 from durable_azure.storage.messages import TaskMessage
+from durable_azure.storage.poison import PoisonRecord
 
 
 def completions(events: list[h.HistoryEvent]) -> list[int]:
@@ -190,16 +191,18 @@ async def test_corrupt_messages_are_set_aside_and_partition_keeps_working(
             status = await ws.completed(hub.client, instance_id)
             assert status.output == ["Hello Porto!"]
 
-        async def set_aside() -> list[dict] | None:
-            records = [json.loads(m) for m in await hub.raw.peek(f"{hub_name.lower()}-poison")]
-            return records if len(records) == len(CORRUPT_BODIES) + 1 else None
+        async def set_aside() -> list[PoisonRecord] | None:
+            listed = await hub.storage.poison.list()
+            if len(listed) != len(CORRUPT_BODIES) + 1:
+                return None
+            return [r for r in [await hub.storage.poison.get(r.message_id) for r in listed] if r]
 
         records = await ws.wait_until(set_aside, what="the poison records")
-        from_control = [r for r in records if r["queue"] == control_00]
-        assert sorted(r["body"] for r in from_control) == sorted(CORRUPT_BODIES)
-        assert all(r["reason"] and r["messageId"] for r in from_control)
-        from_workitems = [r for r in records if r["queue"] == hub.storage.workitems.name]
-        assert len(from_workitems) == 1 and "TaskScheduled" in from_workitems[0]["reason"]
+        from_control = [r for r in records if r.queue == control_00]
+        assert sorted(r.body or "" for r in from_control) == sorted(CORRUPT_BODIES)
+        assert all(r.reason and r.message_id for r in from_control)
+        from_workitems = [r for r in records if r.queue == hub.storage.workitems.name]
+        assert len(from_workitems) == 1 and "TaskScheduled" in from_workitems[0].reason
         assert await drained(hub, control_00, hub.storage.workitems.name)
 
 
