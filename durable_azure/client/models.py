@@ -1,4 +1,4 @@
-"""What the client returns: the azure-functions-durable model classes."""
+"""What the client returns: the Durable Functions for Python model classes."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ class OperationSnapshot:
 
 
 class DurableEntityContext:
-    """The azure-functions-durable entity API: state, input, result and signals for one operation."""
+    """The Durable Functions for Python entity API: state, input, result and signals for one operation."""
 
     def __init__(self, name: str, key: str, exists: bool, state_text: str | None) -> None:
         self._name = name

@@ -1,4 +1,4 @@
-"""``DurableOrchestrationContext``: the azure-functions-durable orchestrator API over the replay core.
+"""``DurableOrchestrationContext``: the Durable Functions for Python orchestrator API over the replay core.
 
 Every method that schedules work records a history event under the next sequence number in the
 context's :class:`ReplayState`; the executor matches those against recorded history and reports
@@ -34,7 +34,7 @@ def function_name(target: Any, kind: str) -> str:
     durable_name = getattr(target, "durable_function_name", None)
     if isinstance(durable_name, str):
         return limits.check_name(durable_name, f"{kind} name")
-    inner = getattr(target, "_function", None)  # azure.functions FunctionBuilder, as DF accepts
+    inner = getattr(target, "_function", None)  # a Functions SDK FunctionBuilder, as DF accepts
     get_trigger = getattr(inner, "get_trigger", None)
     trigger = get_trigger() if callable(get_trigger) else None
     override = getattr(trigger, "activity", None) or getattr(trigger, "orchestration", None)
@@ -101,13 +101,13 @@ class DurableOrchestrationContext:
 
     # ---- deterministic ids ------------------------------------------------------------------
     def new_uuid(self) -> str:
-        """A deterministic UUID string (same algorithm as azure-functions-durable)."""
+        """A deterministic UUID string (same algorithm as Durable Functions for Python)."""
         name = f"{self.instance_id}_{self._state.now.strftime(_DATETIME_FORMAT)}_{self._uuid_counter}"
         self._uuid_counter += 1
         return str(uuid.uuid5(_UUID_NAMESPACE, name))
 
     def new_guid(self) -> uuid.UUID:
-        """A deterministic ``uuid.UUID`` (same algorithm as azure-functions-durable)."""
+        """A deterministic ``uuid.UUID`` (same algorithm as Durable Functions for Python)."""
         name = f"{self.instance_id}_{self._state.now!s}_{self._uuid_counter}"
         self._uuid_counter += 1
         return uuid.uuid5(uuid.NAMESPACE_URL, name)

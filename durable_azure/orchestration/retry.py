@@ -10,7 +10,7 @@ class RetryOptions:
     """How often and how fast a failed activity or sub-orchestration is retried.
 
     ``RetryOptions(first_retry_interval_in_milliseconds, max_number_of_attempts)`` is the
-    azure-functions-durable signature; the keyword extras are the ones DTFx supports.
+    Durable Functions for Python signature; the keyword extras are the ones DTFx supports.
     """
 
     def __init__(

@@ -2,7 +2,7 @@
 
 A class that defines ``to_json(obj)`` and ``from_json(data)`` (class or static methods) travels as
 ``{"__class__": name, "__module__": module, "__data__": to_json(obj)}``, exactly as in
-azure-functions-durable. Decoding only resolves classes from modules that are already imported,
+Durable Functions for Python. Decoding only resolves classes from modules that are already imported,
 so a payload can never make the engine import code.
 
 :func:`dumps` refuses what other Durable Functions readers, or the storage encoders, cannot take

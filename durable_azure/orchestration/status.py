@@ -8,7 +8,7 @@ from .history import OrchestrationStatus
 
 
 class OrchestrationRuntimeStatus(Enum):
-    """Runtime status of an instance, as azure-functions-durable names it."""
+    """Runtime status of an instance, as Durable Functions for Python names it."""
 
     Running = "Running"
     Completed = "Completed"

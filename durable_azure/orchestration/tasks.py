@@ -1,6 +1,6 @@
 """Durable tasks: what an orchestrator ``yield``s.
 
-Names and observable behaviour follow azure-functions-durable (``TaskBase.result``,
+Names and observable behaviour follow Durable Functions for Python (``TaskBase.result``,
 ``is_completed``, ``task_any`` returning the winning task, ``TimerTask.cancel()``), with one
 addition, ``is_faulted``.
 """
