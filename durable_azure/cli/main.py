@@ -6,7 +6,7 @@ Errors are one line on stderr. ``--json`` prints machine-readable output on stdo
 
 The commands live beside this entry point: ``instances`` (start, status, list, raise, terminate,
 suspend, resume, rewind, restart, purge), ``inspect`` (history), ``entities`` (signal, entity,
-entities) and ``host`` (serve, worker); the plumbing in ``errors`` (exit codes), ``params``
+entities), ``poison`` (list, show, retry, delete) and ``host`` (serve, worker); the plumbing in ``errors`` (exit codes), ``params``
 (parameter types), ``output`` and ``state`` (global options and the client).
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from . import entities, host, inspect, instances
+from . import entities, host, inspect, instances, poison
 from .errors import EXIT_CONFLICT, EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, NotFound, one_line
 from .output import console, echo_json, styled_status
 from .params import JSON_OPTION
@@ -109,7 +109,7 @@ async def _require_hub(client: Any, hub: str) -> dict[str, Any]:
 @JSON_OPTION
 @pass_state
 def hub_info(state: CliState, as_json: bool) -> None:
-    """Partitions and their lease owners, queue depths, and instance counts by status."""
+    """Partitions and their lease owners, queue depths, poison messages, and instance counts by status."""
 
     async def body(client: Any) -> dict[str, Any]:
         await _require_hub(client, state.hub_name)
@@ -132,6 +132,8 @@ def hub_info(state: CliState, as_json: bool) -> None:
     for p in info["partitions"]:
         table.add_row(p["partition"], p["owner"] or "-", "yes" if p["leased"] else "no", str(p["messages"]))
     out.print(table)
+    if info["poison"]:
+        out.print(f"{info['poison']} message(s) set aside: see 'durable-azure poison list'.")
     counts = Table(title="Instances", title_justify="left")
     counts.add_column("Status")
     counts.add_column("Count", justify="right")
@@ -171,7 +173,13 @@ def hub_delete(state: CliState, yes: bool, as_json: bool) -> None:
         click.echo(f"Deleted task hub '{hub_name}'.")
 
 
-for _command in (*instances.COMMANDS, *inspect.COMMANDS, *entities.COMMANDS, *host.COMMANDS):
+for _command in (
+    *instances.COMMANDS,
+    *inspect.COMMANDS,
+    *entities.COMMANDS,
+    *poison.COMMANDS,
+    *host.COMMANDS,
+):
     cli.add_command(_command)
 
 

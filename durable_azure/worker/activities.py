@@ -30,7 +30,7 @@ from ..registry import DurableRegistry
 from ..storage.messages import TaskMessage
 from ..storage.queues import ReceivedMessage
 from ..storage.taskhub import FAST_FAIL, TaskHubStorage
-from .health import StorageHealth
+from .health import RepeatedFailure, StorageHealth
 from .polling import Poller
 from .settle import MessageSettler
 
@@ -98,6 +98,7 @@ class ActivityDispatcher:
     async def _loop(self) -> None:
         queue = self._storage.workitems
         poller = self._poller
+        receiving = RepeatedFailure(log, f"receive from {queue.name}")
         while not self._stop.is_set():
             free = self._capacity - self._in_flight
             if free <= 0 or not poller.poll_due(have_local_work=True):
@@ -108,9 +109,10 @@ class ActivityDispatcher:
                     min(32, free), self._settings.work_item_visibility_timeout, **FAST_FAIL
                 )
                 self._health.succeeded()
+                receiving.succeeded()
             except Exception as error:
                 if not self._health.failed(error):
-                    log.exception("receive from %s failed", queue.name)
+                    receiving.failed(error)
                 await self._health.wait_reachable(1.0)
                 continue
             poller.polled(len(batch))

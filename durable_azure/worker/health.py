@@ -120,4 +120,38 @@ class StorageHealth:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-__all__ = ["StorageHealth", "is_unreachable"]
+class RepeatedFailure:
+    """A request a loop makes again and again (a poll, a renewal) that keeps failing for a reason
+    other than an outage (refused credentials, say): logged with its traceback the first time, then
+    once a minute with a count, and once more when it works again."""
+
+    def __init__(self, logger: logging.Logger, what: str, *, every: float = 60.0) -> None:
+        self._log = logger
+        self._what = what
+        self._every = every
+        self._count = 0
+        self._last = 0.0
+
+    def failed(self, error: BaseException) -> None:
+        self._count += 1
+        now = time.monotonic()
+        if self._count == 1:
+            self._last = now
+            self._log.error("%s failed; retrying", self._what, exc_info=error)
+        elif now - self._last >= self._every:
+            self._last = now
+            self._log.warning(
+                "%s still failing (%d times in a row): %s: %s",
+                self._what,
+                self._count,
+                type(error).__name__,
+                str(error).splitlines()[0][:200] if str(error) else "",
+            )
+
+    def succeeded(self) -> None:
+        if self._count > 1:
+            self._log.info("%s works again after %d failures", self._what, self._count)
+        self._count = 0
+
+
+__all__ = ["RepeatedFailure", "StorageHealth", "is_unreachable"]

@@ -30,7 +30,7 @@ from ..storage.queues import ReceivedMessage
 from ..storage.status_rows import load_for_checkpoint
 from ..storage.taskhub import FAST_FAIL, TaskHubStorage
 from .episode import EpisodeRunner
-from .health import StorageHealth
+from .health import RepeatedFailure, StorageHealth
 from .inboxes import Inbox, PartitionInboxes
 from .instance_state import InstanceCache, InstanceState, completion_id, row_repair
 from .orphans import for_missing_instance, release_orphaned_locks
@@ -197,6 +197,7 @@ class OrchestrationDispatcher:
         batch_size = self._settings.control_queue_batch_size
         held = ResultHold(self.cache, batch_size, MAX_HOLD_SECONDS)
         clock = asyncio.get_running_loop().time
+        receiving = RepeatedFailure(log, f"receive from {queue.name}")
         while not stop.is_set():
             if len(in_flight) >= MAX_IN_FLIGHT:  # stalled: take in nothing more until some finish
                 await asyncio.wait(list(in_flight.values()), timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
@@ -212,9 +213,10 @@ class OrchestrationDispatcher:
                         batch_size, self._settings.control_queue_visibility_timeout, **FAST_FAIL
                     )
                     self._health.succeeded()
+                    receiving.succeeded()
                 except Exception as error:
                     if not self._health.failed(error):
-                        log.exception("receive from %s failed", queue.name, extra={"partition": index})
+                        receiving.failed(error)
                     await self._health.wait_reachable(RECEIVE_RETRY_SECONDS)
                 poller.polled(len(polled))
             released = held.release({m.message.instance_id for m in polled}) if polled else set()

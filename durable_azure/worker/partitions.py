@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from ..storage.leases import LeaseStore, PartitionLease
-from .health import StorageHealth
+from .health import RepeatedFailure, StorageHealth
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,12 @@ class PartitionManager:
         self._nudge.set()
 
     async def start(self) -> None:
-        await self.balance()
+        try:
+            await self.balance()
+        except Exception as error:  # lease requests make no SDK retries: the loop tries again shortly
+            if self._health is None or not self._health.failed(error):
+                log.warning("could not take partition leases yet (%s); retrying", error)
+            self._nudge.set()
         self._task = asyncio.create_task(self._run(), name=f"partition-manager-{self.owner}")
 
     async def halt(self) -> None:
@@ -89,6 +94,7 @@ class PartitionManager:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         next_balance = loop.time() + self._acquire_interval
+        maintaining = RepeatedFailure(log, "partition lease maintenance")
         while not self._stopping.is_set():
             await self._sleep(self._renew_interval)
             if self._stopping.is_set():
@@ -102,9 +108,10 @@ class PartitionManager:
                     next_balance = loop.time() + self._acquire_interval
                 if self._health is not None:
                     self._health.succeeded()
+                maintaining.succeeded()
             except Exception as error:
                 if self._health is None or not self._health.failed(error):
-                    log.exception("partition lease maintenance failed; retrying")
+                    maintaining.failed(error)
 
     async def _sleep(self, seconds: float) -> None:
         """Wait ``seconds``, or less when stopping or asked to maintain now."""

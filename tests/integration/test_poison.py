@@ -207,7 +207,17 @@ async def test_client_event_for_an_instance_that_does_not_exist_is_set_aside(
             execution_id=None,
         )
         await hub.storage.control_queue_for("never-started").send(event)
+        # a termination for an instance that is gone (purged): recorded, and no status row is made up
+        terminate = TaskMessage(
+            event=h.ExecutionTerminated(input='"stop"', timestamp=datetime.now(timezone.utc)),
+            instance_id="purged-already",
+            execution_id=None,
+        )
+        await hub.storage.control_queue_for("purged-already").send(terminate)
         hub.worker.notify("never-started")
-        (record,) = await poison_records(hub)
-        assert record.instance_id == "never-started" and "does not exist" in record.reason
+        hub.worker.notify("purged-already")
+        records = await poison_records(hub, 2)
+        assert sorted(r.instance_id for r in records) == ["never-started", "purged-already"]
+        assert all("does not exist" in r.reason for r in records)
         await ws.wait_until(lambda: drained(hub), timeout=30, what="the queues to drain")
+        assert await hub.storage.instances.get("purged-already") is None

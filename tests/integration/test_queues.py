@@ -295,3 +295,14 @@ async def test_long_corrupt_body_is_kept_whole_in_a_blob(env: Env) -> None:
     await env.poison.delete(record)
     assert await env.poison.list() == [] and await env.poison.get(listed.message_id) is None
     assert record.body_blob_name not in [b.name async for b in env.payloads._container.list_blobs()]
+
+
+async def test_recording_the_same_message_twice_keeps_one_record(env: Env) -> None:
+    """A worker that died between the record and the delete records the message again: one row."""
+    for reason in ("first try", "second try"):
+        await env.poison.put(
+            queue=env.queue.name, message_id="m-1", reason=reason, body="{}", dequeue_count=2
+        )
+    (record,) = await env.records()
+    assert record.reason == "second try" and record.body == "{}"
+    assert await env.poison.count() == 1
