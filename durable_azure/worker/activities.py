@@ -148,8 +148,11 @@ class ActivityDispatcher:
     async def _run(self, received: ReceivedMessage) -> None:
         try:
             await self._execute(received)
-        except Exception:
-            log.exception("work item %s failed to complete; it will be retried", received.message_id)
+        except Exception as error:
+            if self._health.failed(error):
+                log.info("work item %s interrupted: storage is unreachable", received.message_id)
+            else:
+                log.exception("work item %s failed to complete; it will be retried", received.message_id)
         finally:
             self._in_flight -= 1
             instance_id = received.message.instance_id

@@ -26,6 +26,7 @@ from ..orchestration.history import (
     TimerFired,
 )
 from ..registry import DurableRegistry
+from ..storage.poison import is_permanent_error
 from ..storage.queues import ReceivedMessage
 from ..storage.status_rows import load_for_checkpoint
 from ..storage.taskhub import FAST_FAIL, TaskHubStorage
@@ -264,32 +265,49 @@ class OrchestrationDispatcher:
 
     async def _guarded(self, index: int, instance_id: str, messages: list[ReceivedMessage]) -> None:
         async with self._limit:
-            try:
-                exhausted = [m for m in messages if self.settler.exhausted(m)]
-                if exhausted:  # its worker kept dying on it: do not take it in once more
-                    messages = [m for m in messages if m not in exhausted]
-                    reason = "received more than max_dequeue_count times without being processed"
-                    await self.settler.quietly([self.settler.set_aside(m, reason) for m in exhausted])
-                if not messages:
-                    return
-                if instance_id.startswith("@") and self._entity_handler is not None:
-                    await self._entity_handler(index, instance_id, messages)
-                else:
-                    await self._process_instance(index, instance_id, messages)
-            except Exception as error:
-                if self._health.failed(error):
-                    log.info(
-                        "episode interrupted: storage is unreachable", extra={"instance_id": instance_id}
-                    )
-                else:
-                    log.exception(
-                        "episode failed; its messages will be retried", extra={"instance_id": instance_id}
-                    )
-                self.cache.drop(instance_id)
-                reason = f"processing failed: {type(error).__name__}: {str(error)[:500]}"
-                await self.settler.quietly(
-                    [self.settler.retry_later(m, reason, error=error) for m in messages]
+            exhausted = [m for m in messages if self.settler.exhausted(m)]
+            if exhausted:  # its worker kept dying on it: do not take it in once more
+                messages = [m for m in messages if m not in exhausted]
+                reason = "received more than max_dequeue_count times without being processed"
+                await self.settler.quietly([self.settler.set_aside(m, reason) for m in exhausted])
+            if not messages:
+                return
+            error = await self._attempt(index, instance_id, messages)
+            if error is None:
+                return
+            if len(messages) > 1 and is_permanent_error(error):
+                # One of them cannot succeed: find which, one message at a time, so that the others
+                # are not set aside with it.
+                for received in messages:
+                    single = await self._attempt(index, instance_id, [received])
+                    if single is not None:
+                        await self._retry_after([received], single)
+                return
+            await self._retry_after(messages, error)
+
+    async def _attempt(
+        self, index: int, instance_id: str, messages: list[ReceivedMessage]
+    ) -> Exception | None:
+        """Process ``messages``; the error if that failed (logged, the instance's cache dropped)."""
+        try:
+            if instance_id.startswith("@") and self._entity_handler is not None:
+                await self._entity_handler(index, instance_id, messages)
+            else:
+                await self._process_instance(index, instance_id, messages)
+        except Exception as error:
+            if self._health.failed(error):
+                log.info("episode interrupted: storage is unreachable", extra={"instance_id": instance_id})
+            else:
+                log.exception(
+                    "episode failed; its messages will be retried", extra={"instance_id": instance_id}
                 )
+            self.cache.drop(instance_id)
+            return error
+        return None
+
+    async def _retry_after(self, messages: list[ReceivedMessage], error: Exception) -> None:
+        reason = f"processing failed: {type(error).__name__}: {str(error)[:500]}"
+        await self.settler.quietly([self.settler.retry_later(m, reason, error=error) for m in messages])
 
     # ---- one instance -------------------------------------------------------------------
     async def _state(self, instance_id: str, messages: list[ReceivedMessage]) -> InstanceState:

@@ -221,3 +221,30 @@ async def test_client_event_for_an_instance_that_does_not_exist_is_set_aside(
         assert all("does not exist" in r.reason for r in records)
         await ws.wait_until(lambda: drained(hub), timeout=30, what="the queues to drain")
         assert await hub.storage.instances.get("purged-already") is None
+
+
+async def test_a_message_that_can_never_succeed_does_not_take_its_batch_with_it(
+    azurite: str, hub_name: str
+) -> None:
+    """Two events for one instance arrive in one batch; decoding one of them (JSON nested 30,000 deep)
+    fails the episode: only that one is set aside, the other is recorded."""
+    async with ws.task_hub(azurite, hub_name, **POLICY) as hub:
+        instance_id = await hub.client.start_new("WaitTwice", f"batch-{uuid.uuid4().hex[:6]}")
+        await ws.wait_for_status(hub.client, instance_id, S.Running)
+        await ws.wait_until(lambda: drained(hub), what="the first episode to settle")
+        await hub.stop_worker()  # both events must arrive in one receive
+        control = hub.storage.control_queue_for(instance_id)
+        now = datetime.now(timezone.utc)
+        deep = "[" * 30_000 + "]" * 30_000
+        for name, data in (("a", deep), ("b", "2")):
+            event = h.EventRaised(name=name, input=data, timestamp=now)
+            await control.send(TaskMessage(event=event, instance_id=instance_id, execution_id=None))
+        await hub.start_worker(**POLICY)
+
+        (record,) = await poison_records(hub)
+        assert "RecursionError" in record.reason and decode_message(record.body).event.name == "a"
+        await ws.wait_until(lambda: drained(hub), timeout=30, what="the queues to drain")
+        events = await hub.client.get_history(instance_id)
+        assert [e.name for e in events if isinstance(e, h.EventRaised)] == ["b"]
+        await hub.client.raise_event(instance_id, "a", 1)
+        assert (await ws.completed(hub.client, instance_id)).output == [1, 2]
