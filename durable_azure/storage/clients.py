@@ -1,64 +1,18 @@
-"""Async Azure SDK clients for one storage account, with every request counted in one place.
-
-:class:`StorageClients` builds the three service clients of an account once, on **one aiohttp
-session** (one connection pool, per-host limits as before) and without aiohttp's per-request
-``trust_env`` look-ups (two thread-pool hand-offs per request) unless proxies are configured.
-
-The hot operations of the engine, ``QueueClient.send_message`` / ``receive_messages`` /
-``delete_message`` and ``TableClient.get_entity`` / ``upsert_entity`` / ``submit_transaction``,
-have **fast paths**: the queue and table clients handed out by ``get_queue_client`` /
-``get_table_client`` are the SDK's own classes with these methods overridden to send the same
-request (same URL, query, headers and body as the SDK; checked on the wire by
-``bench/verify_fast_paths.py``) through a short azure-core pipeline — the SDK's own retry policy
-and SharedKey/SAS signing policy, plus one policy that stamps the date, request id and user agent
-and counts the request — instead of the SDK's ~15-policy pipeline, two ``distributed_trace``
-wrappers, the generated model layer and, for transactions, azure-core's ``email``-based multipart
-codec. Results and exceptions are the SDK's types, built with the SDK's own helpers
-(``QueueMessage``, ``TableEntity`` via ``_convert_to_entity``, ``process_storage_error``,
-``_decode_error`` …). A call takes the SDK's own path whenever the fast path would not behave
-identically: tracing enabled, azure-core HTTP logging at INFO, any keyword beyond
-``retry_total`` / ``connection_timeout`` / ``read_timeout`` (and each method's own keywords),
-message encryption or a custom message policy, proxies, a Cosmos endpoint, transactions over 100
-operations. The fast paths rely on SDK internals, so they are on only for the SDK versions they
-were verified against (:data:`VERIFIED_SDK_VERSIONS`); with any other version, or with
-``DURABLE_AZURE_SDK_FAST_PATHS=0``, every call takes the SDK's path (correct, ~3× the CPU).
-"""
+"""Async Azure SDK clients for one storage account, with every request counted in one place."""
 
 from __future__ import annotations
 
 import collections
-import email.utils
-import functools
-import json
-import logging
-import os
 import threading
-import time
-import urllib.request
-import uuid
-import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
-from urllib.parse import parse_qs, quote, urlsplit
-from wsgiref.handlers import format_date_time
-from xml.sax.saxutils import escape as xml_escape
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
-import aiohttp
-from azure.core.async_paging import AsyncItemPaged
-from azure.core.exceptions import HttpResponseError, map_error
-from azure.core.pipeline import AsyncPipeline, PipelineRequest
-from azure.core.pipeline.policies import SansIOHTTPPolicy
-from azure.core.pipeline.transport import HttpRequest as LegacyHttpRequest
-from azure.core.pipeline.transport._aiohttp import AioHttpTransport
-from azure.core.settings import settings as azure_settings
-from azure.data.tables import TableEntity, UpdateMode
-from azure.data.tables.aio import TableClient, TableServiceClient
+from azure.core.pipeline import PipelineRequest
+from azure.data.tables.aio import TableServiceClient
 from azure.storage.blob.aio import BlobServiceClient
-from azure.storage.queue import QueueMessage
-from azure.storage.queue.aio import QueueClient, QueueServiceClient
-
-log = logging.getLogger(__name__)
+from azure.storage.queue.aio import QueueServiceClient
 
 DEVELOPMENT_STORAGE = (
     "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
@@ -76,31 +30,12 @@ def resolve_connection_string(connection_string: str) -> str:
     return connection_string
 
 
-_QUEUE_BY_METHOD = {"DELETE": "queue.delete", "PUT": "queue.update"}
-_QUEUE_SERVICE_BY_METHOD = {"PUT": "queue.create", "DELETE": "queue.delete_queue"}
-_TABLE_BY_METHOD = {
-    "POST": "table.insert",
-    "PUT": "table.upsert",
-    "PATCH": "table.merge",
-    "MERGE": "table.merge",
-    "DELETE": "table.delete",
-}
-_TABLES_BY_METHOD = {"POST": "table.create_table", "DELETE": "table.delete_table"}
-_CONTAINER_BY_METHOD = {"PUT": "blob.create_container", "DELETE": "blob.delete_container"}
-_BLOB_BY_METHOD = {
-    "PUT": "blob.upload",
-    "GET": "blob.download",
-    "DELETE": "blob.delete",
-    "HEAD": "blob.properties",
-}
-
-
 def operation_name(service: str, method: str, url: str, headers: Any) -> str:
     """A stable name for one storage request, e.g. ``queue.send`` or ``table.batch``."""
-    path, _, query_string = url.partition("?")
-    path = urlsplit(path).path.rstrip("/") if "://" in path else path.rstrip("/")
-    query = parse_qs(query_string) if query_string else {}
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
     comp = (query.get("comp") or [""])[0]
+    path = parts.path.rstrip("/")
     if service == "queue":
         if path.endswith("/messages"):
             if method == "POST":
@@ -110,28 +45,43 @@ def operation_name(service: str, method: str, url: str, headers: Any) -> str:
             if method == "DELETE":
                 return "queue.clear"
         if "/messages/" in path:
-            return _QUEUE_BY_METHOD.get(method, f"queue.{method.lower()}")
+            return {"DELETE": "queue.delete", "PUT": "queue.update"}.get(method, f"queue.{method.lower()}")
         if comp == "metadata":
             return "queue.properties"
         if comp == "list":
             return "queue.list"
-        return _QUEUE_SERVICE_BY_METHOD.get(method, f"queue.{method.lower()}")
+        return {"PUT": "queue.create", "DELETE": "queue.delete_queue"}.get(method, f"queue.{method.lower()}")
     if service == "table":
         if path.endswith("$batch"):
             return "table.batch"
         if path.endswith("/Tables") or "/Tables(" in path:
-            return _TABLES_BY_METHOD.get(method, "table.list_tables")
+            return {"POST": "table.create_table", "DELETE": "table.delete_table"}.get(
+                method, "table.list_tables"
+            )
         if method == "GET":
             return "table.get" if "PartitionKey=" in path else "table.query"
-        return _TABLE_BY_METHOD.get(method, f"table.{method.lower()}")
+        return {
+            "POST": "table.insert",
+            "PUT": "table.upsert",
+            "PATCH": "table.merge",
+            "MERGE": "table.merge",
+            "DELETE": "table.delete",
+        }.get(method, f"table.{method.lower()}")
     if comp == "lease":
         action = (headers.get("x-ms-lease-action") or "").lower()
         return f"blob.lease_{action or 'unknown'}"
     if comp == "list":
         return "blob.list"
     if query.get("restype") == ["container"]:
-        return _CONTAINER_BY_METHOD.get(method, "blob.container_properties")
-    return _BLOB_BY_METHOD.get(method, f"blob.{method.lower()}")
+        return {"PUT": "blob.create_container", "DELETE": "blob.delete_container"}.get(
+            method, "blob.container_properties"
+        )
+    return {
+        "PUT": "blob.upload",
+        "GET": "blob.download",
+        "DELETE": "blob.delete",
+        "HEAD": "blob.properties",
+    }.get(method, f"blob.{method.lower()}")
 
 
 @dataclass
@@ -171,943 +121,34 @@ class RequestCounter:
 # Azurite 3.35 accepts this version; newer SDK defaults are rejected without --skipApiVersionCheck.
 QUEUE_BLOB_API_VERSION = "2025-11-05"
 
-# The fast paths below use SDK internals (request formats, response models, error helpers); they are
-# enabled only for the versions they were checked against with bench/verify_fast_paths.py. To move
-# to a new SDK version: install it, run that script against Azurite, then update this table.
-VERIFIED_SDK_VERSIONS: dict[str, str] = {
-    "azure-core": "1.41.0",
-    "azure-storage-queue": "12.18.1",
-    "azure-data-tables": "12.7.0",
-}
-FAST_PATHS_ENV = "DURABLE_AZURE_SDK_FAST_PATHS"
-
-# The storage SDKs' own transport defaults (azure.storage.*._shared.constants); azure-data-tables
-# uses azure-core's defaults. Kept per service on the shared session.
-_STORAGE_CONNECTION_CONFIG: dict[str, Any] = {
-    "connection_timeout": 20,
-    "read_timeout": 60,
-    "connection_data_block_size": 256 * 1024,
-}
-# Each SDK client used to own an aiohttp session with aiohttp's default limit of 100 connections;
-# one session for the three services keeps 100 per service endpoint.
-_CONNECTIONS_PER_HOST = 100
-_CONNECTIONS_TOTAL = 3 * _CONNECTIONS_PER_HOST
-
-
-# ------------------------------------------------------------------------------ transport
-
-
-class _SharedSession:
-    """One aiohttp session (cookie-less, no auto-decompression: as azure-core's own) for every client
-    of a :class:`StorageClients`, created on first use inside the running event loop."""
-
-    def __init__(self, trust_env: bool) -> None:
-        self.trust_env = trust_env
-        self.closed = False
-        self._session: aiohttp.ClientSession | None = None
-
-    def get(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            if self.closed:
-                raise ValueError(
-                    "HTTP transport has already been closed. "
-                    "You may check if you're calling a function outside of the `async with` of your client "
-                    "creation, or if you called `await close()` on your client already."
-                )
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(
-                    limit=_CONNECTIONS_TOTAL, limit_per_host=_CONNECTIONS_PER_HOST
-                ),
-                cookie_jar=aiohttp.DummyCookieJar(),
-                auto_decompress=False,
-                trust_env=self.trust_env,
-            )
-        return self._session
-
-    async def close(self) -> None:
-        self.closed = True
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
-
-
-class _ServiceTransport(AioHttpTransport):
-    """azure-core's aiohttp transport for one service (its own timeouts and block size) on the shared
-    session. Closing an SDK client leaves the session open; :meth:`StorageClients.close` closes it."""
-
-    def __init__(self, shared: _SharedSession, **connection_config: Any) -> None:
-        super().__init__(**connection_config)
-        self._shared = shared
-
-    async def open(self) -> None:
-        if self.session is None or self._shared.closed:
-            self.session = self._shared.get()
-
-    async def close(self) -> None:
-        return None
-
-
-# ------------------------------------------------------------------------------ fast-path plumbing
-
-
-def _proxies_configured() -> bool:
-    return bool({k: v for k, v in urllib.request.getproxies().items() if k != "no"})
-
-
-def _installed_versions() -> dict[str, str | None]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found: dict[str, str | None] = {}
-    for name in VERIFIED_SDK_VERSIONS:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = None
-    return found
-
-
-@functools.lru_cache(maxsize=1)
-def _fast_paths_unavailable() -> str | None:
-    """Why the fast paths cannot be used in this process (``None`` when they can)."""
-    if os.environ.get(FAST_PATHS_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
-        return f"{FAST_PATHS_ENV} is off"
-    mismatched = {k: v for k, v in _installed_versions().items() if v != VERIFIED_SDK_VERSIONS[k]}
-    if mismatched:
-        return f"installed {mismatched} differ from the verified {VERIFIED_SDK_VERSIONS}"
-    try:
-        _sdk()
-    except Exception as error:  # an SDK internal moved: fall back to the public SDK path
-        return f"SDK internals not found: {type(error).__name__}: {error}"
-    return None
-
-
-@functools.lru_cache(maxsize=1)
-def _sdk() -> Any:
-    """The SDK internals the fast paths reuse (imported once; see VERIFIED_SDK_VERSIONS)."""
-    import types
-
-    from azure.core.pipeline.transport._base import _deserialize_response
-    from azure.core.serialization import AzureJSONEncoder
-    from azure.data.tables._base_client import extract_batch_part_metadata
-    from azure.data.tables._deserialize import _convert_to_entity, _normalize_headers, _trim_service_metadata
-    from azure.data.tables._error import (
-        RequestTooLargeError,
-        TableTransactionError,
-        _decode_error,
-        _process_table_error,
-        _validate_tablename_error,
-    )
-    from azure.data.tables._generated import models as table_models
-    from azure.data.tables._generated._serialization import Deserializer as TableDeserializer
-    from azure.data.tables._serialize import _add_entity_properties, _prepare_key
-    from azure.data.tables._table_batch import TableBatchOperations
-    from azure.data.tables.aio._authentication_async import _configure_credential as table_credential
-    from azure.data.tables.aio._policies_async import AsyncTablesRetryPolicy
-    from azure.storage.queue._generated import models as queue_models
-    from azure.storage.queue._generated._utils.model_base import _failsafe_deserialize_xml
-    from azure.storage.queue._message_encoding import NoDecodePolicy, NoEncodePolicy
-    from azure.storage.queue._shared.policies_async import ExponentialRetry as QueueRetry
-    from azure.storage.queue._shared.response_handlers import process_storage_error
-    from azure.storage.queue.aio._models import MessagesPaged
-
-    return types.SimpleNamespace(
-        deserialize_response=_deserialize_response,
-        json_encoder=AzureJSONEncoder,
-        extract_batch_part_metadata=extract_batch_part_metadata,
-        convert_to_entity=_convert_to_entity,
-        normalize_headers=_normalize_headers,
-        trim_service_metadata=_trim_service_metadata,
-        RequestTooLargeError=RequestTooLargeError,
-        TableTransactionError=TableTransactionError,
-        decode_error=_decode_error,
-        process_table_error=_process_table_error,
-        validate_tablename_error=_validate_tablename_error,
-        TableServiceError=table_models.TableServiceError,
-        table_deserializer=TableDeserializer(),
-        deserialize_rfc=TableDeserializer.deserialize_rfc,
-        add_entity_properties=_add_entity_properties,
-        prepare_key=_prepare_key,
-        TableBatchOperations=TableBatchOperations,
-        table_credential=table_credential,
-        TablesRetry=AsyncTablesRetryPolicy,
-        QueueError=queue_models.Error,
-        failsafe_deserialize_xml=_failsafe_deserialize_xml,
-        NoDecodePolicy=NoDecodePolicy,
-        NoEncodePolicy=NoEncodePolicy,
-        QueueRetry=QueueRetry,
-        process_storage_error=process_storage_error,
-        MessagesPaged=MessagesPaged,
-    )
-
-
-_HTTP_LOGGER = logging.getLogger("azure.core.pipeline.policies.http_logging_policy")
-# Per-call keywords the fast paths pass on exactly as the SDK does (to the retry policy / transport).
-_FAST_KWARGS = frozenset({"retry_total", "connection_timeout", "read_timeout"})
-
-
-def _sdk_path_needed(kwargs: Mapping[str, Any]) -> bool:
-    """Whether this call must take the SDK's own path to behave exactly as the SDK: tracing or
-    azure-core HTTP logging is on, or a keyword the fast path does not handle is given."""
-    if kwargs and not _FAST_KWARGS.issuperset(kwargs):
-        return True
-    return bool(azure_settings.tracing_enabled()) or _HTTP_LOGGER.isEnabledFor(logging.INFO)
-
-
-class _StampPolicy(SansIOHTTPPolicy[Any, Any]):
-    """Per attempt (it runs after the retry policy, as the SDK's header and hook policies do): the
-    date, a client request id and the SDK's user agent, then the request counter's hook."""
-
-    def __init__(
-        self, hook: Callable[[PipelineRequest[Any]], None], user_agent: str, plain_date: bool
-    ) -> None:
-        self._hook = hook
-        self._user_agent = user_agent
-        self._plain_date = plain_date  # azure-data-tables also sends ``Date``
-        self._second = -1
-        self._date = ""
-
-    def on_request(self, request: PipelineRequest[Any]) -> None:
-        now = int(time.time())
-        if now != self._second:
-            self._date, self._second = format_date_time(now), now
-        headers = request.http_request.headers
-        headers["x-ms-date"] = self._date
-        if self._plain_date:
-            headers["Date"] = self._date
-        headers["x-ms-client-request-id"] = str(uuid.uuid1())
-        headers["User-Agent"] = self._user_agent
-        self._hook(request)
-
-
-@dataclass
-class _Fast:
-    """The short pipeline of one service: retry → stamp + count → sign → shared transport."""
-
-    pipeline: AsyncPipeline[Any, Any]
-
-
-def _user_agent(client: Any) -> str:
-    """The ``User-Agent`` the SDK client's own ``UserAgentPolicy`` sends."""
-    from azure.core.pipeline.policies import UserAgentPolicy
-
-    for policy in getattr(client, "_policies", None) or ():  # azure-data-tables
-        if isinstance(policy, UserAgentPolicy):
-            return policy.user_agent
-    agent = getattr(getattr(getattr(client, "_config", None), "user_agent_policy", None), "user_agent", None)
-    return str(agent) if agent else "azsdk-python"
-
-
-@functools.lru_cache(maxsize=512)
-def _rfc7231(text: str) -> Any:
-    """The queue models' RFC 7231 datetime (``email.utils.parsedate_to_datetime``); cached: the same
-    seconds recur across messages."""
-    return email.utils.parsedate_to_datetime(text)
-
-
-@functools.lru_cache(maxsize=512)
-def _rfc1123(text: str) -> Any:
-    """The tables deserializer's ``rfc-1123`` datetime; cached."""
-    return _sdk().deserialize_rfc(text)
-
-
-def _join(base_url: str, path: str, params: list[tuple[str, str]]) -> str:
-    """azure-core's ``format_url``/``_urljoin`` for an SDK base URL that may carry a SAS query: the
-    path appended to the base path, then the base query, then the request's parameters."""
-    base, _, sas = base_url.partition("?")
-    url = base.rstrip("/") + path
-    query = "&".join(f"{k}={quote(v, safe='')}" for k, v in params)
-    if sas and query:
-        return f"{url}?{sas}&{query}"
-    if sas or query:
-        return f"{url}?{sas or query}"
-    return url
-
-
-def _text(element: ET.Element, tag: str) -> str | None:
-    found = element.find(tag)
-    return None if found is None else found.text or ""
-
-
-def _int(element: ET.Element, tag: str) -> int | None:
-    found = element.find(tag)
-    return int(found.text) if found is not None and found.text else None
-
-
-def _datetime(element: ET.Element, tag: str) -> Any:
-    found = element.find(tag)
-    return _rfc7231(found.text) if found is not None and found.text else None
-
-
-# ------------------------------------------------------------------------------ queues
-
-
-class _ReceivedItem:
-    """What ``QueueMessage._from_generated`` reads from a generated ``ReceivedMessage``."""
-
-    __slots__ = (
-        "dequeue_count",
-        "expiration_time",
-        "insertion_time",
-        "message_id",
-        "message_text",
-        "pop_receipt",
-        "time_next_visible",
-    )
-
-    def __init__(self, element: ET.Element) -> None:
-        self.message_id = _text(element, "MessageId")
-        self.insertion_time = _datetime(element, "InsertionTime")
-        self.expiration_time = _datetime(element, "ExpirationTime")
-        self.pop_receipt = _text(element, "PopReceipt")
-        self.time_next_visible = _datetime(element, "TimeNextVisible")
-        self.dequeue_count = _int(element, "DequeueCount")
-        self.message_text = _text(element, "MessageText")
-
-
-class _ReceivedItems:
-    __slots__ = ("items_property",)
-
-    def __init__(self, items: list[_ReceivedItem]) -> None:
-        self.items_property = items
-
-
-_QUEUE_ERROR_STATUS_MAP: dict[int, Any] = {}
-
-
-def _raise_queue_error(response: Any) -> None:
-    """Exactly what the generated queue operation and the client method raise for ``response``."""
-    from azure.core.exceptions import (
-        ClientAuthenticationError,
-        ResourceExistsError,
-        ResourceNotFoundError,
-        ResourceNotModifiedError,
-    )
-
-    sdk = _sdk()
-    error_map = {
-        401: ClientAuthenticationError,
-        404: ResourceNotFoundError,
-        409: ResourceExistsError,
-        304: ResourceNotModifiedError,
-    }
-    try:
-        map_error(status_code=response.status_code, response=response, error_map=error_map)
-        raise HttpResponseError(
-            response=response, model=sdk.failsafe_deserialize_xml(sdk.QueueError, response)
-        )
-    except HttpResponseError as error:
-        sdk.process_storage_error(error)
-
-
-class _FastQueueClient(QueueClient):
-    """``QueueClient`` with fast ``send_message``, ``receive_messages`` and ``delete_message``."""
-
-    _fast: _Fast | None = None  # set per instance by _FastQueueServiceClient
-
-    def _fast_for(self, kwargs: Mapping[str, Any]) -> _Fast | None:
-        fast = self._fast
-        if fast is None or _sdk_path_needed(kwargs):
-            return None
-        if (
-            self.key_encryption_key is not None
-            or self.key_resolver_function is not None
-            or self.require_encryption
-        ):
-            return None
-        return fast
-
-    async def _run(self, fast: _Fast, request: LegacyHttpRequest, kwargs: dict[str, Any]) -> Any:
-        return (await fast.pipeline.run(request, **kwargs)).http_response
-
-    async def send_message(
-        self,
-        content: object | None,
-        *,
-        visibility_timeout: int | None = None,
-        time_to_live: int | None = None,
-        timeout: int | None = None,
-        **kwargs: Any,
-    ) -> QueueMessage:
-        fast = self._fast_for(kwargs)
-        if (
-            fast is None
-            or not isinstance(content, str)
-            or not content
-            or type(self._message_encode_policy) is not _sdk().NoEncodePolicy
-            or any(v is not None and type(v) is not int for v in (visibility_timeout, time_to_live, timeout))
-        ):
-            return await super().send_message(
-                content,
-                visibility_timeout=visibility_timeout,
-                time_to_live=time_to_live,
-                timeout=timeout,
-                **kwargs,
-            )
-        params = []
-        if visibility_timeout is not None:
-            params.append(("visibilitytimeout", str(visibility_timeout)))
-        if time_to_live is not None:
-            params.append(("messagettl", str(time_to_live)))
-        if timeout is not None:
-            params.append(("timeout", str(timeout)))
-        request = LegacyHttpRequest(
-            "POST",
-            _join(self.url, "/messages", params),
-            headers={
-                "Content-Type": "application/xml",
-                "x-ms-version": self.api_version,
-                "Accept": "application/xml",
-            },
-        )
-        request.set_bytes_body(
-            b"<?xml version='1.0' encoding='utf-8'?>\n<QueueMessage><MessageText>"
-            + xml_escape(content).encode("utf-8")
-            + b"</MessageText></QueueMessage>"
-        )
-        response = await self._run(fast, request, kwargs)
-        if response.status_code != 201:
-            _raise_queue_error(response)
-        sent = ET.fromstring(response.body()).find("QueueMessage")
-        if sent is None:  # not the documented answer: let the SDK's parser say what is wrong
-            raise HttpResponseError(message="Unexpected send_message response", response=response)
-        return QueueMessage(
-            content=content,
-            id=_text(sent, "MessageId"),
-            inserted_on=_datetime(sent, "InsertionTime"),
-            expires_on=_datetime(sent, "ExpirationTime"),
-            pop_receipt=_text(sent, "PopReceipt"),
-            next_visible_on=_datetime(sent, "TimeNextVisible"),
-        )
-
-    def receive_messages(
-        self,
-        *,
-        messages_per_page: int | None = None,
-        visibility_timeout: int | None = None,
-        max_messages: int | None = None,
-        timeout: int | None = None,
-        **kwargs: Any,
-    ) -> AsyncItemPaged[QueueMessage]:
-        fast = self._fast_for(kwargs)
-        if (
-            fast is None
-            or type(self._message_decode_policy) is not _sdk().NoDecodePolicy
-            or any(
-                v is not None and type(v) is not int for v in (visibility_timeout, timeout, messages_per_page)
-            )
-        ):
-            return super().receive_messages(
-                messages_per_page=messages_per_page,
-                visibility_timeout=visibility_timeout,
-                max_messages=max_messages,
-                timeout=timeout,
-                **kwargs,
-            )
-        if max_messages is not None and messages_per_page is not None and max_messages < messages_per_page:
-            raise ValueError("max_messages must be greater or equal to messages_per_page")
-        command = functools.partial(self._receive_page, fast, visibility_timeout, timeout, kwargs)
-        return AsyncItemPaged(
-            command,
-            results_per_page=messages_per_page,
-            page_iterator_class=_sdk().MessagesPaged,
-            max_messages=max_messages,
-        )
-
-    async def _receive_page(
-        self,
-        fast: _Fast,
-        visibility_timeout: int | None,
-        timeout: int | None,
-        kwargs: dict[str, Any],
-        number_of_messages: int | None = None,
-    ) -> _ReceivedItems:
-        """The generated ``receive_messages`` operation as ``MessagesPaged`` calls it."""
-        params = []
-        if number_of_messages is not None:
-            params.append(("numofmessages", str(int(number_of_messages))))
-        if visibility_timeout is not None:
-            params.append(("visibilitytimeout", str(visibility_timeout)))
-        if timeout is not None:
-            params.append(("timeout", str(timeout)))
-        request = LegacyHttpRequest(
-            "GET",
-            _join(self.url, "/messages", params),
-            headers={"x-ms-version": self.api_version, "Accept": "application/xml"},
-        )
-        response = await self._run(fast, request, dict(kwargs))
-        if response.status_code != 200:
-            from azure.core.exceptions import (
-                ClientAuthenticationError,
-                ResourceExistsError,
-                ResourceNotFoundError,
-                ResourceNotModifiedError,
-            )
-
-            sdk = _sdk()
-            error_map = {
-                401: ClientAuthenticationError,
-                404: ResourceNotFoundError,
-                409: ResourceExistsError,
-                304: ResourceNotModifiedError,
-            }
-            map_error(status_code=response.status_code, response=response, error_map=error_map)
-            raise HttpResponseError(
-                response=response, model=sdk.failsafe_deserialize_xml(sdk.QueueError, response)
-            )
-        root = ET.fromstring(response.body())
-        return _ReceivedItems([_ReceivedItem(e) for e in root.iterfind("QueueMessage")])
-
-    async def delete_message(
-        self,
-        message: str | QueueMessage,
-        pop_receipt: str | None = None,
-        *,
-        timeout: int | None = None,
-        **kwargs: Any,
-    ) -> None:
-        fast = self._fast_for(kwargs)
-        if fast is None or (timeout is not None and type(timeout) is not int):
-            return await super().delete_message(message, pop_receipt, timeout=timeout, **kwargs)
-        if isinstance(message, QueueMessage):
-            message_id = message.id
-            receipt = pop_receipt or message.pop_receipt
-        else:
-            message_id = message
-            receipt = pop_receipt
-        if receipt is None:
-            raise ValueError("pop_receipt must be present")
-        if not isinstance(message_id, str) or not isinstance(receipt, str):
-            return await super().delete_message(message, pop_receipt, timeout=timeout, **kwargs)
-        params = [("popreceipt", receipt)]
-        if timeout is not None:
-            params.append(("timeout", str(timeout)))
-        request = LegacyHttpRequest(
-            "DELETE",
-            _join(self.url, "/messages/" + quote(message_id, safe=""), params),
-            headers={"x-ms-version": self.api_version},
-        )
-        response = await self._run(fast, request, kwargs)
-        if response.status_code != 204:
-            _raise_queue_error(response)
-        return None
-
-
-class _FastQueueServiceClient(QueueServiceClient):
-    """``QueueServiceClient`` whose queue clients have the fast paths."""
-
-    _fast: _Fast | None = None
-
-    def get_queue_client(self, queue: Any, **kwargs: Any) -> QueueClient:
-        client = super().get_queue_client(queue, **kwargs)
-        if self._fast is not None and type(client) is QueueClient:
-            client.__class__ = _FastQueueClient
-            cast(_FastQueueClient, client)._fast = self._fast
-        return client
-
-
-# ------------------------------------------------------------------------------ tables
-
-
-def _raise_table_error(response: Any, pipeline_response: Any, table_name: str) -> None:
-    """Exactly what a generated table entity operation and the client method raise."""
-    from azure.core.exceptions import (
-        ClientAuthenticationError,
-        ResourceExistsError,
-        ResourceNotFoundError,
-        ResourceNotModifiedError,
-    )
-
-    sdk = _sdk()
-    error_map = {
-        401: ClientAuthenticationError,
-        404: ResourceNotFoundError,
-        409: ResourceExistsError,
-        304: ResourceNotModifiedError,
-    }
-    try:
-        map_error(status_code=response.status_code, response=response, error_map=error_map)
-        error = sdk.table_deserializer.failsafe_deserialize(sdk.TableServiceError, pipeline_response)
-        raise HttpResponseError(response=response, model=error)
-    except HttpResponseError as error:
-        sdk.process_table_error(error, table_name=table_name)
-
-
-_CRLF = "\r\n"
-
-
-def _serialize_part(request: Any, date: str) -> str:
-    """One batch operation as azure-core serializes it (``METHOD url HTTP/1.1``, the request's headers,
-    the date headers of the SDK's batch ``StorageHeadersPolicy``, a blank line, the JSON body)."""
-    lines = [f"{request.method} {request.url} HTTP/1.1"]
-    lines.extend(f"{k}: {v}" for k, v in request.headers.items() if k not in ("Host", "Accept-Encoding"))
-    lines.append(f"x-ms-date: {date}")
-    lines.append(f"Date: {date}")
-    body = request.content
-    if isinstance(body, bytes):
-        body = body.decode("latin-1")
-    return _CRLF.join(lines) + _CRLF + _CRLF + (body or "")
-
-
-def _split_multipart(body: bytes, content_type: str) -> list[bytes] | None:
-    """The parts of a ``multipart/mixed`` body; ``None`` when it is not one."""
-    marker = "boundary="
-    if not content_type.startswith("multipart/mixed") or marker not in content_type:
-        return None
-    boundary = content_type.split(marker, 1)[1].split(";", 1)[0].strip().strip('"').encode()
-    delimiter = b"--" + boundary
-    pieces = body.split(delimiter)
-    if len(pieces) < 3:
-        return None
-    parts = []
-    for piece in pieces[1:]:
-        if piece.startswith(b"--"):
-            break
-        parts.append(piece.strip(b"\r\n"))
-    return parts
-
-
-def _part_headers_and_payload(part: bytes) -> tuple[dict[str, str], bytes]:
-    head, _, payload = part.partition(b"\r\n\r\n")
-    headers = {}
-    for line in head.decode("latin-1").split("\r\n"):
-        name, sep, value = line.partition(":")
-        if sep:
-            headers[name.strip().lower()] = value.strip()
-    return headers, payload
-
-
-def _parse_batch_response(body: bytes, content_type: str) -> list[tuple[int, bytes]] | None:
-    """``(status, raw HTTP response)`` per operation of a transaction answer; ``None`` if the answer is
-    not the expected ``batch > changeset > application/http`` nesting."""
-    outer = _split_multipart(body, content_type)
-    if not outer:
-        return None
-    answers: list[tuple[int, bytes]] = []
-    for part in outer:
-        headers, payload = _part_headers_and_payload(part)
-        inner_type = headers.get("content-type", "")
-        if inner_type.startswith("multipart/mixed"):
-            inner = _split_multipart(payload, inner_type)
-            if inner is None:
-                return None
-            for http_part in inner:
-                part_headers, http = _part_headers_and_payload(http_part)
-                if not part_headers.get("content-type", "").startswith("application/http"):
-                    return None
-                answers.append((_status_of(http), http))
-        elif inner_type.startswith("application/http"):
-            answers.append((_status_of(payload), payload))
-        else:
-            return None
-    return answers
-
-
-def _status_of(http: bytes) -> int:
-    status_line = http.split(b"\r\n", 1)[0].split(b" ")
-    return int(status_line[1]) if len(status_line) > 1 and status_line[1].isdigit() else 0
-
-
-def _etag_of(http: bytes) -> str | None:
-    head = http.partition(b"\r\n\r\n")[0].decode("latin-1")
-    for line in head.split("\r\n")[1:]:
-        name, sep, value = line.partition(":")
-        if sep and name.strip().lower() == "etag":
-            return value.strip()
-    return None
-
-
-class _FastTableClient(TableClient):
-    """``TableClient`` with fast ``get_entity``, ``upsert_entity`` and ``submit_transaction``."""
-
-    _fast: _Fast | None = None  # set per instance by _FastTableServiceClient
-
-    def _fast_for(self, kwargs: Mapping[str, Any]) -> _Fast | None:
-        fast = self._fast
-        if fast is None or self._cosmos_endpoint or _sdk_path_needed(kwargs):
-            return None
-        return fast
-
-    def _entity_url(self, partition_key: str, row_key: str, params: list[tuple[str, str]]) -> str:
-        sdk = _sdk()
-        path = (
-            f"/{quote(self.table_name, safe='')}(PartitionKey='{quote(sdk.prepare_key(partition_key), safe='')}',"
-            f"RowKey='{quote(sdk.prepare_key(row_key), safe='')}')"
-        )
-        return _join(self.url, path, params)
-
-    async def get_entity(
-        self,
-        partition_key: str,
-        row_key: str,
-        *,
-        select: str | list[str] | None = None,
-        **kwargs: Any,
-    ) -> TableEntity:
-        fast = self._fast_for(kwargs)
-        if fast is None or not isinstance(partition_key, str) or not isinstance(row_key, str):
-            return await super().get_entity(partition_key, row_key, select=select, **kwargs)
-        user_select = None
-        if select and not isinstance(select, str):
-            user_select = ",".join(select)
-        elif isinstance(select, str):
-            user_select = select
-        params = [("$select", user_select)] if user_select is not None else []
-        request = LegacyHttpRequest(
-            "GET",
-            self._entity_url(partition_key, row_key, params),
-            headers={
-                "x-ms-version": self.api_version,
-                "DataServiceVersion": "3.0",
-                "Accept": "application/json;odata=minimalmetadata",
-            },
-        )
-        pipeline_response = await fast.pipeline.run(request, **kwargs)
-        response = pipeline_response.http_response
-        if response.status_code != 200:
-            _raise_table_error(response, pipeline_response, self.table_name)
-        entity: TableEntity = _sdk().convert_to_entity(json.loads(response.body()))
-        return entity
-
-    async def upsert_entity(
-        self, entity: Any, mode: str | UpdateMode = UpdateMode.MERGE, **kwargs: Any
-    ) -> Mapping[str, Any]:
-        fast = self._fast_for(kwargs)
-        if fast is None or mode not in (UpdateMode.MERGE, UpdateMode.REPLACE):
-            return await super().upsert_entity(entity, mode=mode, **kwargs)
-        sdk = _sdk()
-        partition_key = entity["PartitionKey"]
-        row_key = entity["RowKey"]
-        if not isinstance(partition_key, str) or not isinstance(row_key, str):
-            return await super().upsert_entity(entity, mode=mode, **kwargs)
-        body = json.dumps(sdk.add_entity_properties(entity), cls=sdk.json_encoder)
-        request = LegacyHttpRequest(
-            "PATCH" if mode == UpdateMode.MERGE else "PUT",
-            self._entity_url(partition_key, row_key, []),
-            headers={
-                "Content-Type": "application/json",
-                "x-ms-version": self.api_version,
-                "DataServiceVersion": "3.0",
-                "Accept": "application/json",
-            },
-        )
-        request.set_bytes_body(body.encode("utf-8"))
-        pipeline_response = await fast.pipeline.run(request, **kwargs)
-        response = pipeline_response.http_response
-        if response.status_code != 204:
-            _raise_table_error(response, pipeline_response, self.table_name)
-        headers = response.headers
-        date = headers.get("Date")
-        metadata = sdk.normalize_headers(
-            {
-                "x-ms-client-request-id": headers.get("x-ms-client-request-id"),
-                "x-ms-request-id": headers.get("x-ms-request-id"),
-                "x-ms-version": headers.get("x-ms-version"),
-                "Date": _rfc1123(date) if date is not None else None,
-                "ETag": headers.get("ETag"),
-            }
-        )
-        result: Mapping[str, Any] = sdk.trim_service_metadata(metadata, content=None)
-        return result
-
-    async def submit_transaction(
-        self,
-        operations: Iterable[Any] | AsyncIterable[Any],
-        **kwargs: Any,
-    ) -> list[Mapping[str, Any]]:
-        fast = self._fast_for(kwargs)
-        if fast is None or isinstance(operations, AsyncIterable):
-            return await super().submit_transaction(operations, **kwargs)
-        operations = list(operations)
-        if not 0 < len(operations) <= 100:  # the SDK's own (odd) answers for empty and oversized batches
-            return await super().submit_transaction(operations, **kwargs)
-        sdk = _sdk()
-        batch = sdk.TableBatchOperations(
-            config=self._client._config,
-            endpoint=f"{self.scheme}://{self._primary_hostname}",
-            table_name=self.table_name,
-            is_cosmos_endpoint=self._cosmos_endpoint,
-        )
-        try:
-            for operation in operations:
-                batch.add_operation(operation)
-        except TypeError as exc:
-            raise TypeError(
-                "The value of 'operations' must be an iterator or async iterator "
-                "of Tuples. Please check documentation for correct Tuple format."
-            ) from exc
-        requests = batch.requests
-        date = format_date_time(time.time())
-        changeset = f"changeset_{uuid.uuid4()}"
-        boundary = f"batch_{uuid.uuid4()}"
-        chunks = [f"--{boundary}\r\nContent-Type: multipart/mixed; boundary={changeset}\r\n\r\n"]
-        for index, part in enumerate(requests):
-            chunks.append(
-                f"--{changeset}\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n"
-                f"Content-ID: {index}\r\n\r\n{_serialize_part(part, date)}\r\n"
-            )
-        chunks.append(f"--{changeset}--\r\n\r\n--{boundary}--\r\n")
-        request = LegacyHttpRequest(
-            "POST",
-            f"{self.scheme}://{self._primary_hostname}/$batch",
-            headers={
-                "x-ms-version": self.api_version,
-                "DataServiceVersion": "3.0",
-                "MaxDataServiceVersion": "3.0;NetFx",
-                "Content-Type": f"multipart/mixed; boundary={boundary}",
-                "Accept": "application/json",
-            },
-        )
-        request.set_bytes_body("".join(chunks).encode("latin-1"))
-        response = (await fast.pipeline.run(request, **kwargs)).http_response
-        status = response.status_code
-        if status == 413:
-            raise sdk.decode_error(
-                response,
-                error_message="The transaction request was too large",
-                error_type=sdk.RequestTooLargeError,
-            )
-        if status != 202:
-            decoded = sdk.decode_error(response)
-            sdk.validate_tablename_error(decoded, self.table_name)
-            raise decoded
-        answers = _parse_batch_response(response.body(), response.headers.get("Content-Type") or "")
-        if answers is None:
-            raise HttpResponseError(message="Unexpected transaction response", response=response)
-        failed = next(((i, http) for i, (code, http) in enumerate(answers) if not 200 <= code < 300), None)
-        if failed is not None:
-            index, http = failed
-            part_response = sdk.deserialize_response(
-                http, requests[index] if index < len(requests) else request
-            )
-            if part_response.status_code == 413:
-                raise sdk.decode_error(
-                    response,
-                    error_message="The transaction request was too large",
-                    error_type=sdk.RequestTooLargeError,
-                )
-            decoded = sdk.decode_error(response=part_response, error_type=sdk.TableTransactionError)
-            sdk.validate_tablename_error(decoded, self.table_name)
-            raise decoded
-        results: list[Mapping[str, Any]] = []
-        for _code, http in answers:
-            etag = _etag_of(http)
-            results.append({"etag": etag} if etag is not None else {})
-        return results
-
-
-class _FastTableServiceClient(TableServiceClient):
-    """``TableServiceClient`` whose table clients have the fast paths."""
-
-    _fast: _Fast | None = None
-
-    def get_table_client(self, table_name: str, **kwargs: Any) -> TableClient:
-        client = super().get_table_client(table_name, **kwargs)
-        if self._fast is not None and type(client) is TableClient:
-            client.__class__ = _FastTableClient
-            cast(_FastTableClient, client)._fast = self._fast
-        return client
-
-
-# ------------------------------------------------------------------------------ the clients
-
 
 class StorageClients:
-    """The three async service clients of one account, sharing one :class:`RequestCounter` and one
-    aiohttp session; queue and table clients got from them have the fast paths (module docstring).
+    """The three async service clients of one account, sharing one :class:`RequestCounter`."""
 
-    ``fast_paths=False`` (or ``DURABLE_AZURE_SDK_FAST_PATHS=0``) sends every request the SDK's way.
-    """
-
-    def __init__(
-        self, connection_string: str, counter: RequestCounter | None = None, *, fast_paths: bool = True
-    ) -> None:
+    def __init__(self, connection_string: str, counter: RequestCounter | None = None) -> None:
         self.connection_string = resolve_connection_string(connection_string)
         self.counter = counter or RequestCounter()
-        proxies = _proxies_configured()
-        self._session = _SharedSession(trust_env=proxies)
-        common: dict[str, Any] = {"use_env_settings": proxies}
-        table_transport = _ServiceTransport(self._session)
-        queue_transport = _ServiceTransport(self._session, **_STORAGE_CONNECTION_CONFIG)
-        blob_transport = _ServiceTransport(self._session, **_STORAGE_CONNECTION_CONFIG)
-        self.tables = cast(
-            _FastTableServiceClient,
-            _FastTableServiceClient.from_connection_string(
-                self.connection_string,
-                raw_request_hook=self.counter.hook("table"),
-                transport=table_transport,
-                **common,
-            ),
+        self.tables = TableServiceClient.from_connection_string(
+            self.connection_string, raw_request_hook=self.counter.hook("table")
         )
-        self.queues: _FastQueueServiceClient = _FastQueueServiceClient.from_connection_string(
+        self.queues = QueueServiceClient.from_connection_string(
             self.connection_string,
             api_version=QUEUE_BLOB_API_VERSION,
             raw_request_hook=self.counter.hook("queue"),
-            transport=queue_transport,
-            **common,
         )
         self.blobs = BlobServiceClient.from_connection_string(
             self.connection_string,
             api_version=QUEUE_BLOB_API_VERSION,
             raw_request_hook=self.counter.hook("blob"),
-            transport=blob_transport,
-            **common,
         )
-        why_not = "fast_paths=False" if not fast_paths else _fast_paths_unavailable()
-        if why_not is None and proxies:
-            why_not = "proxies are configured"
-        #: Why the fast paths are off (``None``: they are on).
-        self.fast_paths_off_reason = why_not
-        if why_not is None:
-            self._install_fast_paths(queue_transport, table_transport)
-        elif fast_paths and not _warned_once(why_not):
-            log.warning("storage fast paths are off (%s); every request takes the SDK's path", why_not)
-
-    @property
-    def fast_paths(self) -> bool:
-        return self.fast_paths_off_reason is None
-
-    def _install_fast_paths(
-        self, queue_transport: AioHttpTransport, table_transport: AioHttpTransport
-    ) -> None:
-        sdk = _sdk()
-        queue_policies: list[Any] = [
-            sdk.QueueRetry(),
-            _StampPolicy(self.counter.hook("queue"), _user_agent(self.queues), plain_date=False),
-        ]
-        credential = getattr(self.queues, "_credential_policy", None)
-        if credential is not None:
-            queue_policies.append(credential)
-        self.queues._fast = _Fast(AsyncPipeline(queue_transport, policies=queue_policies))
-        if not self.tables._cosmos_endpoint:
-            table_policies: list[Any] = [
-                sdk.TablesRetry(),
-                _StampPolicy(self.counter.hook("table"), _user_agent(self.tables), plain_date=True),
-            ]
-            table_credential = sdk.table_credential(self.tables.credential, False)
-            if table_credential is not None:
-                table_policies.append(table_credential)
-            self.tables._fast = _Fast(AsyncPipeline(table_transport, policies=table_policies))
 
     async def close(self) -> None:
-        try:
-            await self.tables.close()
-            await self.queues.close()
-            await self.blobs.close()
-        finally:
-            await self._session.close()
+        await self.tables.close()
+        await self.queues.close()
+        await self.blobs.close()
 
     async def __aenter__(self) -> StorageClients:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-
-_WARNED: set[str] = set()
-
-
-def _warned_once(message: str) -> bool:
-    if message in _WARNED:
-        return True
-    _WARNED.add(message)
-    return False
