@@ -17,7 +17,15 @@ $(STAMP): pyproject.toml
 	$(VPY) -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-azurite:
+# The pinned Azurite is installed even when another Azurite already answers on the default ports:
+# the fault tests (tests/integration/private_azurite.py) start a private one from this install.
+AZURITE_BIN := azurite-setup/node_modules/.bin/azurite
+
+$(AZURITE_BIN): azurite-setup/package-lock.json
+	cd azurite-setup && npm ci --no-audit --no-fund
+	@touch $(AZURITE_BIN)
+
+azurite: $(AZURITE_BIN)
 	azurite-setup/start
 
 # Debian's headless Chromium for tests/e2e/test_timeline_chromium.py. Installs only if /usr/bin/chromium
