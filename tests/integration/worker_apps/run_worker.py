@@ -39,7 +39,10 @@ def dump_state(worker: TaskHubWorker) -> None:
         getattr(activities, "local_runs", "?"),
         getattr(activities, "local_results", "?"),
         sorted(getattr(orchestrations, "_loops", {})),
-        {i: len(v) for i, v in getattr(orchestrations, "_inboxes", {}).items()},
+        {
+            i: len(inbox.messages)
+            for i, inbox in getattr(getattr(worker, "_inboxes", None), "_open", {}).items()
+        },
         orchestrations.episodes,
         len(orchestrations.cache),
     )
