@@ -27,6 +27,7 @@ from ..errors import (
     InvalidOperationError,
     SerializationError,
 )
+from ..orchestration.limits import MAX_JSON_DEPTH
 from ..orchestration.status import OrchestrationRuntimeStatus
 
 log = logging.getLogger("durable_azure.http")
@@ -34,7 +35,6 @@ log = logging.getLogger("durable_azure.http")
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 CONTINUATION_HEADER = "x-ms-continuation-token"
 #: Deepest JSON nesting accepted in a request body: Json.NET's default ``MaxDepth``, which DF parses with.
-MAX_JSON_DEPTH = 64
 #: ``Retry-After`` (seconds) of a 503 answered while the task hub's storage cannot be reached.
 STORAGE_RETRY_AFTER = "10"
 

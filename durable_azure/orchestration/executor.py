@@ -46,12 +46,12 @@ from .history import (
     TimerCreated,
     TimerFired,
 )
+from .limits import MAX_CUSTOM_STATUS_BYTES
 from .replay_state import ReplayState
 from .tasks import AtomicTask, TaskBase, TaskState, TimerTask, WhenAllTask
 
 Orchestrator = Callable[[DurableOrchestrationContext], Any]
 
-MAX_CUSTOM_STATUS_BYTES = 16 * 1024
 _ACTION_TYPES = (TaskScheduled, TimerCreated, SubOrchestrationInstanceCreated, EventSent)
 _RUN_WHILE_SUSPENDED = frozenset({ExecutionResumed, ExecutionTerminated, OrchestratorStarted, *_ACTION_TYPES})
 
