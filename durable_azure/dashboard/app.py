@@ -57,6 +57,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+_MAX_FORM_BYTES = 1_048_576
 _STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 _STATUS_OF_ERROR: list[tuple[type[BaseException], int]] = [
     (InstanceNotFoundError, 404),
@@ -255,8 +256,18 @@ class _Dashboard:
     async def _form(self, request: Request) -> dict[str, str] | Response:
         if not csrf._same_origin(request):
             return self.problem_page(request, 403, "Refused: this request came from another site.")
-        form = await request.form()
-        values = {k: v for k, v in form.items() if isinstance(v, str)}
+        # The pages' forms are urlencoded (no file uploads): the standard library reads them.
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "application/x-www-form-urlencoded":
+            return self.problem_page(request, 415, "Send the form as application/x-www-form-urlencoded.")
+        raw = await request.body()
+        if len(raw) > _MAX_FORM_BYTES:
+            return self.problem_page(request, 413, f"The form is larger than {_MAX_FORM_BYTES:,} bytes.")
+        try:
+            parsed = parse_qs(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=50)
+        except (UnicodeDecodeError, ValueError) as e:
+            return self.problem_page(request, 400, f"Unreadable form: {e}")
+        values = {k: v[-1] for k, v in parsed.items()}
         refused = csrf.check(request, values.get("csrf"))
         if refused:
             return self.problem_page(request, 403, refused)

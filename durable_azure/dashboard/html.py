@@ -160,7 +160,7 @@ def page(
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<meta name="referrer" content="same-origin">'
+        '<meta name="referrer" content="same-origin"><link rel="icon" href="data:,">'
         f"<title>{text(title)} – {text(hub)} – durable-azure</title>"
         f'<link rel="stylesheet" href="{attr(links.url("/static/dashboard.css"))}">{style}'
         f'<script src="{attr(links.url("/static/dashboard.js"))}" defer></script>'

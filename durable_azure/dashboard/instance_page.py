@@ -29,6 +29,14 @@ ACTIONS: dict[str, tuple[str, str]] = {
 }
 
 
+#: The timeline's stylesheet without its page-wide rules (the dashboard's own stylesheet has those).
+_EMBEDDED_CSS = "\n".join(
+    line
+    for line in TIMELINE_CSS.splitlines()
+    if not line.startswith(("body ", "h1 ", "h2 ", "* ", "code,", ".badge ", ":root"))
+).replace("var(--label)", "260px")
+
+
 @dataclass(slots=True)
 class Relatives:
     """The parent that started this instance and the sub-orchestrations it started."""
@@ -184,7 +192,7 @@ def render_instance(
         f'<section id="history"><h2>History <span class="pill">{len(events)}</span></h2>'
         f"{history_table_html(events)}</section>"
     )
-    return body, TIMELINE_CSS
+    return body, _EMBEDDED_CSS
 
 
 def render_confirm(links: Links, instance_id: str, action: str, form: dict[str, str], csrf: str) -> str:
