@@ -43,7 +43,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the [dev] extra")
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed (run `make chromium`)"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed (run `make chromium`)"
+    ),
 ]
 
 APP_DIR = _HERE / "dashboard_app"
@@ -74,7 +76,9 @@ def seed_rows(now: datetime) -> list[Seed]:
     for i in range(300):
         created = base - timedelta(seconds=9 * i, milliseconds=i)
         updated = created + timedelta(seconds=(i * 37) % 600)
-        rows.append(Seed(f"seed-{i:03d}", ("Alpha", "Beta", "Gamma")[i % 3], statuses[i % 5], created, updated))
+        rows.append(
+            Seed(f"seed-{i:03d}", ("Alpha", "Beta", "Gamma")[i % 3], statuses[i % 5], created, updated)
+        )
     for i in range(20):
         created = now - timedelta(hours=2, minutes=3 * i)
         rows.append(Seed(f"order-{i:02d}", "Delta", "Completed", created, created + timedelta(seconds=2)))
@@ -221,7 +225,10 @@ def screenshot(page: Any, name: str) -> None:
 
 
 def ids_on(page: Any) -> list[str]:
-    return [str(v) for v in page.eval_on_selector_all("#instances tbody tr[data-id]", "rs => rs.map(r => r.dataset.id)")]
+    return [
+        str(v)
+        for v in page.eval_on_selector_all("#instances tbody tr[data-id]", "rs => rs.map(r => r.dataset.id)")
+    ]
 
 
 def all_pages(page: Any, url: str, limit: int = 40) -> tuple[list[str], int]:
@@ -261,7 +268,9 @@ def test_overview_counts_chart_partitions_and_workers(dash: Dashboard, page: Any
     completed = page.eval_on_selector_all(
         "#throughput rect.completed", "rs => rs.reduce((n, r) => n + Number(r.dataset.value), 0)"
     )
-    terminal_seeds = sum(1 for r in dash.seeds if r.status != "Running" and not r.instance_id.startswith("order-"))
+    terminal_seeds = sum(
+        1 for r in dash.seeds if r.status != "Running" and not r.instance_id.startswith("order-")
+    )
     assert completed == terminal_seeds + 3
     owners = page.eval_on_selector_all(
         "#partitions tr[data-partition*='control'] .owner", "cs => cs.map(c => c.textContent)"
@@ -279,7 +288,7 @@ def test_filter_by_status_and_name_pages_newest_first(dash: Dashboard, page: Any
     wanted = [r for r in dash.seeds if r.status == "Failed" and r.name == "Beta"]
     found, pages = all_pages(page, dash.url("/instances?status=Failed&name=Beta&size=20"))
     assert found == newest_first(wanted, lambda r: r.created)
-    assert pages >= 2 and len(found) == len(wanted) == 20 or pages >= (len(wanted) + 19) // 20
+    assert (pages >= 2 and len(found) == len(wanted) == 20) or pages >= (len(wanted) + 19) // 20
 
 
 def test_sort_by_last_updated(dash: Dashboard, page: Any) -> None:
@@ -453,7 +462,9 @@ def test_hostile_id_input_and_event_name_render_as_text(dash: Dashboard, page: A
     page.goto(dash.url("/instances/" + quote(XSS_ID, safe="")))
     submit(page, "raise-event", fields={"event": XSS_EVENT, "data": '"<b>bold</b>"'})
     wait_until(
-        lambda: any(getattr(e, "name", "") == XSS_EVENT for e in run(dash.hub, lambda c: c.get_history(XSS_ID))),
+        lambda: any(
+            getattr(e, "name", "") == XSS_EVENT for e in run(dash.hub, lambda c: c.get_history(XSS_ID))
+        ),
         what="the hostile event in the history",
     )
     page.reload()
