@@ -64,7 +64,7 @@ def _request(method: str, path: str, query: str = "code=KEY", **kwargs: Any) -> 
 
 
 def test_dashboard_function_serves_pages_that_keep_the_key(azure_app: Any) -> None:
-    app, functions, hub = azure_app
+    _, functions, hub = azure_app
     dashboard = functions["durable_dashboard"]
     assert dashboard.get_trigger().route == "durable/{*path}"
     assert dashboard.get_trigger().auth_level.value.lower() == "function"  # the management API's level
