@@ -4,7 +4,7 @@
 starts, 320 instance rows are written straight into ``{Hub}Instances`` (cheap: no orchestration
 runs) with known names, statuses and times; then a handful of real orchestrations run (one fails in
 an activity, one starts a sub-orchestration, three wait for an event, one has an XSS payload for
-an id and input) and a counter entity gets a signal. The tests check that filtering, sorting and
+an id and input), a counter entity gets a signal and an undecodable message becomes a poison message. The tests check that filtering, sorting and
 paging return exactly the expected rows, that actions from the page change the instance, that
 hostile values render as text, and save a screenshot of each page under ``test-artifacts/``
 (with ``DURABLE_AZURE_DOCS_SCREENSHOTS=1`` also into ``docs/images/`` for the README).
@@ -168,6 +168,13 @@ def dash(azurite: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Das
             await client.signal_entity(df.EntityId("Counter", "k1"), "add", 3)
 
         run(hub, start)
+
+        async def poison(client: df.DurableOrchestrationClient) -> int:
+            await client.storage.control_queue(1).send_text("not a durable message {")
+            return 1
+
+        run(hub, poison)  # the worker sets an undecodable message aside at once
+        wait_until(lambda: run(hub, lambda c: c.storage.poison.count()) == 1, what="the poison message")
         dashboard.wait_status("fail-1", "Failed")
         dashboard.wait_status("parent-1", "Completed")
         for instance_id in ("wait-term", "wait-event", "wait-suspend", XSS_ID):
@@ -214,10 +221,10 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
-def screenshot(page: Any, name: str) -> None:
+def screenshot(page: Any, name: str, *, full_page: bool = True) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     target = ARTIFACTS / f"dashboard-{name}.png"
-    page.screenshot(path=str(target), full_page=True)
+    page.screenshot(path=str(target), full_page=full_page)
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if os.environ.get("DURABLE_AZURE_DOCS_SCREENSHOTS") == "1":
         DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
@@ -277,7 +284,8 @@ def test_overview_counts_chart_partitions_and_workers(dash: Dashboard, page: Any
     )
     assert len(owners) == 4 and len(set(owners)) == 1 and "no lease" not in owners[0]
     assert page.locator("#workers .worker").all_inner_texts() == [owners[0]]
-    assert page.locator("#poison-count").inner_text() == "0"
+    assert page.locator("#poison-count").inner_text() == "1"
+    assert page.locator("#poison td").nth(1).inner_text() == f"{dash.hub.lower()}-control-01"
     screenshot(page, "overview")
 
 
@@ -336,9 +344,11 @@ def test_time_range_from_the_form_lands_in_the_url(dash: Dashboard, page: Any) -
 
 def test_live_refresh_keeps_scroll_and_selection(dash: Dashboard, page: Any) -> None:
     page.goto(dash.url("/instances?size=200"))
-    row = page.locator('#instances tr[data-id="seed-040"]')
+    row = page.locator('#instances tr[data-id="seed-010"]')
     row.locator("td.name").click()
     assert "selected" in (row.get_attribute("class") or "")
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot(page, "instances", full_page=False)
     page.evaluate("window.scrollTo(0, 900)")
     page.evaluate("document.querySelector('#instances tbody tr').dataset.old = 'yes'")
     before = page.evaluate("window.scrollY")
@@ -347,9 +357,8 @@ def test_live_refresh_keeps_scroll_and_selection(dash: Dashboard, page: Any) -> 
     page.wait_for_function("Number(document.body.dataset.refreshCount || 0) >= 1")
     assert page.evaluate("document.querySelector('#instances tbody tr').dataset.old") is None  # replaced
     assert page.evaluate("window.scrollY") == before
-    assert "selected" in (page.locator('#instances tr[data-id="seed-040"]').get_attribute("class") or "")
-    assert page.locator('#instances tr[data-id="seed-040"] input.select').is_checked()
-    screenshot(page, "instances")
+    assert "selected" in (page.locator('#instances tr[data-id="seed-010"]').get_attribute("class") or "")
+    assert page.locator('#instances tr[data-id="seed-010"] input.select').is_checked()
 
 
 def test_bad_filter_is_a_400_page(dash: Dashboard) -> None:
