@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import FailureDetails
@@ -12,8 +13,9 @@ from ..orchestration.history import (
     HistoryEvent,
     SubOrchestrationInstanceCreated,
 )
+from ..views.rows import format_duration, task_spans
 from ..views.timeline import TIMELINE_CSS, history_table_html, timeline_fragment
-from .html import Links, attr, badge, json_block, text
+from .html import Links, attr, badge, json_block, stamp, text
 
 __all__ = ["ACTIONS", "Relatives", "failure_of", "relatives_of", "render_confirm", "render_instance"]
 
@@ -107,6 +109,29 @@ def _relatives_html(relatives: Relatives, links: Links) -> str:
     return f'<section id="relatives"><h2>Related orchestrations</h2><ul>{"".join(items)}</ul></section>'
 
 
+def _pending_html(events: list[HistoryEvent], status: str, now: datetime) -> str:
+    """Work scheduled and not answered yet (activities, timers, sub-orchestrations), oldest first."""
+    if status not in ("Running", "Suspended", "Pending"):
+        return ""
+    pending = [s for s in task_spans(events) if s.end is None and s.outcome == "pending"]
+    if not pending:
+        return (
+            '<section id="pending"><h2>Pending work</h2><p class="muted">Nothing scheduled: the '
+            "orchestration waits for an external event (or its next episode).</p></section>"
+        )
+    rows = "".join(
+        f'<tr><td>{text(s.kind)}</td><td>{text(s.name)}</td><td class="num">{text(s.task_id)}</td>'
+        f"<td>{text(stamp(s.start))}</td><td>{text(format_duration(s.duration(now)))}</td>"
+        f'<td class="mono wrap">{text(s.detail)}</td></tr>'
+        for s in pending
+    )
+    return (
+        f'<section id="pending"><h2>Pending work <span class="pill">{len(pending)}</span></h2>'
+        '<table class="grid"><thead><tr><th>Kind</th><th>Name</th><th>Task</th><th>Scheduled</th>'
+        f"<th>Waiting</th><th>Details</th></tr></thead><tbody>{rows}</tbody></table></section>"
+    )
+
+
 def _form(links: Links, instance_id: str, action: str, csrf: str, fields: str, primary: bool = False) -> str:
     label, question = ACTIONS[action]
     cls = "danger" if action in ("terminate", "purge") else ("primary" if primary else "")
@@ -185,6 +210,7 @@ def render_instance(
         f'<span class="mono">{text(instance_id)}</span> {badge(status)}</h1>'
         f'<dl class="summary">{summary}</dl>'
         f"{_failure_html(failure_of(events), status_json)}"
+        f"{_pending_html(events, status, datetime.now(timezone.utc))}"
         f"{_relatives_html(relatives, links)}"
         f'<div class="payloads">{payloads}</div></div>'
         f"{_actions_html(links, instance_id, csrf)}"

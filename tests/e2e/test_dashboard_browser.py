@@ -165,6 +165,7 @@ def dash(azurite: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Das
             for instance_id in ("wait-term", "wait-event", "wait-suspend"):
                 await client.start_new("WaitForApproval", instance_id, {"order": instance_id})
             await client.start_new("WaitForApproval", XSS_ID, XSS_INPUT)
+            await client.start_new("Sleeper", "sleep-1")
             await client.signal_entity(df.EntityId("Counter", "k1"), "add", 3)
 
         run(hub, start)
@@ -177,7 +178,7 @@ def dash(azurite: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Das
         wait_until(lambda: run(hub, lambda c: c.storage.poison.count()) == 1, what="the poison message")
         dashboard.wait_status("fail-1", "Failed")
         dashboard.wait_status("parent-1", "Completed")
-        for instance_id in ("wait-term", "wait-event", "wait-suspend", XSS_ID):
+        for instance_id in ("wait-term", "wait-event", "wait-suspend", XSS_ID, "sleep-1"):
             wait_until(
                 lambda i=instance_id: (s := dashboard.status(i)) and s.custom_status,  # type: ignore[misc]
                 timeout=30,
@@ -263,7 +264,7 @@ def test_overview_counts_chart_partitions_and_workers(dash: Dashboard, page: Any
         expected[row.status] = expected.get(row.status, 0) + 1
     expected["Failed"] += 1  # fail-1
     expected["Completed"] += 2  # parent-1 and its child
-    expected["Running"] += 4  # the three waits and the XSS one
+    expected["Running"] += 5  # the three waits, the XSS one and the sleeper
     for status, count in expected.items():
         shown = page.locator(f'#counts [data-status="{status}"] .count').inner_text()
         assert int(shown) == count, status
@@ -271,7 +272,7 @@ def test_overview_counts_chart_partitions_and_workers(dash: Dashboard, page: Any
     created = page.eval_on_selector_all(
         "#throughput rect.created", "rs => rs.reduce((n, r) => n + Number(r.dataset.value), 0)"
     )
-    assert created == 300 + 7  # the order- rows are older than an hour
+    assert created == 300 + 8  # the order- rows are older than an hour
     completed = page.eval_on_selector_all(
         "#throughput rect.completed", "rs => rs.reduce((n, r) => n + Number(r.dataset.value), 0)"
     )
@@ -313,7 +314,7 @@ def test_id_prefix_in_instance_id_order(dash: Dashboard, page: Any) -> None:
 
 def test_every_instance_once_across_pages(dash: Dashboard, page: Any) -> None:
     found, pages = all_pages(page, dash.url("/instances?size=100"))
-    assert len(found) == len(set(found)) == len(dash.seeds) + 7
+    assert len(found) == len(set(found)) == len(dash.seeds) + 8
     assert pages == 4
     seeded = [i for i in found if i.startswith(("seed-", "order-"))]
     assert seeded == newest_first(dash.seeds, lambda r: r.created)
@@ -382,6 +383,16 @@ def test_failure_details_and_history(dash: Dashboard, page: Any) -> None:
     assert page.locator("#timeline [data-kind=activity]").count() == 1
     assert "TaskFailed" in page.locator("#history").inner_text()
     screenshot(page, "instance")
+
+
+def test_pending_work_shows_the_timer(dash: Dashboard, page: Any) -> None:
+    page.goto(dash.url("/instances/sleep-1"))
+    pending = page.locator("#pending tbody tr")
+    assert pending.count() == 1
+    assert pending.locator("td").first.inner_text() == "timer"
+    assert page.locator("#customStatus").inner_text() == '"sleeping for an hour"'
+    page.goto(dash.url("/instances/wait-suspend"))
+    assert "waits for an external event" in page.locator("#pending").inner_text()
 
 
 def test_sub_orchestrations_are_linked_both_ways(dash: Dashboard, page: Any) -> None:

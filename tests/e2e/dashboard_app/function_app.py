@@ -1,8 +1,10 @@
 """The function app the dashboard's browser tests serve: cheap orchestrations, one that waits for an
-event, one that fails in an activity, a parent with a sub-orchestration, and a counter entity."""
+event, one that fails in an activity, a parent with a sub-orchestration, one on a long timer, and a counter
+entity."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import durable_azure as df
@@ -45,3 +47,10 @@ def Counter(context: df.DurableEntityContext) -> None:
         context.set_state(value + int(context.get_input() or 0))
     elif context.operation_name == "reset":
         context.set_state(0)
+
+
+@app.orchestration_trigger(context_name="context")
+def Sleeper(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    context.set_custom_status("sleeping for an hour")
+    yield context.create_timer(context.current_utc_datetime + timedelta(hours=1))
+    return "woke up"
