@@ -17,7 +17,7 @@ import re
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -31,10 +31,10 @@ from ..orchestration.entity_id import EntityId
 from ..orchestration.limits import check_instance_id
 from . import csrf
 from .entity_pages import list_entities, render_entities, render_entity
-from .html import Links, page, text
+from .html import Links, attr, page, text
 from .instance_page import ACTIONS, relatives_of, render_confirm, render_instance
 from .overview import read_overview
-from .pages import parse_filter, render_instances, render_overview
+from .pages import BULK_ACTIONS, MAX_BULK, parse_filter, render_instances, render_overview
 from .queries import list_instances
 
 __all__ = ["SECURITY_HEADERS", "create_dashboard_app"]
@@ -87,7 +87,9 @@ class _Dashboard:
         return response
 
     def problem_page(self, request: Request, status: int, message: str, active: str = "overview") -> Response:
-        body = f'<h1>{status}</h1><p><a href="{self.links(request).url("/")}">Back to the overview</a></p>'
+        body = (
+            f'<h1>{status}</h1><p><a href="{attr(self.links(request).url("/"))}">Back to the overview</a></p>'
+        )
         content = page(
             self.links(request), title=str(status), hub=self.hub(), body=body, active=active, problem=message
         )
@@ -137,16 +139,21 @@ class _Dashboard:
         page_text = request.query_params.get("page", "1")
         page_number = int(page_text) if page_text.isdigit() and int(page_text) > 0 else 1
         result = await list_instances(self._client().storage, filters, token)
+        csrf_token = csrf.token_of(request)
+        kept = [(k, v) for k, v in request.query_params.multi_items() if k != "notice"]
+        back = request.url.path + ("?" + urlencode(kept) if kept else "")
         content = page(
             links,
             title="Instances",
             hub=self.hub(),
-            body=render_instances(filters, result, links, page_number=page_number),
+            body=render_instances(
+                filters, result, links, page_number=page_number, csrf=csrf_token[0], back=back
+            ),
             active="instances",
             refresh=True,
             notice=request.query_params.get("notice"),
         )
-        return self.html(request, csrf.token_of(request), content)
+        return self.html(request, csrf_token, content)
 
     async def instance(
         self, request: Request, *, problem: str | None = None, status_code: int = 200
@@ -330,6 +337,61 @@ class _Dashboard:
         await method(instance_id, reason)
         return f"{ACTIONS[action][0]} requested.", links.instance(instance_id)
 
+    async def bulk(self, request: Request) -> Response:
+        """One action on the instances selected in the list, each reported; back to the same list."""
+        values = await self._form(request)
+        if isinstance(values, Response):
+            return values
+        links = self.links(request)
+        action = values.get("action") or ""
+        if action not in BULK_ACTIONS:
+            return self.problem_page(request, 400, f"No bulk action {action!r}.", "instances")
+        ids = list(dict.fromkeys(parse_qs((await request.body()).decode("utf-8")).get("instance", [])))
+        if len(ids) > MAX_BULK:
+            return self.problem_page(
+                request, 400, f"Select at most {MAX_BULK} instances at once.", "instances"
+            )
+        back = values.get("back") or ""
+        root = links.root.rstrip("/")
+        if not back.startswith(f"{root}/instances") or "//" in back or "\\" in back:
+            back = links.url("/instances")
+        label = BULK_ACTIONS[action][0]
+        if not ids:
+            return RedirectResponse(_with_notice(back, "Nothing selected."), status_code=303)
+        if values.get("confirmed") != "1":
+            token = csrf.token_of(request)
+            hidden = "".join(f'<input type="hidden" name="instance" value="{attr(i)}">' for i in ids)
+            body = (
+                f"<h1>{text(label)}</h1><p>{text(BULK_ACTIONS[action][1])} ({len(ids)})</p>"
+                f"<ul>{''.join(f'<li class=mono>{text(i)}</li>' for i in ids)}</ul>"
+                f'<form method="post" action="{attr(links.url("/bulk"))}">'
+                f'<input type="hidden" name="csrf" value="{attr(token[0])}"><input type="hidden" name="confirmed" value="1">'
+                f'<input type="hidden" name="action" value="{attr(action)}"><input type="hidden" name="back" value="{attr(back)}">'
+                f'{hidden}<button type="submit" class="danger">Yes</button> <a href="{attr(back)}">Cancel</a></form>'
+            )
+            return self.html(
+                request, token, page(links, title="Confirm", hub=self.hub(), body=body, active="instances")
+            )
+        client = self._client()
+        failures: list[str] = []
+        for instance_id in ids:
+            try:
+                check_instance_id(instance_id)
+                if action == "purge":
+                    result = await client.purge_instance_history(instance_id)
+                    if result.instances_deleted == 0:
+                        raise InstanceNotFoundError(f"No instance with ID '{instance_id}' found.")
+                else:
+                    await getattr(client, action)(instance_id, "bulk action from the dashboard")
+            except (DurableError, ValueError) as e:
+                if self._unavailable(e):
+                    raise
+                failures.append(f"{instance_id}: {e}")
+        notice = f"{label}: {len(ids) - len(failures)} of {len(ids)} done."
+        if failures:
+            notice += " Failed: " + "; ".join(failures[:10]) + (" …" if len(failures) > 10 else "")
+        return RedirectResponse(_with_notice(back, notice), status_code=303)
+
     async def entity_action(self, request: Request) -> Response:
         values = await self._form(request)
         if isinstance(values, Response):
@@ -343,14 +405,14 @@ class _Dashboard:
             token = csrf.token_of(request)
             question = f"{'Delete' if op == 'delete' else 'Signal'} entity {instance_id}?"
             hidden = "".join(
-                f'<input type="hidden" name="{text(k)}" value="{text(v)}">'
+                f'<input type="hidden" name="{attr(k)}" value="{attr(v)}">'
                 for k, v in values.items()
                 if k != "csrf"
             )
             action = links.url("/entities/action", {"id": instance_id})
             body = (
-                f'<h1>Confirm</h1><p>{text(question)}</p><form method="post" action="{text(action)}">'
-                f'<input type="hidden" name="csrf" value="{text(token[0])}">{hidden}'
+                f'<h1>Confirm</h1><p>{text(question)}</p><form method="post" action="{attr(action)}">'
+                f'<input type="hidden" name="csrf" value="{attr(token[0])}">{hidden}'
                 '<button type="submit" class="danger">Yes</button></form>'
             )
             return self.html(
@@ -407,6 +469,7 @@ def create_dashboard_app(
         Route("/instances", g(dash.instances), methods=["GET"]),
         Route("/instances/{instanceId}", g(dash.instance), methods=["GET"]),
         Route("/instances/{instanceId}/{action}", g(dash.instance_action), methods=["POST"]),
+        Route("/bulk", g(dash.bulk), methods=["POST"]),
         Route("/entities", g(dash.entities), methods=["GET"]),
         Route("/entities/view", g(dash.entity), methods=["GET"]),
         Route("/entities/action", g(dash.entity_action), methods=["POST"]),

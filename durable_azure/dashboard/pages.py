@@ -223,13 +223,45 @@ def _filter_form(filters: InstanceFilter, links: Links) -> str:
     )
 
 
+#: Actions on the selected rows of the list: name → (button label, confirmation).
+BULK_ACTIONS = {
+    "terminate": ("Terminate selected", "Terminate the selected instances?"),
+    "suspend": ("Suspend selected", "Suspend the selected instances?"),
+    "resume": ("Resume selected", "Resume the selected instances?"),
+    "purge": ("Purge selected", "Purge the selected instances? Their history is deleted for good."),
+}
+#: The most instances one bulk action may name.
+MAX_BULK = 200
+
+
+def _bulk_form(links: Links, csrf: str, back: str) -> str:
+    buttons = "".join(
+        f'<button type="submit" name="action" value="{a}" class="{"danger" if a in ("terminate", "purge") else ""}" '
+        f'data-confirm="{attr(q)}">{text(label)}</button>'
+        for a, (label, q) in BULK_ACTIONS.items()
+    )
+    return (
+        f'<form method="post" id="bulk" class="bulk" action="{attr(links.url("/bulk"))}">'
+        f'<input type="hidden" name="csrf" value="{attr(csrf)}"><input type="hidden" name="confirmed" value="0">'
+        f'<input type="hidden" name="back" value="{attr(back)}">'
+        f'<span class="muted" id="selection-count"></span> {buttons}</form>'
+    )
+
+
 def render_instances(
-    filters: InstanceFilter, result: InstancePage, links: Links, *, page_number: int = 1
+    filters: InstanceFilter,
+    result: InstancePage,
+    links: Links,
+    *,
+    page_number: int = 1,
+    csrf: str = "",
+    back: str = "",
 ) -> str:
     params = filter_params(filters)
     rows = "".join(
         f'<tr data-id="{attr(r.instance_id)}" data-status="{attr(r.status)}">'
-        f'<td><input type="checkbox" class="select" aria-label="select {attr(r.instance_id)}"></td>'
+        f'<td><input type="checkbox" class="select" name="instance" value="{attr(r.instance_id)}" '
+        f'form="bulk" aria-label="select {attr(r.instance_id)}"></td>'
         f'<td><a class="mono id" href="{attr(links.instance(r.instance_id))}">{text(r.instance_id)}</a></td>'
         f'<td class="name">{text(r.name)}</td><td>{badge(r.status)}</td>'
         f'<td class="created">{text(stamp(r.created))}</td><td class="updated">{text(stamp(r.updated))}</td>'
@@ -247,7 +279,7 @@ def render_instances(
     else:
         pager.append('<span class="muted" id="last-page">last page</span>')
     return (
-        f"<h1>Instances</h1>{_filter_form(filters, links)}"
+        f"<h1>Instances</h1>{_filter_form(filters, links)}{_bulk_form(links, csrf, back)}"
         f'<div id="live"><table class="grid selectable" id="instances"><thead><tr><th></th><th>Instance ID</th>'
         "<th>Name</th><th>Status</th><th>Created</th><th>Last updated</th><th>Completed</th></tr></thead>"
         f'<tbody>{rows}</tbody></table><nav class="pager">{" ".join(pager)}'

@@ -52,7 +52,7 @@ APP_DIR = _HERE / "dashboard_app"
 ARTIFACTS = REPO / "test-artifacts" / "dashboard"
 DOCS_IMAGES = REPO / "docs" / "images"
 CONNECTION = "UseDevelopmentStorage=true"
-XSS_ID = "xss-<img src=x onerror=alert(1)>"
+XSS_ID = "xss-\"'><img src=x onerror=alert(1)>"
 XSS_INPUT = "<script>alert('input')</script>"
 XSS_EVENT = "<img src=y onerror=alert(2)>"
 T = TypeVar("T")
@@ -520,6 +520,21 @@ def test_posts_without_the_token_or_from_another_site_are_refused(dash: Dashboar
     for asset in ("/", "/static/dashboard.css", "/static/dashboard.js"):
         text = httpx.get(dash.url(asset)).text
         assert "https://" not in text and "http://" not in text, asset  # nothing from the network
+
+
+def test_bulk_purge_of_the_selected_rows_reports_each(dash: Dashboard, page: Any) -> None:
+    page.goto(dash.url("/instances?prefix=seed-29&sort=id"))
+    for instance_id in ("seed-290", "seed-291", "seed-293"):  # Completed, Failed, Running
+        page.locator(f'#instances tr[data-id="{instance_id}"] td.name').click()
+    assert page.locator("#selection-count").inner_text() == "3 selected"
+    page.once("dialog", lambda d: d.accept() if "(3 selected)" in d.message else d.dismiss())
+    with page.expect_navigation():
+        page.click('#bulk button[value="purge"]')
+    notice = page.locator("#notice").inner_text()
+    assert "Purge selected: 2 of 3 done." in notice and "seed-293: Instance 'seed-293' is Running" in notice
+    assert "prefix=seed-29" in page.url  # back on the same list
+    assert [i for i in ids_on(page) if i in ("seed-290", "seed-291", "seed-293")] == ["seed-293"]
+    assert not dash.status("seed-290") and not dash.status("seed-291")
 
 
 # ---------------------------------------------------------------------------- entities

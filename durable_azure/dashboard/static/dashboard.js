@@ -6,8 +6,11 @@
   // Confirmation: a form with data-confirm asks first; the server asks again if this script is off.
   document.addEventListener("submit", function (event) {
     var form = event.target;
-    if (!(form instanceof HTMLFormElement) || !form.dataset.confirm) { return; }
-    if (!window.confirm(form.dataset.confirm)) { event.preventDefault(); return; }
+    if (!(form instanceof HTMLFormElement)) { return; }
+    var question = (event.submitter && event.submitter.dataset.confirm) || form.dataset.confirm;
+    if (!question) { return; }
+    if (form.getAttribute("id") === "bulk") { question += " (" + selected.size + " selected)"; }
+    if (!window.confirm(question)) { event.preventDefault(); return; }
     var confirmed = form.querySelector('input[name="confirmed"]');
     if (confirmed) { confirmed.value = "1"; }
   });
