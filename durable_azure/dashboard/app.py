@@ -263,6 +263,8 @@ class _Dashboard:
     async def _form(self, request: Request) -> dict[str, str] | Response:
         if not csrf._same_origin(request):
             return self.problem_page(request, 403, "Refused: this request came from another site.")
+        if not request.cookies.get(csrf.COOKIE):
+            return self.problem_page(request, 403, csrf.check(request, None) or "Refused.")
         # The pages' forms are urlencoded (no file uploads): the standard library reads them.
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind != "application/x-www-form-urlencoded":
