@@ -13,6 +13,8 @@ from typing import Any
 from azure.functions.decorators.function_app import Function, FunctionRegister
 
 from ..config import read_local_settings
+from ..registry import DurableRegistry
+from .app import durable_registry_of, is_durable_function
 from .runtime import SCRIPT_ROOT_SETTING
 
 SCRIPT_FILE = "function_app.py"
@@ -28,10 +30,15 @@ class IndexedApp:
     http: list[Function] = field(default_factory=list)
     timers: list[Function] = field(default_factory=list)
     other: list[Function] = field(default_factory=list)
+    #: Orchestrators, activities and entities, whether declared on a DFApp, a df.Blueprint
+    #: registered on a plain FunctionApp, or in v1 function folders.
+    registry: DurableRegistry = field(default_factory=DurableRegistry)
 
     @property
     def is_durable(self) -> bool:
-        return callable(getattr(self.app, "durable_registry", None))
+        registry = self.registry
+        has_durable = bool(registry.orchestrators or registry.activities or registry.entities)
+        return has_durable or callable(getattr(self.app, "durable_registry", None))
 
 
 def apply_local_settings(app_dir: Path) -> None:
@@ -85,8 +92,10 @@ def load_app(app_dir: str | Path) -> IndexedApp:
     apply_local_settings(root)
     module = load_module(root)
     app = find_app(module)
-    indexed = IndexedApp(root, module, app)
+    indexed = IndexedApp(root, module, app, registry=durable_registry_of(app))
     for function in app.get_functions():  # not idempotent: call it once
+        if is_durable_function(function):
+            continue  # run by the engine (a plain FunctionApp lists them; a DFApp does not)
         kind = _trigger_type(function)
         if kind == "httpTrigger":
             indexed.http.append(function)
