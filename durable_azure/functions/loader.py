@@ -1,4 +1,5 @@
-"""Load ``function_app.py`` the way the Functions host does and index its functions."""
+"""Load a function app the way the Functions host does and index its functions: ``function_app.py``
+(the v2 model) or, without one, function folders with ``function.json`` (the v1 model, ``v1_app.py``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ..config import read_local_settings
 from ..registry import DurableRegistry
 from .app import durable_registry_of, is_durable_function
 from .runtime import SCRIPT_ROOT_SETTING
+from .v1_app import APP_PACKAGE, is_v1_app, v1_function_app
 
 SCRIPT_FILE = "function_app.py"
 
@@ -52,7 +54,10 @@ def load_module(app_dir: Path) -> ModuleType:
     """Import ``app_dir/function_app.py`` as module ``function_app`` (its folder goes on ``sys.path``)."""
     script = app_dir / SCRIPT_FILE
     if not script.is_file():
-        raise FileNotFoundError(f"No {SCRIPT_FILE} in {app_dir}; pass the folder of your function app.")
+        raise FileNotFoundError(
+            f"No {SCRIPT_FILE} (v2 model) and no function folders with function.json (v1 model) in "
+            f"{app_dir}; pass the folder of your function app."
+        )
     if str(app_dir) not in sys.path:
         sys.path.insert(0, str(app_dir))
     name = script.stem
@@ -90,8 +95,12 @@ def load_app(app_dir: str | Path) -> IndexedApp:
     """Load and index the function app in ``app_dir``."""
     root = Path(app_dir).resolve()
     apply_local_settings(root)
-    module = load_module(root)
-    app = find_app(module)
+    if not (root / SCRIPT_FILE).is_file() and is_v1_app(root):
+        app: FunctionRegister = v1_function_app(root)  # the v1 model: function folders
+        module = sys.modules[APP_PACKAGE]
+    else:
+        module = load_module(root)
+        app = find_app(module)
     indexed = IndexedApp(root, module, app, registry=durable_registry_of(app))
     for function in app.get_functions():  # not idempotent: call it once
         if is_durable_function(function):
