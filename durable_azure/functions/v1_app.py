@@ -28,8 +28,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
+from ..errors import AppDefinitionError
 from . import client_json  # noqa: F401  # registers DurableOrchestrationClient(starter_json)
 from .app import DFApp
 from .client_binding import with_durable_client_json
@@ -49,10 +50,6 @@ CLIENT_BINDINGS = frozenset({"durableClient", "orchestrationClient"})
 _BINDING_KEYS = frozenset({"name", "type", "direction"})
 
 
-class V1AppError(ValueError):
-    """A ``function.json`` the v1 loader cannot use (the message names the file and the problem)."""
-
-
 @dataclass(frozen=True)
 class V1Function:
     """One v1 function: its folder name and its ``function.json``."""
@@ -68,7 +65,7 @@ class V1Function:
     def trigger(self) -> dict[str, Any]:
         triggers = [b for b in self.bindings if str(b.get("type", "")).endswith("Trigger")]
         if len(triggers) != 1:
-            raise V1AppError(f"{self.name}/{MANIFEST}: a function needs exactly one trigger binding.")
+            raise AppDefinitionError(f"{self.name}/{MANIFEST}: a function needs exactly one trigger binding.")
         return triggers[0]
 
 
@@ -84,9 +81,9 @@ def read_v1_functions(app_dir: str | Path) -> list[V1Function]:
         try:
             definition = json.loads(manifest.read_text(encoding="utf-8-sig"))
         except ValueError as e:
-            raise V1AppError(f"{manifest}: not valid JSON ({e}).") from None
+            raise AppDefinitionError(f"{manifest}: not valid JSON ({e}).") from None
         if not isinstance(definition, dict):
-            raise V1AppError(f"{manifest}: expected a JSON object.")
+            raise AppDefinitionError(f"{manifest}: expected a JSON object.")
         if definition.get("disabled") is True:
             continue
         found.append(V1Function(manifest.parent.name, definition))
@@ -115,20 +112,22 @@ def _entry_point(app_dir: Path, function: V1Function) -> Callable[..., Any]:
     try:
         relative = script.relative_to(app_dir).with_suffix("")
     except ValueError:
-        raise V1AppError(
+        raise AppDefinitionError(
             f"{function.name}/{MANIFEST}: scriptFile {script} is outside the app folder."
         ) from None
     parts = list(relative.parts)
     if parts and parts[-1] == "__init__":
         parts.pop()
     if not script.is_file() or not parts:
-        raise V1AppError(f"{function.name}/{MANIFEST}: scriptFile {script} not found.")
+        raise AppDefinitionError(f"{function.name}/{MANIFEST}: scriptFile {script} not found.")
     module = importlib.import_module(".".join([APP_PACKAGE, *parts]))
     entry = str(function.definition.get("entryPoint") or "main")
-    target = getattr(module, entry, None)
+    target: Any = getattr(module, entry, None)
     if not callable(target):
-        raise V1AppError(f"{function.name}: {script.name} has no function '{entry}' (the entryPoint).")
-    return target
+        raise AppDefinitionError(
+            f"{function.name}: {script.name} has no function '{entry}' (the entryPoint)."
+        )
+    return cast(Callable[..., Any], target)
 
 
 class UndeliveredOutput:
@@ -260,7 +259,7 @@ def v1_function_app(app_dir: str | Path, definitions: dict[str, dict[str, Any]] 
     if definitions is None:
         functions = read_v1_functions(root)
     else:
-        functions = [V1Function(name, d) for name, d in definitions.items() if not d.get("disabled") is True]
+        functions = [V1Function(name, d) for name, d in definitions.items() if d.get("disabled") is not True]
     _app_package(root)
     app = DFApp()
     for function in functions:
