@@ -11,6 +11,7 @@ fan-in/fan-out samples is Azurite's blob service. No request of these tests may 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -35,7 +36,7 @@ def serve_sample(azurite: str, tmp_path: Path) -> Iterator[Any]:
     def record(response: httpx.Response) -> None:
         answered.append((str(response.request.url), response.status_code))
 
-    def serve(sample: str) -> Api:
+    def serve(sample: str | Path) -> Api:
         server = start_server(tmp_path, app_dir=SAMPLES / sample)
         api = Api(server)
         api.http.event_hooks["response"].append(record)
@@ -224,3 +225,32 @@ def test_v1_human_interaction_rejects_a_bad_number(serve_sample: Any) -> None:
     status = api.wait_done(api.start("E4_SMSPhoneVerification", "4255550100"))
     assert status["runtimeStatus"] == "Failed"
     assert "international dialing prefix" in str(status["output"])
+
+
+def test_v1_counter_entity_after_migrate_v1(serve_sample: Any, tmp_path: Path) -> None:
+    """The app `durable-azure migrate-v1` writes for Azure (function_app.py, no function.json)
+    serves the same: the durable functions run, the starter's client binding is filled."""
+    app_dir = tmp_path / "counter_entity"
+    shutil.copytree(SAMPLES / "samples/counter_entity", app_dir, ignore=shutil.ignore_patterns("__pycache__"))
+    migrated = subprocess.run(
+        [sys.executable, "-m", "durable_azure.cli.main", "migrate-v1", "--app-dir", str(app_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    assert not list(app_dir.glob("*/function.json"))
+
+    api = serve_sample(app_dir)
+    banner = _log_of(api)
+    assert "not run locally" not in banner
+    assert "DurableOrchestration: orchestrationTrigger" in banner
+    response = api.http.post(api.url("api/orchestrators/DurableOrchestration"))
+    assert response.status_code == 202, response.text
+    status = api.wait_done(response.json())
+    assert (status["runtimeStatus"], status["output"]) == ("Completed", 3)
+    entity = api.http.get(api.url("api/entity/Counter/myCounter"))
+    assert entity.json() == {"entity": "Counter", "key": "myCounter", "state": 3}
+    # The management API route enable_azure_hosting adds for Azure answers too.
+    listed = api.http.get(api.url(f"api/durabletask/instances/{response.json()['id']}"))
+    assert listed.status_code == 200 and listed.json()["runtimeStatus"] == "Completed"
