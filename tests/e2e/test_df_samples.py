@@ -10,8 +10,10 @@ fan-in/fan-out samples is Azurite's blob service. No request of these tests may 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import uuid
@@ -23,6 +25,8 @@ import httpx
 import pytest
 from azure.storage.blob import BlobServiceClient
 from serve_support import Api, Server, delete_hub, start_server
+
+import durable_azure as df
 
 SAMPLES = Path(__file__).resolve().parent / "df_samples"
 
@@ -254,3 +258,33 @@ def test_v1_counter_entity_after_migrate_v1(serve_sample: Any, tmp_path: Path) -
     # The management API route enable_azure_hosting adds for Azure answers too.
     listed = api.http.get(api.url(f"api/durabletask/instances/{response.json()['id']}"))
     assert listed.status_code == 200 and listed.json()["runtimeStatus"] == "Completed"
+
+
+def test_v1_app_under_durable_azure_worker(azurite: str, tmp_path: Path) -> None:
+    """`durable-azure worker` runs a v1 app's durable functions (started here through the client)."""
+    hub = "e2ev1w" + uuid.uuid4().hex[:12]
+    log_path = tmp_path / "worker.log"
+    env = {**os.environ, "AzureWebJobsStorage": azurite, "DURABLE_AZURE_HUB": hub, "PYTHONUNBUFFERED": "1"}
+    with log_path.open("wb") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "durable_azure.cli.main", "worker"],
+            cwd=SAMPLES / "samples/function_chaining",
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    async def run() -> Any:
+        async with df.DurableOrchestrationClient.from_connection_string(azurite, hub_name=hub) as client:
+            instance_id = await client.start_new("E1_HelloSequence")
+            return await client.wait_for_completion(instance_id, timeout=60)
+
+    try:
+        status = asyncio.run(run())
+    finally:
+        worker.send_signal(signal.SIGINT)
+        code = worker.wait(30)
+        delete_hub(hub)
+    assert code == 0, log_path.read_text()
+    assert status.runtime_status.value == "Completed", log_path.read_text()[-3000:]
+    assert status.output == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
