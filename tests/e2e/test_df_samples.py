@@ -11,6 +11,7 @@ fan-in/fan-out samples is Azurite's blob service. No request of these tests may 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -21,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import azure.functions as func
 import httpx
 import pytest
 from azure.storage.blob import BlobServiceClient
@@ -288,3 +290,69 @@ def test_v1_app_under_durable_azure_worker(azurite: str, tmp_path: Path) -> None
     assert code == 0, log_path.read_text()
     assert status.runtime_status.value == "Completed", log_path.read_text()[-3000:]
     assert status.output == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
+
+
+def test_v2_blueprint_in_azure_mode(azurite: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DF's blueprint sample (a plain func.FunctionApp) plus the one line Azure needs,
+    ``df.enable_azure_hosting(app)``, driven the way the Functions host drives an app: the host
+    indexes no durable trigger, and the engine it starts runs the blueprint's orchestration."""
+    from azure.functions.timer import TimerRequest
+
+    from durable_azure.functions import runtime
+    from durable_azure.functions.loader import find_app, load_module
+
+    folder = SAMPLES / "samples-v2/blueprint"
+    hub = "e2ev2az" + uuid.uuid4().hex[:12]
+    monkeypatch.setenv("DURABLE_AZURE_HUB", hub)
+    monkeypatch.setenv("AzureWebJobsStorage", azurite)
+    monkeypatch.setenv("AzureWebJobsScriptRoot", str(folder))
+    monkeypatch.syspath_prepend(str(folder))
+    runtime._settings_for.cache_clear()
+    app = find_app(load_module(folder))
+    hosting = df.enable_azure_hosting(app)
+    try:
+        functions = {f.get_function_name(): f for f in app.get_functions()}
+        assert set(functions) == {
+            "start_orchestrator",
+            "HttpTrigger",
+            "durable_management_api",
+            "durable_worker_supervisor",
+        }
+        functions["durable_worker_supervisor"].get_user_function()(TimerRequest(past_due=False))
+
+        async def drive() -> dict[str, Any]:
+            starter = functions["start_orchestrator"].get_user_function()
+            api = functions["durable_management_api"].get_user_function()
+            request = func.HttpRequest(method="GET", url="http://localhost/api/startOrchestrator", body=b"")
+            response = await starter(request)
+            assert response.status_code == 202, response.get_body()
+            instance_id = json.loads(response.get_body())["id"]
+
+            async def status() -> dict[str, Any] | None:
+                answer = await api(
+                    func.HttpRequest(
+                        method="GET",
+                        url=f"http://localhost/api/durabletask/instances/{instance_id}",
+                        route_params={"path": f"instances/{instance_id}"},
+                        body=b"",
+                    )
+                )
+                assert answer.status_code in (200, 202), answer.get_body()
+                return json.loads(answer.get_body()) if answer.status_code == 200 else None
+
+            for _ in range(300):
+                done = await status()
+                if done is not None:
+                    return done
+                await asyncio.sleep(0.1)
+            raise AssertionError("the orchestration did not finish in 30 s")
+
+        result = asyncio.run(drive())
+        assert result["runtimeStatus"] == "Completed"
+        assert result["output"] == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
+    finally:
+        hosting.stop()
+        runtime._settings_for.cache_clear()
+        for name in ("function_app", "durable_blueprints"):
+            sys.modules.pop(name, None)
+        delete_hub(hub)
