@@ -65,11 +65,7 @@ def _statuses(values: Iterable[OrchestrationRuntimeStatus | str] | None) -> list
 
 
 class DurableOrchestrationClient(metaclass=BindingAwareClientType):
-    """The Durable Functions client API (async), for one task hub.
-
-    ``DurableOrchestrationClient(starter)`` with a v1 ``durableClient`` binding's JSON string gives
-    the host's client for that binding (see :mod:`durable_azure.client.binding`).
-    """
+    """The Durable Functions client API (async), for one task hub."""
 
     def __init__(self, storage: TaskHubStorage, *, notify: Callable[[str], None] | None = None) -> None:
         self._storage = storage

@@ -164,7 +164,8 @@ def enable_azure_hosting(
     management_function_name: str = MANAGEMENT_FUNCTION,
     supervisor_function_name: str = SUPERVISOR_FUNCTION,
 ) -> AzureHosting:
-    """Make ``app`` (a ``DFApp``) run its orchestrations inside the Azure Functions host.
+    """Make ``app`` (a ``DFApp``, or a plain ``func.FunctionApp`` that registered durable blueprints)
+    run its orchestrations inside the Azure Functions host.
 
     Adds the management API function at ``{routePrefix}/{route}/{*path}`` and the supervisor timer.
     Call it once, after creating the app; calling it again returns the same hosting.
