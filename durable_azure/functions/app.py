@@ -3,6 +3,10 @@
 Durable functions (orchestrators, activities, entities) are recorded on the app as usual, but
 ``get_functions()`` (what the Functions host indexes) leaves them out: they are run by the
 durable-azure worker, so the host only ever sees bindings it knows (HTTP, timer, queue).
+
+Whatever holds them — a ``DFApp``, a ``df.Blueprint`` (nested ones included), or a plain
+``func.FunctionApp`` that registered durable blueprints — :func:`durable_registry_of` finds them by
+trigger type, and :func:`hide_durable_functions` gives a plain ``FunctionApp`` the ``DFApp`` index.
 """
 
 from __future__ import annotations
