@@ -6,7 +6,7 @@ durable-azure worker, so the host only ever sees bindings it knows (HTTP, timer,
 
 Whatever holds them — a ``DFApp``, a ``df.Blueprint`` (nested ones included), or a plain
 ``func.FunctionApp`` that registered durable blueprints — :func:`durable_registry_of` finds them by
-trigger type, and :func:`hide_durable_functions` gives a plain ``FunctionApp`` the ``DFApp`` index.
+trigger type, and :func:`adopt_plain_app` gives a plain ``FunctionApp`` the ``DFApp``'s registry and index.
 """
 
 from __future__ import annotations
@@ -165,11 +165,12 @@ def durable_registry_of(app: Any) -> DurableRegistry:
     return registry
 
 
-def hide_durable_functions(app: Any) -> None:
-    """Make a plain ``func.FunctionApp`` index like a ``DFApp``: its durable functions stay out of
-    ``get_functions()`` (the engine runs them; the Functions host must not see their triggers).
+def adopt_plain_app(app: Any) -> None:
+    """Give a plain ``func.FunctionApp`` what a ``DFApp`` has, on this instance only: a
+    ``durable_registry()`` (so the engine finds its durable blueprints' functions) and a
+    ``get_functions()`` that leaves the durable functions out of what the Functions host indexes.
 
-    Only this instance changes; a ``DFApp`` already does this.
+    A ``DFApp`` is left alone; calling it twice changes nothing.
     """
     if isinstance(app, DFApp) or getattr(app, "_durable_functions_hidden", False):
         return
@@ -188,6 +189,7 @@ def hide_durable_functions(app: Any) -> None:
             app._function_builders = saved
 
     app.get_functions = get_functions
+    app.durable_registry = lambda: durable_registry_of(app)
     app._durable_functions_hidden = True
 
 

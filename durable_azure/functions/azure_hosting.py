@@ -24,7 +24,7 @@ import azure.functions as func
 
 from ..config import Settings, load_settings
 from . import runtime
-from .app import durable_registry_of, hide_durable_functions
+from .app import adopt_plain_app
 from .asgi_bridge import call_asgi
 from .management_api import create_management_app
 from .targets import AppTargets, app_user_functions, binding_targets
@@ -109,7 +109,7 @@ class AzureHosting:
 
         settings = self.settings
         self._loop, self._stop_event = loop, asyncio.Event()
-        worker = TaskHubWorker.from_settings(durable_registry_of(self.app), settings)
+        worker = TaskHubWorker.from_settings(self.app, settings)
         await worker.start()
         hosted = runtime.install(
             runtime.HostedRuntime(
@@ -175,7 +175,7 @@ def enable_azure_hosting(
         return cast(AzureHosting, existing)
     hosting = AzureHosting(app, route)
     app._durable_azure_hosting = hosting
-    hide_durable_functions(app)  # a plain FunctionApp with durable blueprints indexes like a DFApp
+    adopt_plain_app(app)  # a plain FunctionApp with durable blueprints: registry and index of a DFApp
 
     management_name: _Decorator = app.function_name(management_function_name)
     management_route: _Decorator = app.route(

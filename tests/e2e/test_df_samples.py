@@ -340,12 +340,15 @@ def test_v2_blueprint_in_azure_mode(azurite: str, monkeypatch: pytest.MonkeyPatc
                 assert answer.status_code in (200, 202), answer.get_body()
                 return json.loads(answer.get_body()) if answer.status_code == 200 else None
 
-            for _ in range(300):
-                done = await status()
-                if done is not None:
-                    return done
-                await asyncio.sleep(0.1)
-            raise AssertionError("the orchestration did not finish in 30 s")
+            try:
+                for _ in range(300):
+                    done = await status()
+                    if done is not None:
+                        return done
+                    await asyncio.sleep(0.1)
+                raise AssertionError("the orchestration did not finish in 30 s")
+            finally:
+                await runtime.close_clients()  # the clients made on this (the "Python worker's") loop
 
         result = asyncio.run(drive())
         assert result["runtimeStatus"] == "Completed"

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 import durable_azure as df
 from durable_azure.cli.main import cli
 from durable_azure.errors import AppDefinitionError, InvalidInputError
-from durable_azure.functions.app import durable_registry_of, hide_durable_functions
+from durable_azure.functions.app import adopt_plain_app, durable_registry_of
 from durable_azure.functions.client_json import binding_json
 from durable_azure.functions.http_client import FunctionsDurableClient
 from durable_azure.functions.loader import load_app
@@ -105,11 +105,12 @@ def test_hidden_durable_functions_leave_only_host_bindings_for_azure() -> None:
     app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
     app.register_functions(_blueprint())
     df.enable_azure_hosting(app)
-    hide_durable_functions(app)  # idempotent
+    adopt_plain_app(app)  # idempotent
     indexed = app.get_functions()
     assert [f.get_function_name() for f in indexed] == ["durable_management_api", "durable_worker_supervisor"]
     assert not set().union(*map(_bindings, indexed)) & DURABLE_BINDINGS
     assert set(durable_registry_of(app).orchestrators) == {"outer"}  # the engine still finds them
+    assert set(app.durable_registry().orchestrators) == {"outer"}  # what TaskHubWorker uses (registry_of)
 
 
 def test_a_blueprint_cannot_take_a_function_app() -> None:
