@@ -28,6 +28,7 @@ from ..config import Settings, load_settings
 from ..dashboard import create_dashboard_app
 from . import runtime
 from .api_support import storage_unavailable
+from .app import adopt_plain_app
 from .asgi_bridge import call_asgi
 from .management_api import create_management_app
 from .targets import AppTargets, app_user_functions, binding_targets
@@ -182,7 +183,8 @@ def enable_azure_hosting(
     dashboard_route: str | None = "durable",
     dashboard_function_name: str = DASHBOARD_FUNCTION,
 ) -> AzureHosting:
-    """Make ``app`` (a ``DFApp``) run its orchestrations inside the Azure Functions host.
+    """Make ``app`` (a ``DFApp``, or a plain ``func.FunctionApp`` that registered durable blueprints)
+    run its orchestrations inside the Azure Functions host.
 
     Adds the management API function at ``{routePrefix}/{route}/{*path}``, the dashboard function at
     ``{routePrefix}/{dashboard_route}/{*path}`` (same ``auth_level``; ``None``: no dashboard) and the
@@ -194,6 +196,7 @@ def enable_azure_hosting(
         return cast(AzureHosting, existing)
     hosting = AzureHosting(app, route)
     app._durable_azure_hosting = hosting
+    adopt_plain_app(app)  # a plain FunctionApp with durable blueprints: registry and index of a DFApp
 
     management_name: _Decorator = app.function_name(management_function_name)
     management_route: _Decorator = app.route(
