@@ -4,7 +4,8 @@
 starts, 320 instance rows are written straight into ``{Hub}Instances`` (cheap: no orchestration
 runs) with known names, statuses and times; then a handful of real orchestrations run (one fails in
 an activity, one starts a sub-orchestration, three wait for an event, one has an XSS payload for
-an id and input), a counter entity gets a signal and an undecodable message becomes a poison message. The tests check that filtering, sorting and
+an id and input), a counter entity gets a signal (60 more counters are written as rows) and an
+undecodable message becomes a poison message. The tests check that filtering, sorting and
 paging return exactly the expected rows, that actions from the page change the instance, that
 hostile values render as text, and save a screenshot of each page under ``test-artifacts/``
 (with ``DURABLE_AZURE_DOCS_SCREENSHOTS=1`` also into ``docs/images/`` for the README).
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import os
 import shutil
 import sys
@@ -120,6 +122,16 @@ async def write_seed(storage: TaskHubStorage, rows: list[Seed]) -> None:
             )
 
     await asyncio.gather(*(one(r) for r in rows))
+
+    async def entity(index: int) -> None:  # a counter's row as the entity worker writes it
+        state = json.dumps({"exists": True, "state": json.dumps(index)})
+        async with gate:
+            await storage.instances.merge(
+                f"@counter@e-{index:02d}",
+                InstanceUpdate(name="counter", status=OrchestrationStatus.Running, input=state),
+            )
+
+    await asyncio.gather(*(entity(i) for i in range(60)))
 
 
 @dataclass
@@ -541,7 +553,14 @@ def test_bulk_purge_of_the_selected_rows_reports_each(dash: Dashboard, page: Any
 
 
 def test_entities_list_state_signal_and_delete(dash: Dashboard, page: Any) -> None:
-    page.goto(dash.url("/entities?name=Counter"))
+    page.goto(dash.url("/entities?name=Counter&key=e-"))
+    keys = page.locator("#entities td.key").all_inner_texts()
+    page.click("#next-page")
+    page.wait_for_load_state()
+    keys += page.locator("#entities td.key").all_inner_texts()
+    assert keys == [f"e-{i:02d}" for i in range(60)]  # 50 on the first page, 10 on the second
+    assert page.locator("#next-page").count() == 0
+    page.goto(dash.url("/entities?name=Counter&key=k"))
     assert page.locator("#entities td.key").all_inner_texts() == ["k1"]
     screenshot(page, "entities")
     page.click("#entities a")
