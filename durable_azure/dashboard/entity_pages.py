@@ -88,7 +88,7 @@ def render_entities(
         pager.append(f'<a id="next-page" href="{attr(links.url("/entities", params))}">Next page →</a>')
     return (
         f"<h1>Entities</h1>{form}"
-        '<div id="live"><table class="grid" id="entities"><thead><tr><th>Name</th><th>Key</th>'
+        '<div id="live" data-live><table class="grid" id="entities"><thead><tr><th>Name</th><th>Key</th>'
         f"<th>Last operation</th><th>State</th></tr></thead><tbody>{body}</tbody></table>"
         f'<nav class="pager">{" ".join(pager)}</nav></div>'
     )
@@ -106,7 +106,7 @@ def render_entity(
         else '<p class="muted" id="entity-state">This entity does not exist (or was deleted).</p>'
     )
     return (
-        f'<div id="live"><h1><span class="muted">entity</span> <span class="mono" id="entity-name">'
+        f'<div id="live" data-live><h1><span class="muted">entity</span> <span class="mono" id="entity-name">'
         f'{text(entity.name)}</span> <span class="mono" id="entity-key">{text(entity.key)}</span></h1>'
         f'<p class="muted">Last operation: {text(stamp(last_operation))}</p>'
         f"<h2>State</h2>{state_html}</div>"

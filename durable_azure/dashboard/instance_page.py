@@ -206,7 +206,7 @@ def render_instance(
         for key, label in (("input", "Input"), ("output", "Output"), ("customStatus", "Custom status"))
     )
     body = (
-        f'<div id="live"><h1><span class="muted">{text(name or "orchestration")}</span> '
+        f'<div id="live" data-live><h1><span class="muted">{text(name or "orchestration")}</span> '
         f'<span class="mono">{text(instance_id)}</span> {badge(status)}</h1>'
         f'<dl class="summary">{summary}</dl>'
         f"{_failure_html(failure_of(events), status_json)}"
@@ -214,8 +214,8 @@ def render_instance(
         f"{_relatives_html(relatives, links)}"
         f'<div class="payloads">{payloads}</div></div>'
         f"{_actions_html(links, instance_id, csrf)}"
-        f'<section id="timeline-section"><h2>Timeline</h2>{fragment}</section>'
-        f'<section id="history"><h2>History <span class="pill">{len(events)}</span></h2>'
+        f'<section id="timeline-section" data-live><h2>Timeline</h2>{fragment}</section>'
+        f'<section id="history" data-live><h2>History <span class="pill">{len(events)}</span></h2>'
         f"{history_table_html(events)}</section>"
     )
     return body, _EMBEDDED_CSS

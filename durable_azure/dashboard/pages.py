@@ -109,7 +109,7 @@ def render_overview(overview: Overview, links: Links) -> str:
     else:
         poison = '<p class="muted">No poison messages.</p>'
     return (
-        f'<div id="live"><h1>Task hub {text(overview.hub)}</h1>'
+        f'<div id="live" data-live><h1>Task hub {text(overview.hub)}</h1>'
         f'<p class="muted">As of {text(stamp(overview.now))}</p>'
         f'<section class="cards" id="counts">{"".join(cards)}</section>'
         f"<h2>Created and completed per minute, last hour</h2>{_chart(overview)}"
@@ -280,7 +280,7 @@ def render_instances(
         pager.append('<span class="muted" id="last-page">last page</span>')
     return (
         f"<h1>Instances</h1>{_filter_form(filters, links)}{_bulk_form(links, csrf, back)}"
-        f'<div id="live"><table class="grid selectable" id="instances"><thead><tr><th></th><th>Instance ID</th>'
+        f'<div id="live" data-live><table class="grid selectable" id="instances"><thead><tr><th></th><th>Instance ID</th>'
         "<th>Name</th><th>Status</th><th>Created</th><th>Last updated</th><th>Completed</th></tr></thead>"
         f'<tbody>{rows}</tbody></table><nav class="pager">{" ".join(pager)}'
         f'<span class="muted"> · {len(result.rows)} rows, {result.requests} table '

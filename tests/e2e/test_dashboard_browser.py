@@ -435,6 +435,14 @@ def submit(page: Any, action: str, *, accept: bool = True, fields: dict[str, str
         form.locator("button[type=submit]").click()
 
 
+def refreshed_badge(page: Any) -> str:
+    """Refresh the page's live regions once (as its timer does) and read the status badge."""
+    before = int(page.evaluate("Number(document.body.dataset.refreshCount || 0)"))
+    page.evaluate("window.durableDashboardRefresh()")
+    page.wait_for_function(f"Number(document.body.dataset.refreshCount || 0) > {before}")
+    return str(page.locator("#instance-status .badge").inner_text())
+
+
 def test_terminate_from_the_page(dash: Dashboard, page: Any) -> None:
     page.goto(dash.url("/instances/wait-term"))
     submit(page, "terminate", fields={"reason": "from the dashboard"})
@@ -447,6 +455,9 @@ def test_suspend_resume_and_raise_event_from_the_page(dash: Dashboard, page: Any
     page.goto(dash.url("/instances/wait-suspend"))
     submit(page, "suspend")
     dash.wait_status("wait-suspend", "Suspended")
+    # The open page catches up by itself (live refresh of its status, timeline and history).
+    wait_until(lambda: refreshed_badge(page) == "Suspended", timeout=15, what="the page to show Suspended")
+    assert "ExecutionSuspended" in page.locator("#history").inner_text()
     submit(page, "resume")
     dash.wait_status("wait-suspend", "Running")
     page.goto(dash.url("/instances/wait-event"))

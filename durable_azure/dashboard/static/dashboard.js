@@ -38,7 +38,7 @@
     applySelection(document);
   });
 
-  // Live refresh: re-read this very URL and swap the #live region, keeping scroll and selection.
+  // Live refresh: re-read this very URL and swap each [data-live] region, keeping scroll and selection.
   var seconds = parseInt(document.body.dataset.refresh || "0", 10);
   var toggle = document.getElementById("live-toggle");
   if (toggle) {
@@ -52,18 +52,20 @@
     if (busy || document.hidden || (toggle && !toggle.checked)) { return; }
     var text = window.getSelection ? String(window.getSelection()) : "";
     if (text) { return; }  // the user is selecting text: don't pull it from under them
-    var live = document.getElementById("live");
-    if (!live) { return; }
+    var regions = document.querySelectorAll("[data-live][id]");
+    if (!regions.length) { return; }
     busy = true;
     fetch(window.location.href, { credentials: "same-origin", headers: { "X-Dashboard-Refresh": "1" } })
       .then(function (response) { return response.ok ? response.text() : null; })
       .then(function (html) {
         if (!html) { return; }
-        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("live");
-        if (!fresh) { return; }
+        var doc = new DOMParser().parseFromString(html, "text/html");
         var x = window.scrollX, y = window.scrollY;
-        live.replaceChildren.apply(live, Array.prototype.slice.call(fresh.childNodes));
-        applySelection(live);
+        regions.forEach(function (region) {
+          var fresh = doc.getElementById(region.id);
+          if (fresh) { region.replaceChildren.apply(region, Array.prototype.slice.call(fresh.childNodes)); }
+        });
+        applySelection(document);
         window.scrollTo(x, y);
         document.body.dataset.refreshCount = String(parseInt(document.body.dataset.refreshCount || "0", 10) + 1);
       })
