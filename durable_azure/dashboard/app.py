@@ -19,6 +19,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
+from azure.core.exceptions import ResourceNotFoundError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -26,7 +27,13 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from ..client import DurableOrchestrationClient
-from ..errors import DurableError, InstanceNotFoundError, InvalidInputError, InvalidOperationError
+from ..errors import (
+    DurableError,
+    InstanceNotFoundError,
+    InvalidInputError,
+    InvalidOperationError,
+    StorageError,
+)
 from ..orchestration.entity_id import EntityId
 from ..orchestration.limits import check_instance_id
 from . import csrf
@@ -61,6 +68,8 @@ _MAX_FORM_BYTES = 1_048_576
 _STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 _STATUS_OF_ERROR: list[tuple[type[BaseException], int]] = [
     (InstanceNotFoundError, 404),
+    (StorageError, 404),  # the task hub does not exist (yet)
+    (ResourceNotFoundError, 404),
     (InvalidOperationError, 409),
     (ValueError, 400),
     (DurableError, 400),
@@ -111,8 +120,19 @@ class _Dashboard:
                     return response
                 for kind, status in _STATUS_OF_ERROR:
                     if isinstance(e, kind):
+                        if isinstance(e, ResourceNotFoundError):
+                            return self.problem_page(
+                                request,
+                                status,
+                                "The task hub does not exist yet: start a worker or an instance first.",
+                            )
                         return self.problem_page(request, status, str(e))
-                raise
+                log.exception("dashboard: %s %s failed", request.method, request.url.path)
+                return self.problem_page(
+                    request,
+                    500,
+                    "Something went wrong while showing this page; the server log has the details.",
+                )
 
         return endpoint
 

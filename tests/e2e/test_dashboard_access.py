@@ -87,3 +87,13 @@ def test_unreachable_storage_is_a_503_page() -> None:
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     assert "storage account is unavailable" in response.text
+
+
+def test_a_task_hub_that_does_not_exist_is_a_404_page(azurite: str) -> None:
+    storage = TaskHubStorage(azurite, "nohub" + uuid.uuid4().hex[:12])
+    app = create_dashboard_app(lambda: DurableOrchestrationClient(storage), unavailable=storage_unavailable)
+    with TestClient(app) as client:
+        for path in ("/", "/instances", "/instances?sort=id", "/entities"):
+            response = client.get(path)
+            assert response.status_code == 404, (path, response.text[:300])
+            assert "does not exist" in response.text, path
