@@ -9,7 +9,7 @@ from ..errors import InvalidInputError
 from ..orchestration.history import OrchestrationStatus
 from .html import STATUS_COLORS, Links, age, attr, badge, stamp, text
 from .overview import MINUTES, Overview
-from .queries import PAGE_SIZES, SORTS, InstanceFilter, InstancePage
+from .queries import EARLIEST, PAGE_SIZES, SORTS, InstanceFilter, InstancePage
 
 __all__ = ["parse_filter", "render_instances", "render_overview"]
 
@@ -137,13 +137,18 @@ def _moment(value: str | None, name: str) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.astimezone(timezone.utc)
+    except (ValueError, OverflowError):  # OverflowError: an offset that leaves year 1..9999
         raise InvalidInputError(
             f"{name} must be a date and time such as 2024-05-01T13:00 (UTC); got {value!r}."
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+    if moment < EARLIEST:
+        raise InvalidInputError(
+            f"{name} must be on or after 1601-01-01, the earliest time Azure Tables stores; got {value!r}."
+        )
+    return moment
 
 
 def parse_filter(query: Mapping[str, list[str]]) -> InstanceFilter:

@@ -27,6 +27,7 @@ from ..storage.taskhub import TaskHubStorage
 from ..storage.values import format_iso_micros, read_datetime
 
 __all__ = [
+    "EARLIEST",
     "PAGE_SIZES",
     "SORTS",
     "WINDOW_ROW_CAP",
@@ -41,6 +42,8 @@ SORTS = {"id": "PartitionKey", "created": "CreatedTime", "updated": "LastUpdated
 PAGE_SIZES = (20, 50, 100, 200)
 #: The most rows one time window may hold before it is narrowed (rows are read with 6 columns).
 WINDOW_ROW_CAP = 2000
+#: The earliest time Azure Tables stores: the walk back through time windows ends there.
+EARLIEST = datetime(1601, 1, 1, tzinfo=timezone.utc)
 _FIRST_WINDOW = timedelta(minutes=15)
 _MIN_WINDOW = timedelta(seconds=1)
 _MAX_REQUESTS = 12  # per page in id order: a sparse filter may return empty pages with a token
@@ -160,7 +163,7 @@ def decode_cursor(token: str) -> tuple[datetime, str]:
         data = json.loads(base64.urlsafe_b64decode(token[2:].encode()))
         moment = datetime.fromisoformat(str(data["t"]).replace("Z", "+00:00"))
         return moment.astimezone(timezone.utc), str(data["id"])
-    except (ValueError, KeyError, TypeError, binascii.Error) as e:
+    except (ValueError, KeyError, TypeError, OverflowError, binascii.Error) as e:
         raise InvalidInputError(f"Invalid page token {token!r}: start again from the first page.") from e
 
 
@@ -190,24 +193,29 @@ async def _page_by_time(storage: TaskHubStorage, filters: InstanceFilter, token:
     column = SORTS[filters.sort]
     base = filters.odata()
     cursor = decode_cursor(token) if token else None
-    lower_bound = filters.created_from if filters.sort == "created" else None
+    lower_bound = EARLIEST
+    if filters.sort == "created" and filters.created_from is not None:
+        lower_bound = max(filters.created_from, EARLIEST)
     # The first window ends at the cursor (inclusive: rows sharing its time may follow it) or, on
     # the first page, is open above: a row may be written "in the future" by a skewed clock.
     upper: datetime | None = cursor[0] if cursor else None
     if upper is None and filters.sort == "created" and filters.created_to is not None:
         upper = filters.created_to
     upper_inclusive = True
+    if upper is not None and upper < lower_bound:  # an empty range (e.g. to=0001-01-01)
+        return InstancePage([], None, 0)
     anchor = upper or datetime.now(timezone.utc)
     width = _FIRST_WINDOW
     found: list[ListRow] = []
     requests = 0
     exhausted = False
     while True:
-        low = anchor - width
-        if lower_bound is not None and low <= lower_bound:
+        # Compared as a span, not as ``anchor - width``: that would leave datetime's range when
+        # the walk nears year 1 (a year-9999 ``to`` widens the windows that far).
+        if width >= anchor - lower_bound:
             low, last_window = lower_bound, True
         else:
-            last_window = False
+            low, last_window = anchor - width, False
         above = None
         if upper is not None:
             above = f"{column} {'le' if upper_inclusive else 'lt'} {odata_datetime(upper)}"
