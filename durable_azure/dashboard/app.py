@@ -293,7 +293,7 @@ class _Dashboard:
         if len(raw) > _MAX_FORM_BYTES:
             return self.problem_page(request, 413, f"The form is larger than {_MAX_FORM_BYTES:,} bytes.")
         try:
-            parsed = parse_qs(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=50)
+            parsed = parse_qs(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_BULK + 50)
         except (UnicodeDecodeError, ValueError) as e:
             return self.problem_page(request, 400, f"Unreadable form: {e}")
         values = {k: v[-1] for k, v in parsed.items()}
