@@ -84,7 +84,11 @@ def test_time_ranges_at_the_ends_of_the_calendar_are_answered_not_500(dashboard:
         assert sorted(listed_ids(response.text)) == IDS, sort
     # Before anything Azure Tables can hold, or an offset that leaves the calendar: a clear 400
     # (strftime writes year 1 as "1-01-01", which neither Azure Tables nor the next-page link reads).
-    for key, value in (("to", "0001-01-01T00:00"), ("from", "0001-01-01T00:00"), ("to", "0001-01-01T00:30+01:00")):
+    for key, value in (
+        ("to", "0001-01-01T00:00"),
+        ("from", "0001-01-01T00:00"),
+        ("to", "0001-01-01T00:30+01:00"),
+    ):
         refused = dashboard.get("/instances", params={key: value})
         assert refused.status_code == 400, (key, value, refused.text[-500:])
         assert "1601-01-01" in unescape(refused.text) or "date and time" in unescape(refused.text)
