@@ -286,3 +286,35 @@ def test_migrate_v1_warns_about_bindings_of_durable_functions(tmp_path: Path) ->
 def test_migrate_v1_needs_function_folders(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["migrate-v1", "--app-dir", str(tmp_path)])
     assert result.exit_code == 2 and "nothing to migrate" in result.output
+
+
+def test_migrate_v1_changes_the_df_import_of_an_app_as_released(tmp_path: Path) -> None:
+    # The samples as azure-functions-durable ships them import azure.durable_functions; after the
+    # migration requirements.txt no longer installs it, so the app must import durable_azure.
+    app_dir = tmp_path / "function_chaining"
+    shutil.copytree(SAMPLES / "function_chaining", app_dir, ignore=shutil.ignore_patterns("__pycache__"))
+    for source in app_dir.rglob("*.py"):
+        source.write_text(source.read_text().replace("durable_azure", "azure.durable_functions"))
+    vendored = app_dir / ".venv" / "lib" / "dep.py"
+    vendored.parent.mkdir(parents=True)
+    vendored.write_text("import azure.durable_functions\n")
+    before = {p: p.read_bytes() for p in app_dir.rglob("*") if p.is_file()}
+
+    dry = CliRunner().invoke(cli, ["migrate-v1", "--app-dir", str(app_dir), "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert (
+        "would rewrite E1_HelloSequence/__init__.py: azure.durable_functions -> durable_azure" in dry.output
+    )
+    assert "would update requirements.txt" in dry.output
+    assert {p: p.read_bytes() for p in app_dir.rglob("*") if p.is_file()} == before  # nothing changed
+
+    result = CliRunner().invoke(cli, ["migrate-v1", "--app-dir", str(app_dir)])
+    assert result.exit_code == 0, result.output
+    sources = [p for p in app_dir.rglob("*.py") if ".venv" not in p.parts]
+    assert not [p for p in sources if "azure.durable_functions" in p.read_text()]
+    assert "import durable_azure as df" in (app_dir / "E1_HelloSequence" / "__init__.py").read_text()
+    assert vendored.read_text() == "import azure.durable_functions\n"  # not the app's code
+    sys.modules.pop("__app__", None)
+    after = load_app(app_dir)  # loads without azure-functions-durable installed
+    assert set(after.registry.orchestrators) == {"E1_HelloSequence"}
+    assert set(after.registry.activities) == {"E1_SayHello"}
