@@ -1,9 +1,11 @@
 """The hub at a glance: instance counts, the last hour's throughput, partitions, queues, poison, workers.
 
-Counts by status read two columns of every instance row (as ``durable-azure hub describe`` does);
-the per-minute series read only the rows created or completed in the last hour (filtered on the
-service). Queue depths are the queues' approximate counts; the age of the oldest message is that of
-the message at the head of each queue (a peek: it changes nothing).
+Bounded, since the page refreshes itself every few seconds: counts by status read two columns of
+at most :data:`COUNT_ROW_CAP` instance rows (in the table's order; ``durable-azure hub info``
+counts them all), and each per-minute series at most that many rows created or completed in the
+last hour (filtered on the service). Past a cap the page says the figures are partial. Queue depths
+are the queues' approximate counts; the age of the oldest message is that of the message at the
+head of each queue (a peek: it changes nothing).
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from ..storage.poison import PoisonRecord
 from ..storage.taskhub import TaskHubStorage
 from ..storage.values import assume_utc, read_datetime
 
-__all__ = ["MINUTES", "Overview", "PartitionView", "QueueView", "read_overview"]
+__all__ = ["COUNT_ROW_CAP", "MINUTES", "Overview", "PartitionView", "QueueView", "read_overview"]
 
 MINUTES = 60
+#: The most instance rows one overview reads for its counts (and for each per-minute series).
+COUNT_ROW_CAP = 50_000
 _EXCLUDE_ENTITIES = "(PartitionKey lt '@' or PartitionKey ge 'A')"
 _POISON_SHOWN = 20
 
@@ -55,6 +59,9 @@ class Overview:
     poison_count: int
     poison: list[PoisonRecord]
     workers: dict[str, list[str]] = field(default_factory=dict)  # lease owner → partitions
+    row_cap: int = COUNT_ROW_CAP  # the most rows each count reads
+    counts_partial: bool = False  # the hub holds more instances than the counts read
+    series_partial: bool = False  # more rows in the last hour than a per-minute series reads
 
     @property
     def total(self) -> int:
@@ -73,33 +80,56 @@ async def _queue(storage: TaskHubStorage, name: str, depth: int, now: datetime) 
     return QueueView(name, depth, oldest)
 
 
-async def _per_minute(storage: TaskHubStorage, column: str, now: datetime) -> list[int]:
+async def _count_by_status(storage: TaskHubStorage, cap: int) -> tuple[dict[str, int], bool]:
+    """Instances per runtime status over at most ``cap`` rows, and whether there were more."""
+    table = storage.clients.tables.get_table_client(storage.instances.table_name)
+    counts: dict[str, int] = {}
+    seen = 0
+    select = ["PartitionKey", "RuntimeStatus"]
+    async for entity in table.query_entities(_EXCLUDE_ENTITIES, select=select, results_per_page=1000):
+        if seen == cap:
+            return counts, True
+        seen += 1
+        status = str(entity.get("RuntimeStatus") or "")
+        counts[status] = counts.get(status, 0) + 1
+    return counts, False
+
+
+async def _per_minute(
+    storage: TaskHubStorage, column: str, now: datetime, cap: int
+) -> tuple[list[int], bool]:
     since = now - timedelta(minutes=MINUTES - 1, seconds=now.second, microseconds=now.microsecond)
     table = storage.clients.tables.get_table_client(storage.instances.table_name)
     query = f"({column} ge {odata_datetime(since)}) and {_EXCLUDE_ENTITIES}"
     buckets = [0] * MINUTES
+    seen = 0
     async for entity in table.query_entities(query, select=["PartitionKey", column], results_per_page=1000):
+        if seen == cap:
+            return buckets, True
+        seen += 1
         moment = read_datetime(entity.get(column))
         if moment is None:
             continue
         index = int((assume_utc(moment) - since).total_seconds() // 60)
         if 0 <= index < MINUTES:
             buckets[index] += 1
-    return buckets
+    return buckets, False
 
 
-async def read_overview(storage: TaskHubStorage, *, now: datetime | None = None) -> Overview:
-    """Everything the overview page shows, read concurrently. Raises :class:`StorageError` when the
-    task hub does not exist."""
+async def read_overview(
+    storage: TaskHubStorage, *, now: datetime | None = None, row_cap: int = COUNT_ROW_CAP
+) -> Overview:
+    """Everything the overview page shows, read concurrently (at most ``row_cap`` instance rows per
+    count). Raises :class:`StorageError` when the task hub does not exist."""
     now = now or datetime.now(timezone.utc)
     queues = [*storage.control_queues, storage.workitems]
     try:
         leases, depths, counts, created, completed, poison_count = await asyncio.gather(
             storage.leases.list(),
             asyncio.gather(*(q.approximate_count() for q in queues)),
-            storage.instances.count_by_status(),
-            _per_minute(storage, "CreatedTime", now),
-            _per_minute(storage, "CompletedTime", now),
+            _count_by_status(storage, row_cap),
+            _per_minute(storage, "CreatedTime", now, row_cap),
+            _per_minute(storage, "CompletedTime", now, row_cap),
             storage.poison.count(),
         )
         views = await asyncio.gather(
@@ -124,12 +154,15 @@ async def read_overview(storage: TaskHubStorage, *, now: datetime | None = None)
     return Overview(
         hub=storage.hub_name,
         now=now,
-        counts=dict(sorted(counts.items())),
-        created_per_minute=created,
-        completed_per_minute=completed,
+        counts=dict(sorted(counts[0].items())),
+        created_per_minute=created[0],
+        completed_per_minute=completed[0],
         partitions=partitions,
         workitems=views[-1],
         poison_count=poison_count,
         poison=poison,
         workers=workers,
+        row_cap=row_cap,
+        counts_partial=counts[1],
+        series_partial=created[1] or completed[1],
     )

@@ -53,14 +53,34 @@ def _chart(overview: Overview) -> str:
         f'<text x="{width}" y="{height + 13}" class="tick" text-anchor="end">now</text></svg>'
         f'<figcaption><i class="swatch created"></i>created ({total_created} in the last hour, peak '
         f'{max(overview.created_per_minute)}/min) <i class="swatch completed"></i>completed '
-        f"({total_completed})</figcaption></figure>"
+        f"({total_completed})</figcaption>{_partial_series(overview)}</figure>"
+    )
+
+
+def _partial_series(overview: Overview) -> str:
+    if not overview.series_partial:
+        return ""
+    return (
+        f'<p class="muted" id="series-partial">More than {overview.row_cap:,} instances were created or '
+        f"completed in the last hour: the chart shows the first {overview.row_cap:,} the table returned.</p>"
+    )
+
+
+def _partial_counts(overview: Overview) -> str:
+    if not overview.counts_partial:
+        return ""
+    return (
+        f'<p class="muted" id="counts-partial">The hub holds more than {overview.row_cap:,} instances: these '
+        f"counts are of the first {overview.row_cap:,} by instance id, read anew on each refresh to keep "
+        "this page fast. <code>durable-azure hub info</code> counts them all.</p>"
     )
 
 
 def render_overview(overview: Overview, links: Links) -> str:
     cards = [
         f'<a class="card" href="{attr(links.url("/instances"))}" data-status="all">'
-        f'<span class="count" id="count-all">{overview.total}</span><span>instances</span></a>'
+        f'<span class="count" id="count-all">{overview.total}{"+" if overview.counts_partial else ""}</span>'
+        "<span>instances</span></a>"
     ]
     shown = list(dict.fromkeys([*_LISTED_STATUSES, *overview.counts]))
     for status in shown:
@@ -111,7 +131,7 @@ def render_overview(overview: Overview, links: Links) -> str:
     return (
         f'<div id="live" data-live><h1>Task hub {text(overview.hub)}</h1>'
         f'<p class="muted">As of {text(stamp(overview.now))}</p>'
-        f'<section class="cards" id="counts">{"".join(cards)}</section>'
+        f'<section class="cards" id="counts">{"".join(cards)}</section>{_partial_counts(overview)}'
         f"<h2>Created and completed per minute, last hour</h2>{_chart(overview)}"
         '<div class="columns"><section><h2>Partitions and queues</h2><table class="grid" id="partitions">'
         "<thead><tr><th>Queue</th><th>Lease owner</th><th>Epoch</th><th>Depth</th><th>Oldest message</th>"

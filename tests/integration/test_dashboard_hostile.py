@@ -115,3 +115,32 @@ def test_a_bulk_action_on_more_than_fifty_selected_rows_is_read(dashboard: TestC
     done = dashboard.post("/bulk", content=confirmed, headers=FORM, follow_redirects=False)
     assert done.status_code == 303, done.text[-500:]
     assert "60%20of%2060%20done" in done.headers["location"]
+
+
+async def test_the_overview_reads_a_bounded_number_of_rows_and_says_so(azurite: str, hub_name: str) -> None:
+    # The overview refreshes itself every 5 s; on a hub of millions of instances it used to read
+    # every row for its counts each time. Now each count stops at a cap and the page says so.
+    from durable_azure.dashboard.html import Links
+    from durable_azure.dashboard.overview import read_overview
+    from durable_azure.dashboard.pages import render_overview
+
+    client = DurableOrchestrationClient(TaskHubStorage(azurite, hub_name))
+    try:
+        await client.storage.create_if_not_exists()
+        await asyncio.gather(*(client.start_new("Anything", i) for i in IDS[:30]))
+        capped = await read_overview(client.storage, row_cap=12)
+        assert capped.total == 12 and capped.counts_partial
+        assert sum(capped.created_per_minute) == 12 and capped.series_partial
+        html = unescape(render_overview(capped, Links("", None)))
+        assert '<span class="count" id="count-all">12+</span>' in html
+        assert "more than 12 instances: these counts are of the first 12" in html
+        assert "the chart shows the first 12" in html
+
+        whole = await read_overview(client.storage, row_cap=100)
+        assert whole.counts == {"Pending": 30} and not whole.counts_partial and not whole.series_partial
+        assert sum(whole.created_per_minute) == 30
+        html = render_overview(whole, Links("", None))
+        assert '<span class="count" id="count-all">30</span>' in html and "counts-partial" not in html
+    finally:
+        await client.storage.delete()
+        await client.close()
