@@ -17,7 +17,7 @@ import re
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, quote, urlencode
 
 from azure.core.exceptions import ResourceNotFoundError
 from starlette.applications import Starlette
@@ -160,7 +160,7 @@ class _Dashboard:
         page_number = int(page_text) if page_text.isdigit() and int(page_text) > 0 else 1
         result = await list_instances(self._client().storage, filters, token)
         csrf_token = csrf.token_of(request)
-        kept = [(k, v) for k, v in request.query_params.multi_items() if k != "notice"]
+        kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("notice", "ns")]
         back = request.url.path + ("?" + urlencode(kept) if kept else "")
         content = page(
             links,
@@ -171,7 +171,7 @@ class _Dashboard:
             ),
             active="instances",
             refresh=True,
-            notice=request.query_params.get("notice"),
+            notice=csrf.notice_of(request),
         )
         return self.html(request, csrf_token, content)
 
@@ -202,7 +202,7 @@ class _Dashboard:
             active="instances",
             extra_css=css,
             refresh=True,
-            notice=request.query_params.get("notice"),
+            notice=csrf.notice_of(request),
             problem=problem,
         )
         return self.html(request, token, content, status_code)
@@ -224,7 +224,7 @@ class _Dashboard:
             body=body,
             active="entities",
             refresh=True,
-            notice=request.query_params.get("notice"),
+            notice=csrf.notice_of(request),
         )
         return self.html(request, csrf.token_of(request), content)
 
@@ -262,7 +262,7 @@ class _Dashboard:
             body=body,
             active="entities",
             refresh=True,
-            notice=request.query_params.get("notice"),
+            notice=csrf.notice_of(request),
             problem=problem,
         )
         return self.html(request, token, content, status_code)
@@ -329,7 +329,7 @@ class _Dashboard:
             if action == "purge" and isinstance(e, InstanceNotFoundError):
                 return self.problem_page(request, 404, message, "instances")
             return await self.instance(request, problem=message, status_code=status)
-        return RedirectResponse(_with_notice(target, notice), status_code=303)
+        return RedirectResponse(_with_notice(request, target, notice), status_code=303)
 
     async def _run(
         self, instance_id: str, action: str, values: dict[str, str], links: Links
@@ -379,7 +379,7 @@ class _Dashboard:
             back = links.url("/instances")
         label = BULK_ACTIONS[action][0]
         if not ids:
-            return RedirectResponse(_with_notice(back, "Nothing selected."), status_code=303)
+            return RedirectResponse(_with_notice(request, back, "Nothing selected."), status_code=303)
         if values.get("confirmed") != "1":
             token = csrf.token_of(request)
             hidden = "".join(f'<input type="hidden" name="instance" value="{attr(i)}">' for i in ids)
@@ -412,7 +412,7 @@ class _Dashboard:
         notice = f"{label}: {len(ids) - len(failures)} of {len(ids)} done."
         if failures:
             notice += " Failed: " + "; ".join(failures[:10]) + (" …" if len(failures) > 10 else "")
-        return RedirectResponse(_with_notice(back, notice), status_code=303)
+        return RedirectResponse(_with_notice(request, back, notice), status_code=303)
 
     async def entity_action(self, request: Request) -> Response:
         values = await self._form(request)
@@ -458,7 +458,7 @@ class _Dashboard:
                 raise
             message = f"Failed (400, {type(e).__name__}): {e}"
             return await self.entity(request, problem=message, status_code=400)
-        return RedirectResponse(_with_notice(links.entity(instance_id), notice), status_code=303)
+        return RedirectResponse(_with_notice(request, links.entity(instance_id), notice), status_code=303)
 
 
 def _json_field(raw: str | None) -> Any:
@@ -470,10 +470,10 @@ def _json_field(raw: str | None) -> Any:
         raise InvalidInputError(f"The body is not valid JSON: {e}") from None
 
 
-def _with_notice(url: str, notice: str) -> str:
-    from urllib.parse import quote
-
-    return f"{url}{'&' if '?' in url else '?'}notice={quote(notice, safe='')}"
+def _with_notice(request: Request, url: str, notice: str) -> str:
+    """``url`` with ``notice`` to show, signed for the browser that sent ``request``."""
+    mac = csrf.sign_notice(request, notice)
+    return f"{url}{'&' if '?' in url else '?'}notice={quote(notice, safe='')}&ns={mac}"
 
 
 def _never_unavailable(error: BaseException) -> bool:

@@ -9,6 +9,10 @@ Two independent checks, both required:
   field.
 * **origin**: a POST whose ``Origin`` header (or, without one, ``Sec-Fetch-Site``) says it comes
   from another site is refused before the form is read.
+
+The same token signs the notice an action redirects to (``?notice=…&ns=MAC``): a page shows a
+notice only with a MAC made under its browser's token, so a link from elsewhere cannot make the
+dashboard display text of its choosing.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-__all__ = ["COOKIE", "check", "remember", "token_of"]
+__all__ = ["COOKIE", "check", "notice_of", "remember", "sign_notice", "token_of"]
 
 COOKIE = "durable_dashboard_csrf"
 
@@ -65,3 +69,17 @@ def check(request: Request, form_token: str | None) -> str | None:
     if not cookie or not form_token or not hmac.compare_digest(cookie.encode(), form_token.encode()):
         return "Refused: the form's security token is missing or stale. Reload the page and try again."
     return None
+
+
+def sign_notice(request: Request, notice: str) -> str:
+    """The MAC of ``notice`` under the token of the browser that sent ``request``."""
+    key = request.cookies.get(COOKIE, "")
+    return hmac.new(key.encode(), notice.encode(), "sha256").hexdigest()[:32]
+
+
+def notice_of(request: Request) -> str | None:
+    """The request's ``notice`` if the dashboard signed it for this browser, else ``None``."""
+    notice, mac = request.query_params.get("notice"), request.query_params.get("ns")
+    if not notice or not mac or not request.cookies.get(COOKIE):
+        return None
+    return notice if hmac.compare_digest(sign_notice(request, notice).encode(), mac.encode()) else None

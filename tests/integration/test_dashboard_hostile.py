@@ -144,3 +144,19 @@ async def test_the_overview_reads_a_bounded_number_of_rows_and_says_so(azurite: 
     finally:
         await client.storage.delete()
         await client.close()
+
+
+def test_a_notice_shows_only_when_the_dashboard_wrote_it(dashboard: TestClient) -> None:
+    # Notices travel in the redirect's URL; anyone could link to a page with a notice of their own
+    # ("session expired, sign in at ...") that the dashboard displayed as its own status line.
+    forged = "Your key expired: sign in again at https://evil.example"
+    page = dashboard.get("/instances", params={"notice": forged})
+    assert page.status_code == 200 and "evil.example" not in page.text and 'id="notice"' not in page.text
+
+    form = urlencode({"csrf": csrf_of(page.text), "confirmed": "1", "reason": "review"})
+    done = dashboard.post("/instances/h-000/terminate", content=form, headers=FORM, follow_redirects=False)
+    assert done.status_code == 303, done.text[-500:]
+    shown = dashboard.get(done.headers["location"])
+    assert '<div class="notice" role="status" id="notice">Terminate requested.</div>' in shown.text
+    tampered = done.headers["location"].replace("Terminate%20requested.", "Sign%20in%20at%20evil.example")
+    assert "evil.example" not in dashboard.get(tampered).text
