@@ -156,8 +156,7 @@ class _Dashboard:
         query = parse_qs(request.url.query, keep_blank_values=True)
         filters = parse_filter(query)
         token = request.query_params.get("token") or None
-        page_text = request.query_params.get("page", "1")
-        page_number = int(page_text) if page_text.isdigit() and int(page_text) > 0 else 1
+        page_number = _page_number(request.query_params.get("page", "1"))
         result = await list_instances(self._client().storage, filters, token)
         csrf_token = csrf.token_of(request)
         kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("notice", "ns")]
@@ -211,8 +210,7 @@ class _Dashboard:
         links = self.links(request)
         name = (request.query_params.get("name") or "").strip()
         key = (request.query_params.get("key") or "").strip()
-        page_text = request.query_params.get("page", "1")
-        page_number = int(page_text) if page_text.isdigit() and int(page_text) > 0 else 1
+        page_number = _page_number(request.query_params.get("page", "1"))
         rows, next_token = await list_entities(
             self._client().storage, name, key, 50, request.query_params.get("token") or None
         )
@@ -459,6 +457,11 @@ class _Dashboard:
             message = f"Failed (400, {type(e).__name__}): {e}"
             return await self.entity(request, problem=message, status_code=400)
         return RedirectResponse(_with_notice(request, links.entity(instance_id), notice), status_code=303)
+
+
+def _page_number(raw: str) -> int:
+    """The list's page number as shown ("Page 3"); anything but a plain positive number is 1."""
+    return int(raw) if raw.isascii() and raw.isdigit() and 0 < len(raw) <= 9 and int(raw) > 0 else 1
 
 
 def _json_field(raw: str | None) -> Any:

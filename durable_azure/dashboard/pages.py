@@ -189,7 +189,7 @@ def parse_filter(query: Mapping[str, list[str]]) -> InstanceFilter:
     if sort not in SORTS:
         raise InvalidInputError(f"sort must be one of {', '.join(SORTS)}; got {sort!r}.")
     size_text = one("size") or "50"
-    if not size_text.isdigit() or int(size_text) not in PAGE_SIZES:
+    if size_text not in {str(size) for size in PAGE_SIZES}:
         raise InvalidInputError(f"size must be one of {', '.join(map(str, PAGE_SIZES))}; got {size_text!r}.")
     return InstanceFilter(
         statuses=tuple(statuses),

@@ -160,3 +160,19 @@ def test_a_notice_shows_only_when_the_dashboard_wrote_it(dashboard: TestClient) 
     assert '<div class="notice" role="status" id="notice">Terminate requested.</div>' in shown.text
     tampered = done.headers["location"].replace("Terminate%20requested.", "Sign%20in%20at%20evil.example")
     assert "evil.example" not in dashboard.get(tampered).text
+
+
+def test_odd_numbers_in_the_url_get_our_message_not_pythons(dashboard: TestClient) -> None:
+    # '²' passes str.isdigit() but not int(); 5,000 digits exceed int()'s limit: both used to show
+    # Python's own error ("invalid literal for int() with base 10") as the page's message.
+    for path in ("/instances", "/entities"):
+        for page in ("\u00b2", "9" * 5000, "-3", "0"):
+            response = dashboard.get(path, params={"page": page})
+            assert response.status_code == 200, (path, page[:10], response.text[-300:])
+            assert "Page 1" in response.text
+    for size in ("\u00b2", "9" * 5000):
+        response = dashboard.get("/instances", params={"size": size})
+        assert response.status_code == 400 and "size must be one of 20, 50, 100, 200" in unescape(
+            response.text
+        )
+        assert "int()" not in response.text
