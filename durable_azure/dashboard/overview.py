@@ -22,13 +22,13 @@ from ..storage.leases import PartitionLease
 from ..storage.poison import PoisonRecord
 from ..storage.taskhub import TaskHubStorage
 from ..storage.values import assume_utc, read_datetime
+from .queries import EXCLUDE_ENTITIES
 
 __all__ = ["COUNT_ROW_CAP", "MINUTES", "Overview", "PartitionView", "QueueView", "read_overview"]
 
 MINUTES = 60
 #: The most instance rows one overview reads for its counts (and for each per-minute series).
 COUNT_ROW_CAP = 50_000
-_EXCLUDE_ENTITIES = "(PartitionKey lt '@' or PartitionKey ge 'A')"
 _POISON_SHOWN = 20
 
 
@@ -86,7 +86,7 @@ async def _count_by_status(storage: TaskHubStorage, cap: int) -> tuple[dict[str,
     counts: dict[str, int] = {}
     seen = 0
     select = ["PartitionKey", "RuntimeStatus"]
-    async for entity in table.query_entities(_EXCLUDE_ENTITIES, select=select, results_per_page=1000):
+    async for entity in table.query_entities(EXCLUDE_ENTITIES, select=select, results_per_page=1000):
         if seen == cap:
             return counts, True
         seen += 1
@@ -100,7 +100,7 @@ async def _per_minute(
 ) -> tuple[list[int], bool]:
     since = now - timedelta(minutes=MINUTES - 1, seconds=now.second, microseconds=now.microsecond)
     table = storage.clients.tables.get_table_client(storage.instances.table_name)
-    query = f"({column} ge {odata_datetime(since)}) and {_EXCLUDE_ENTITIES}"
+    query = f"({column} ge {odata_datetime(since)}) and {EXCLUDE_ENTITIES}"
     buckets = [0] * MINUTES
     seen = 0
     async for entity in table.query_entities(query, select=["PartitionKey", column], results_per_page=1000):

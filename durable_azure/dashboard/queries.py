@@ -28,6 +28,7 @@ from ..storage.values import format_iso_micros, read_datetime
 
 __all__ = [
     "EARLIEST",
+    "EXCLUDE_ENTITIES",
     "PAGE_SIZES",
     "SORTS",
     "WINDOW_ROW_CAP",
@@ -48,7 +49,8 @@ _FIRST_WINDOW = timedelta(minutes=15)
 _MIN_WINDOW = timedelta(seconds=1)
 _MAX_REQUESTS = 12  # per page in id order: a sparse filter may return empty pages with a token
 _LIST_COLUMNS = ["PartitionKey", "Name", "RuntimeStatus", "CreatedTime", "LastUpdatedTime", "CompletedTime"]
-_EXCLUDE_ENTITIES = "(PartitionKey lt '@' or PartitionKey ge 'A')"
+#: Leaves out entity rows (``@name@key``): '@' sorts just before 'A'.
+EXCLUDE_ENTITIES = "(PartitionKey lt '@' or PartitionKey ge 'A')"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +87,7 @@ class InstanceFilter:
         )
         parts = [base] if base else []
         if self.id_prefix:  # build_filter keeps entities out only without a prefix
-            parts.append(_EXCLUDE_ENTITIES)
+            parts.append(EXCLUDE_ENTITIES)
         if self.name:
             parts.append(f"(Name eq {odata_string(self.name)})")
         return " and ".join(parts) or None
