@@ -469,8 +469,12 @@ def _json_field(raw: str | None) -> Any:
         return None
     try:
         return json.loads(raw)
-    except ValueError as e:
+    except json.JSONDecodeError as e:
         raise InvalidInputError(f"The body is not valid JSON: {e}") from None
+    except RecursionError:
+        raise InvalidInputError("The body is nested too deeply to read as JSON.") from None
+    except ValueError:  # int(): more digits than Python converts
+        raise InvalidInputError("The body holds a number too long to read (over 4,300 digits).") from None
 
 
 def _with_notice(request: Request, url: str, notice: str) -> str:

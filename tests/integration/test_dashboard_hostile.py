@@ -176,3 +176,29 @@ def test_odd_numbers_in_the_url_get_our_message_not_pythons(dashboard: TestClien
             response.text
         )
         assert "int()" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ("1" + "0" * 5000, "number too long"),
+        ("{bad", "not valid JSON"),
+    ],
+    ids=["deep", "long-int", "malformed"],
+)
+def test_hostile_json_bodies_are_a_400_with_the_reason(
+    dashboard: TestClient, body: str, message: str
+) -> None:
+    # A deeply nested body raised RecursionError out of json.loads: a 500 page. A 5,000-digit
+    # number showed Python's advice to call sys.set_int_max_str_digits().
+    page = dashboard.get("/instances/h-001")
+    token = csrf_of(page.text)
+    event = urlencode({"csrf": token, "confirmed": "1", "event": "Approve", "data": body})
+    raised = dashboard.post("/instances/h-001/raise-event", content=event, headers=FORM)
+    assert raised.status_code == 400, raised.text[-500:]
+    assert message in unescape(raised.text) and "set_int_max_str_digits" not in raised.text
+    signal = urlencode({"csrf": token, "confirmed": "1", "op": "signal", "operation": "add", "data": body})
+    signalled = dashboard.post("/entities/action", params={"id": "@counter@k"}, content=signal, headers=FORM)
+    assert signalled.status_code == 400, signalled.text[-500:]
+    assert message in unescape(signalled.text)
