@@ -14,12 +14,15 @@ from typing import Any
 from azure.functions.decorators.function_app import Function, FunctionRegister
 
 from ..config import read_local_settings
+from ..errors import AppDefinitionError
 from ..registry import DurableRegistry
 from .app import durable_registry_of, is_durable_function
 from .runtime import SCRIPT_ROOT_SETTING
 from .v1_app import APP_PACKAGE, is_v1_app, v1_function_app
 
 SCRIPT_FILE = "function_app.py"
+#: The package an app written for azure-functions-durable imports (durable_azure replaces it).
+_DF_MODULE = "azure.durable_functions"
 
 
 @dataclass
@@ -95,12 +98,21 @@ def load_app(app_dir: str | Path) -> IndexedApp:
     """Load and index the function app in ``app_dir``."""
     root = Path(app_dir).resolve()
     apply_local_settings(root)
-    if not (root / SCRIPT_FILE).is_file() and is_v1_app(root):
-        app: FunctionRegister = v1_function_app(root)  # the v1 model: function folders
-        module = sys.modules[APP_PACKAGE]
-    else:
-        module = load_module(root)
-        app = find_app(module)
+    try:
+        if not (root / SCRIPT_FILE).is_file() and is_v1_app(root):
+            app: FunctionRegister = v1_function_app(root)  # the v1 model: function folders
+            module = sys.modules[APP_PACKAGE]
+        else:
+            module = load_module(root)
+            app = find_app(module)
+    except ModuleNotFoundError as e:
+        if not (e.name or "").startswith(_DF_MODULE):
+            raise
+        raise AppDefinitionError(
+            f"{e}: the app still imports Durable Functions for Python. Change `{_DF_MODULE}` to "
+            "`durable_azure` (`durable-azure migrate-v1` does it for a v1 app); see the README's "
+            "'Migration from azure-functions-durable'."
+        ) from e
     indexed = IndexedApp(root, module, app, registry=durable_registry_of(app))
     for function in app.get_functions():  # not idempotent: call it once
         if is_durable_function(function):

@@ -318,3 +318,24 @@ def test_migrate_v1_changes_the_df_import_of_an_app_as_released(tmp_path: Path) 
     after = load_app(app_dir)  # loads without azure-functions-durable installed
     assert set(after.registry.orchestrators) == {"E1_HelloSequence"}
     assert set(after.registry.activities) == {"E1_SayHello"}
+
+
+@pytest.mark.parametrize("shape", ["v1", "v2"])
+def test_an_app_still_importing_azure_durable_functions_is_told_what_to_change(
+    tmp_path: Path, shape: str
+) -> None:
+    # Without azure-functions-durable installed the app failed with a bare ModuleNotFoundError.
+    app_dir = tmp_path / "app"
+    if shape == "v1":
+        shutil.copytree(SAMPLES / "function_chaining", app_dir, ignore=shutil.ignore_patterns("__pycache__"))
+        for source in app_dir.rglob("*.py"):
+            source.write_text(source.read_text().replace("durable_azure", "azure.durable_functions"))
+    else:
+        app_dir.mkdir()
+        (app_dir / "function_app.py").write_text("import azure.durable_functions as df\napp = df.DFApp()\n")
+    sys.modules.pop("__app__", None)
+    with pytest.raises(AppDefinitionError) as caught:
+        load_app(app_dir)
+    message = str(caught.value)
+    assert "No module named 'azure.durable_functions'" in message
+    assert "Change `azure.durable_functions` to `durable_azure`" in message and "migrate-v1" in message
