@@ -38,7 +38,7 @@ def _chart(overview: Overview) -> str:
             value = values[i]
             h = value / peak * (height - 14)
             x = i * slot + j * bar
-            label = f"{minutes_ago} min ago: {value} {kind}"
+            label = f"{minutes_ago} min ago: {value} {'created' if kind == 'created' else 'finished'}"
             bars.append(
                 f'<rect class="{kind}" data-minute="{i}" data-value="{value}" x="{x:.1f}" '
                 f'y="{height - h:.1f}" width="{bar:.1f}" height="{h:.1f}"><title>{text(label)}</title></rect>'
@@ -46,14 +46,14 @@ def _chart(overview: Overview) -> str:
     total_created, total_completed = sum(overview.created_per_minute), sum(overview.completed_per_minute)
     return (
         f'<figure class="chart" id="throughput"><svg viewBox="0 0 {width} {height + 16}" role="img" '
-        f'aria-label="instances created and completed per minute over the last hour">'
+        f'aria-label="instances created and finished per minute over the last hour">'
         f'<line x1="0" y1="{height}" x2="{width}" y2="{height}" class="axis"/>{"".join(bars)}'
         f'<text x="0" y="{height + 13}" class="tick">−60 min</text>'
         f'<text x="{width / 2}" y="{height + 13}" class="tick" text-anchor="middle">−30 min</text>'
         f'<text x="{width}" y="{height + 13}" class="tick" text-anchor="end">now</text></svg>'
         f'<figcaption><i class="swatch created"></i>created ({total_created} in the last hour, peak '
-        f'{max(overview.created_per_minute)}/min) <i class="swatch completed"></i>completed '
-        f"({total_completed})</figcaption>{_partial_series(overview)}</figure>"
+        f'{max(overview.created_per_minute)}/min) <i class="swatch completed"></i>finished: completed, '
+        f"failed or terminated ({total_completed})</figcaption>{_partial_series(overview)}</figure>"
     )
 
 
@@ -132,7 +132,7 @@ def render_overview(overview: Overview, links: Links) -> str:
         f'<div id="live" data-live><h1>Task hub {text(overview.hub)}</h1>'
         f'<p class="muted">As of {text(stamp(overview.now))}</p>'
         f'<section class="cards" id="counts">{"".join(cards)}</section>{_partial_counts(overview)}'
-        f"<h2>Created and completed per minute, last hour</h2>{_chart(overview)}"
+        f"<h2>Created and finished per minute, last hour</h2>{_chart(overview)}"
         '<div class="columns"><section><h2>Partitions and queues</h2><table class="grid" id="partitions">'
         "<thead><tr><th>Queue</th><th>Lease owner</th><th>Epoch</th><th>Depth</th><th>Oldest message</th>"
         f'</tr></thead><tbody>{partition_rows}</tbody></table></section><section><h2>Workers</h2><ul id="workers">'

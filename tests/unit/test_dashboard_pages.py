@@ -109,3 +109,25 @@ def test_demo_ends_with_the_dashboard_url() -> None:
     hint = dashboard_hint("http://127.0.0.1:7071", "abc", azurite_stopped=False)
     assert hint.splitlines()[1] == "Dashboard: http://127.0.0.1:7071/durable/"
     assert "http://127.0.0.1:7071/durable/instances/abc" in hint
+
+
+def test_the_chart_calls_failed_and_terminated_instances_finished_not_completed() -> None:
+    # The second series counts CompletedTime, which Failed and Terminated instances have too;
+    # labelled "completed", a hub where everything failed showed "completed (40)".
+    from durable_azure.dashboard.overview import MINUTES, Overview, QueueView
+    from durable_azure.dashboard.pages import render_overview
+
+    overview = Overview(
+        hub="h",
+        now=datetime(2024, 5, 1, tzinfo=timezone.utc),
+        counts={"Failed": 40},
+        created_per_minute=[0] * MINUTES,
+        completed_per_minute=[0] * (MINUTES - 1) + [40],
+        partitions=[],
+        workitems=QueueView("h-workitems", 0, None),
+        poison_count=0,
+        poison=[],
+    )
+    html = render_overview(overview, Links("/durable"))
+    assert "finished: completed, failed or terminated (40)" in html
+    assert "0 min ago: 40 finished" in html and "completed (40)" not in html
