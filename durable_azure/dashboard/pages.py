@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from ..errors import InvalidInputError
 from ..orchestration.history import OrchestrationStatus
 from .html import STATUS_COLORS, Links, age, attr, badge, stamp, text
-from .overview import MINUTES, Overview
+from .overview import MINUTES, Overview, QueueView
 from .queries import EARLIEST, PAGE_SIZES, SORTS, InstanceFilter, InstancePage
 
 __all__ = ["parse_filter", "render_instances", "render_overview"]
@@ -76,6 +76,13 @@ def _partial_counts(overview: Overview) -> str:
     )
 
 
+def _oldest(queue: QueueView) -> str:
+    """The head message's age; a queue with messages but none visible holds timers or work in flight."""
+    if queue.oldest_age is None and queue.depth > 0:
+        return '<span class="muted" title="durable timers not due yet, or messages being processed">none visible</span>'
+    return text(age(queue.oldest_age))
+
+
 def render_overview(overview: Overview, links: Links) -> str:
     cards = [
         f'<a class="card" href="{attr(links.url("/instances"))}" data-status="all">'
@@ -94,14 +101,14 @@ def render_overview(overview: Overview, links: Links) -> str:
     partition_rows = "".join(
         f'<tr data-partition="{attr(p.queue.name)}"><td class="mono">{text(p.queue.name)}</td>'
         f'<td class="mono owner">{text(p.owner or "– (no lease)")}</td><td class="num">{p.epoch}</td>'
-        f'<td class="num depth">{p.queue.depth}</td><td class="num">{text(age(p.queue.oldest_age))}</td></tr>'
+        f'<td class="num depth">{p.queue.depth}</td><td class="num">{_oldest(p.queue)}</td></tr>'
         for p in overview.partitions
     )
     work = overview.workitems
     partition_rows += (
         f'<tr data-partition="{attr(work.name)}"><td class="mono">{text(work.name)}</td>'
         f'<td class="muted">shared by all workers</td><td></td><td class="num depth">{work.depth}</td>'
-        f'<td class="num">{text(age(work.oldest_age))}</td></tr>'
+        f'<td class="num">{_oldest(work)}</td></tr>'
     )
     workers = (
         "".join(

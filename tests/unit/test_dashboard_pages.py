@@ -131,3 +131,34 @@ def test_the_chart_calls_failed_and_terminated_instances_finished_not_completed(
     html = render_overview(overview, Links("/durable"))
     assert "finished: completed, failed or terminated (40)" in html
     assert "0 min ago: 40 finished" in html and "completed (40)" not in html
+
+
+def test_a_queue_whose_messages_are_all_invisible_does_not_look_empty() -> None:
+    # Depth 1 next to "Oldest message –" (a durable timer not due yet is invisible to a peek) read
+    # as a contradiction; the cell now says none is visible.
+    from durable_azure.dashboard.overview import MINUTES, Overview, PartitionView, QueueView
+    from durable_azure.dashboard.pages import render_overview
+
+    overview = Overview(
+        hub="h",
+        now=datetime(2024, 5, 1, tzinfo=timezone.utc),
+        counts={},
+        created_per_minute=[0] * MINUTES,
+        completed_per_minute=[0] * MINUTES,
+        partitions=[
+            PartitionView(QueueView("h-control-00", 1, None), "w1", True, 1),
+            PartitionView(QueueView("h-control-01", 0, None), "w1", True, 1),
+            PartitionView(QueueView("h-control-02", 2, 90.0), "w1", True, 1),
+        ],
+        workitems=QueueView("h-workitems", 0, None),
+        poison_count=0,
+        poison=[],
+    )
+    html = render_overview(overview, Links("/durable"))
+    rows = {
+        name: html.split(f'data-partition="{name}"')[1].split("</tr>")[0]
+        for name in ("h-control-00", "h-control-01", "h-control-02")
+    }
+    assert "none visible" in rows["h-control-00"]
+    assert "none visible" not in rows["h-control-01"] and "–" in rows["h-control-01"]
+    assert "2 min" in rows["h-control-02"]
