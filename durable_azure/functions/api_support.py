@@ -27,6 +27,7 @@ from ..errors import (
     InvalidOperationError,
     SerializationError,
 )
+from ..orchestration import serialization
 from ..orchestration.limits import MAX_JSON_DEPTH
 from ..orchestration.status import OrchestrationRuntimeStatus
 
@@ -41,7 +42,8 @@ STORAGE_RETRY_AFTER = "10"
 
 def json_response(body: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON response with DF's content type."""
-    content = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    # Values decoded into custom classes (to_json/from_json) are shown as the envelope they are stored as.
+    content = json.dumps(body, ensure_ascii=False, default=serialization.json_default).encode("utf-8")
     return Response(content, status_code=status_code, headers=headers, media_type=JSON_CONTENT_TYPE)
 
 
@@ -294,6 +296,28 @@ def parse_json(raw: bytes | str) -> Any:
         except UnicodeEncodeError:
             raise ValueError("JSON strings must not hold lone surrogates (\\ud800-\\udfff).") from None
     return value
+
+
+def unwrap_json_text(value: Any) -> Any:
+    """The value a JSON string body carries when its text is itself JSON; otherwise ``value``.
+
+    Durable Functions for Python's client (``DurableOrchestrationClient``) encodes start inputs,
+    event payloads and entity operation inputs twice: ``{"a": 1}`` arrives as the JSON string
+    ``"{\"a\": 1}"``. The Durable extension decodes that second layer for start inputs and entity
+    operations (the orchestrator and entity SDKs parse the string again); we do it here, for event
+    payloads too. A body such as ``{"a": 1}`` (curl) is unchanged, and so is a string whose text is
+    not JSON (``"hello"``); a string holding JSON text (``"5"``, ``"true"``) becomes that value, as in
+    Durable Functions.
+    """
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if not text:
+        return value
+    try:
+        return parse_json(text)
+    except ValueError:
+        return value
 
 
 async def json_body(request: Request, message: str = "Invalid JSON content") -> tuple[bool, Any]:
