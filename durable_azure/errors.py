@@ -146,3 +146,8 @@ class InvalidInputError(DurableError, ValueError):
 
 class OperationTimeoutError(DurableError, TimeoutError):
     """An instance did not reach the awaited state in time (it may still get there later)."""
+
+
+class VersionMismatchError(DurableError):
+    """An orchestration's version is one this worker may not run (host.json ``versionMatchStrategy``);
+    with ``versionFailureStrategy`` ``Fail`` the instance fails with it."""

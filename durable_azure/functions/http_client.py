@@ -64,8 +64,9 @@ class FunctionsDurableClient(DurableOrchestrationClient):
         connection_name: str = DEFAULT_CONNECTION_NAME,
         owns_storage: bool = True,
         runtime: HostedRuntime | None = None,
+        default_version: str = "",
     ) -> None:
-        super().__init__(storage, notify=notify)
+        super().__init__(storage, notify=notify, default_version=default_version)
         self.registry = registry
         self.management_base = "/" + management_base.strip("/")
         self.origin = origin.rstrip("/")
@@ -170,7 +171,11 @@ def _finished_response(status: Any) -> func.HttpResponse | None:
         body = output if isinstance(output, str) else json.dumps(output, default=serialization.json_default)
         return func.HttpResponse(body, status_code=200, headers={"Content-Type": _JSON}, mimetype=_JSON)
     if runtime_status in (OrchestrationRuntimeStatus.Canceled, OrchestrationRuntimeStatus.Terminated):
-        return func.HttpResponse(json.dumps(status.to_json(), default=serialization.json_default), status_code=200, mimetype=_JSON)
+        return func.HttpResponse(
+            json.dumps(status.to_json(), default=serialization.json_default), status_code=200, mimetype=_JSON
+        )
     if runtime_status is OrchestrationRuntimeStatus.Failed:
-        return func.HttpResponse(json.dumps(status.to_json(), default=serialization.json_default), status_code=500, mimetype=_JSON)
+        return func.HttpResponse(
+            json.dumps(status.to_json(), default=serialization.json_default), status_code=500, mimetype=_JSON
+        )
     return None

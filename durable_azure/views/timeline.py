@@ -226,6 +226,7 @@ def _summary(status_json: dict[str, Any], duration: float | None) -> str:
     fields: list[tuple[str, str]] = [
         ("Instance", str(status_json.get("instanceId") or "")),
         ("Orchestrator", str(status_json.get("name") or "")),
+        *([("Version", str(status_json["version"]))] if status_json.get("version") else []),
         ("Status", str(status_json.get("runtimeStatus") or "")),
         ("Created", str(status_json.get("createdTime") or "")),
         ("Last updated", str(status_json.get("lastUpdatedTime") or "")),
@@ -235,7 +236,9 @@ def _summary(status_json: dict[str, Any], duration: float | None) -> str:
     for key, label in (("input", "Input"), ("output", "Output"), ("customStatus", "Custom status")):
         value = status_json.get(key)
         if value is not None:
-            fields.append((label, preview(json.dumps(value, ensure_ascii=False, default=display_default), 400)))
+            fields.append(
+                (label, preview(json.dumps(value, ensure_ascii=False, default=display_default), 400))
+            )
     items = "".join(f'<dt>{escape(k)}</dt><dd class="mono">{escape(v)}</dd>' for k, v in fields)
     return f'<dl class="summary">{items}</dl>'
 

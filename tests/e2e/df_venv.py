@@ -33,10 +33,20 @@ def df_python() -> Path:
     wanted = DF_REQUIREMENT.split("==")[1]
     try:
         if not python.exists():
-            subprocess.run([sys.executable, "-m", "venv", str(DF_VENV)], check=True, capture_output=True, timeout=300)
+            subprocess.run(
+                [sys.executable, "-m", "venv", str(DF_VENV)], check=True, capture_output=True, timeout=300
+            )
         if _installed(python) != wanted:
             subprocess.run(
-                [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", DF_REQUIREMENT],
+                [
+                    str(python),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    DF_REQUIREMENT,
+                ],
                 check=True,
                 capture_output=True,
                 timeout=900,

@@ -69,7 +69,11 @@ def test_custom_objects_round_trip_everywhere(compat: Api) -> None:
     entity = compat.http.get(compat.mgmt(f"entities/Holder/{payload['id']}"))
     assert entity.status_code == 200 and entity.json() == point(7, 8)
 
-    env = {**os.environ, "AzureWebJobsStorage": "UseDevelopmentStorage=true", "DURABLE_AZURE_HUB": compat.server.hub}
+    env = {
+        **os.environ,
+        "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+        "DURABLE_AZURE_HUB": compat.server.hub,
+    }
     shown = subprocess.run(
         [str(Path(sys.executable).with_name("durable-azure")), "status", "--json", payload["id"]],
         capture_output=True,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -77,7 +76,9 @@ def test_plain_json_bodies_keep_their_types(compat: Api) -> None:
     assert sent.status_code == 202, sent.text
     assert compat.wait_done(waiting)["output"] == {"type": "dict", "value": {"k": [1]}}
     signal = compat.http.post(
-        compat.mgmt("entities/Recorder/plain?op=set"), content="[3]", headers={"Content-Type": "application/json"}
+        compat.mgmt("entities/Recorder/plain?op=set"),
+        content="[3]",
+        headers={"Content-Type": "application/json"},
     )
     assert signal.status_code == 202, signal.text
 
