@@ -39,6 +39,7 @@ PACKAGE_ALL = [
     "InvalidInputError",
     "InvalidInstanceIdError",
     "InvalidOperationError",
+    "ManagedIdentityTokenSource",
     "NonDeterminismError",
     "OperationTimeoutError",
     "OrchestrationRuntimeStatus",
@@ -56,6 +57,7 @@ PACKAGE_ALL = [
     "TaskHubWorker",
     "TaskState",
     "TimerTask",
+    "TokenSource",
     "enable_azure_hosting",
 ]
 
@@ -106,6 +108,7 @@ HOME = {
     "InvalidInputError": "durable_azure.errors",
     "InvalidInstanceIdError": "durable_azure.errors",
     "InvalidOperationError": "durable_azure.errors",
+    "ManagedIdentityTokenSource": "durable_azure.orchestration.durable_http",
     "NonDeterminismError": "durable_azure.errors",
     "OrchestrationRuntimeStatus": "durable_azure.orchestration.status",
     "OrchestrationStatus": "durable_azure.orchestration.history",
@@ -123,6 +126,7 @@ HOME = {
     "TaskHubWorker": "durable_azure.worker.worker",
     "TaskState": "durable_azure.orchestration.tasks",
     "TimerTask": "durable_azure.orchestration.tasks",
+    "TokenSource": "durable_azure.orchestration.durable_http",
     "enable_azure_hosting": "durable_azure.functions.azure_hosting",
 }
 

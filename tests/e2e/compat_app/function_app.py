@@ -10,6 +10,7 @@ from typing import Any
 import azure.functions as func
 
 import durable_azure as df
+from durable_azure.worker.durable_http import set_token_provider
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
@@ -117,3 +118,26 @@ def bad_activity(context: df.DurableOrchestrationContext):
     except df.ActivityFailedError as error:
         return {"error_type": error.error_type, "message": error.message}
     return "no error"
+
+
+# ---- durable HTTP ----------------------------------------------------------------------------
+# Tests inject tokens instead of asking Azure for them.
+set_token_provider(lambda scope: f"test-token-for {scope}")
+
+
+@app.orchestration_trigger(context_name="context")
+def http_call(context: df.DurableOrchestrationContext):
+    ask = context.get_input()
+    token = df.ManagedIdentityTokenSource(ask["resource"]) if ask.get("resource") else None
+    try:
+        response = yield context.call_http(
+            ask.get("method", "GET"),
+            ask["uri"],
+            content=ask.get("content"),
+            headers=ask.get("headers"),
+            token_source=token,
+            is_raw_str=ask.get("raw", False),
+        )
+    except df.ActivityFailedError as error:
+        return {"error_type": error.error_type, "message": error.message}
+    return response
