@@ -126,7 +126,9 @@ def header(response: dict[str, Any], name: str) -> str | None:
 def check_request(method: Any, uri: Any, headers: Any) -> tuple[str, str, dict[str, str]]:
     """``(METHOD, uri, headers)`` checked before anything is recorded (else :class:`InvalidInputError`)."""
     if not isinstance(method, str) or method.upper() not in _METHODS:
-        raise InvalidInputError(f"call_http: unsupported HTTP method {method!r}; use one of {sorted(_METHODS)}.")
+        raise InvalidInputError(
+            f"call_http: unsupported HTTP method {method!r}; use one of {sorted(_METHODS)}."
+        )
     if not isinstance(uri, str):
         raise InvalidInputError(f"call_http: the uri must be a string, not {type(uri).__name__}.")
     parts = urlsplit(uri)
