@@ -4,6 +4,11 @@ with defaultVersion 2.0, then the event; plus versionMatchStrategy/versionFailur
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +155,24 @@ def test_match_strategy_none_runs_every_version(azurite: str, tmp_path: Path) ->
         newer = start(api, "7.0")
         assert wait_waiting(api, newer)["version"] == "7.0"
         assert finish(api, newer)["output"][0] == "Orchestration version: 7.0"
+
+        # The CLI starts with a version (default: the app's defaultVersion) and shows it.
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            env = {
+                **os.environ,
+                "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+                "DURABLE_AZURE_HUB": api.server.hub,
+            }
+            command = [str(Path(sys.executable).with_name("durable-azure")), "--app-dir", str(app_dir), *args]
+            return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+        for extra, expected in ((["--version", "4.2"], "4.2"), ([], "1.0")):
+            started = cli("start", "my_sub_orchestrator", *extra, "--wait", "--json")
+            assert started.returncode == 0, started.stderr
+            status = json.loads(started.stdout)
+            assert (status["output"], status["version"]) == (expected, expected)
+            shown = cli("status", status["instanceId"])
+            assert shown.returncode == 0, shown.stderr
+            assert re.search(rf"Version\s+{re.escape(expected)}\b", shown.stdout), shown.stdout
+                shown.stdout.split("\n")
+            ), shown.stdout
