@@ -174,5 +174,3 @@ def test_match_strategy_none_runs_every_version(azurite: str, tmp_path: Path) ->
             shown = cli("status", status["instanceId"])
             assert shown.returncode == 0, shown.stderr
             assert re.search(rf"Version\s+{re.escape(expected)}\b", shown.stdout), shown.stdout
-                shown.stdout.split("\n")
-            ), shown.stdout
