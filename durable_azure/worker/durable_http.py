@@ -110,11 +110,9 @@ async def send(request: DurableHttpRequest) -> dict[str, Any]:
         raise DurableHttpError(
             f"The durable HTTP request {request.method} {request.uri} failed: {error.message}"
         ) from None
-    return {
-        "statusCode": response.status_code,
-        "headers": dict(response.headers.items()),
-        "content": content,
-    }
+    # azure-core joins a repeated header's values with ", " (DF writes them as an array).
+    headers = dict(response.headers.items())
+    return {"statusCode": response.status_code, "headers": headers, "content": content}
 
 
 async def http_activity(argument: Any) -> dict[str, Any]:
