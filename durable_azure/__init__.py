@@ -42,7 +42,7 @@ from .errors import (
     TaskFailedError,
 )
 from .orchestration.context import DurableOrchestrationContext
-from .orchestration.durable_http import ManagedIdentityTokenSource, TokenSource
+from .orchestration.durable_http import DurableHttpRequest, ManagedIdentityTokenSource, TokenSource
 from .orchestration.entity_id import EntityId
 from .orchestration.history import EventType, OrchestrationStatus
 from .orchestration.retry import RetryOptions
@@ -81,6 +81,7 @@ __all__ = [
     "DFApp",
     "DurableEntityContext",
     "DurableError",
+    "DurableHttpRequest",
     "DurableOrchestrationClient",
     "DurableOrchestrationContext",
     "DurableOrchestrationStatus",

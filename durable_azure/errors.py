@@ -148,6 +148,11 @@ class OperationTimeoutError(DurableError, TimeoutError):
     """An instance did not reach the awaited state in time (it may still get there later)."""
 
 
+class AppDefinitionError(DurableError, ValueError):
+    """A function app cannot be loaded as written: a ``function.json`` that is not valid JSON, has no
+    single trigger, or names a script or entry point that does not exist (the message says which)."""
+
+
 class VersionMismatchError(DurableError):
     """An orchestration's version is one this worker may not run (host.json ``versionMatchStrategy``);
     with ``versionFailureStrategy`` ``Fail`` the instance fails with it."""

@@ -298,21 +298,23 @@ def parse_json(raw: bytes | str) -> Any:
     return value
 
 
-def unwrap_json_text(value: Any) -> Any:
+def unwrap_json_text(value: Any, *, scalars: bool = True) -> Any:
     """The value a JSON string body carries when its text is itself JSON; otherwise ``value``.
 
     Durable Functions for Python's client (``DurableOrchestrationClient``) encodes start inputs,
     event payloads and entity operation inputs twice: ``{"a": 1}`` arrives as the JSON string
     ``"{\"a\": 1}"``. The Durable extension decodes that second layer for start inputs and entity
-    operations (the orchestrator and entity SDKs parse the string again); we do it here, for event
-    payloads too. A body such as ``{"a": 1}`` (curl) is unchanged, and so is a string whose text is
-    not JSON (``"hello"``); a string holding JSON text (``"5"``, ``"true"``) becomes that value, as in
-    Durable Functions.
+    operations (the orchestrator and entity SDKs parse the string again), so ``"5"`` there is 5; we do
+    the same. For event payloads it does not (DF Python's extra-quotes bug), and a JSON string such as
+    ``"1234"`` stays a string there; with ``scalars=False`` we decode only strings holding a JSON
+    object, array or string (``"{...}"``, ``"[...]"``, ``"\"text\""``), which no one sends by hand,
+    so DF Python's objects, arrays and strings arrive intact and ``"1234"`` stays ``"1234"``. A body
+    such as ``{"a": 1}`` (curl) is always taken as it is, and so is a string whose text is not JSON.
     """
     if not isinstance(value, str):
         return value
     text = value.strip()
-    if not text:
+    if not text or (not scalars and text[0] not in '{["'):
         return value
     try:
         return parse_json(text)

@@ -24,6 +24,7 @@ import azure.functions as func
 
 from ..config import Settings, load_settings
 from . import runtime
+from .app import adopt_plain_app
 from .asgi_bridge import call_asgi
 from .management_api import create_management_app
 from .targets import AppTargets, app_user_functions, binding_targets
@@ -163,7 +164,8 @@ def enable_azure_hosting(
     management_function_name: str = MANAGEMENT_FUNCTION,
     supervisor_function_name: str = SUPERVISOR_FUNCTION,
 ) -> AzureHosting:
-    """Make ``app`` (a ``DFApp``) run its orchestrations inside the Azure Functions host.
+    """Make ``app`` (a ``DFApp``, or a plain ``func.FunctionApp`` that registered durable blueprints)
+    run its orchestrations inside the Azure Functions host.
 
     Adds the management API function at ``{routePrefix}/{route}/{*path}`` and the supervisor timer.
     Call it once, after creating the app; calling it again returns the same hosting.
@@ -173,6 +175,7 @@ def enable_azure_hosting(
         return cast(AzureHosting, existing)
     hosting = AzureHosting(app, route)
     app._durable_azure_hosting = hosting
+    adopt_plain_app(app)  # a plain FunctionApp with durable blueprints: registry and index of a DFApp
 
     management_name: _Decorator = app.function_name(management_function_name)
     management_route: _Decorator = app.route(

@@ -117,7 +117,7 @@ class LocalHost:
         if self.indexed.is_durable:
             from ..worker import TaskHubWorker
 
-            self.worker = TaskHubWorker.from_settings(self.indexed.app, self.settings)
+            self.worker = TaskHubWorker.from_settings(self.indexed.registry, self.settings)
             await self.worker.start()
             registry = self.worker.registry
         self.hosted = runtime.install(
@@ -298,7 +298,7 @@ async def _worker_until_signal(indexed: IndexedApp, settings: Settings) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    worker = TaskHubWorker.from_settings(indexed.app, settings)
+    worker = TaskHubWorker.from_settings(indexed.registry, settings)
     await worker.start()
     hosted = runtime.install(
         runtime.HostedRuntime(settings, registry=worker.registry, worker=worker, loop=loop, owner="worker")
@@ -321,7 +321,7 @@ def run_worker(app_dir: str) -> None:
     _configure_logging()
     indexed = load_app(app_dir)
     if not indexed.is_durable:
-        raise SystemExit(f"{indexed.app_dir}/function_app.py has no DFApp: nothing for a worker to run.")
+        raise SystemExit(f"{indexed.app_dir} has no durable functions: nothing for a worker to run.")
     asyncio.run(_worker_until_signal(indexed, load_settings(indexed.app_dir)))
 
 

@@ -274,7 +274,9 @@ class ManagementApi:
         if media_type(request) != "application/json":
             raise error(400, "Only application/json request content is supported")
         _, value = await json_body(request)
-        await client.raise_event(instance_id, request.path_params["eventName"], unwrap_json_text(value))
+        await client.raise_event(
+            instance_id, request.path_params["eventName"], unwrap_json_text(value, scalars=False)
+        )
         return Response(status_code=202)
 
     # ---- instances/{instanceId}/{operation} --------------------------------------------------

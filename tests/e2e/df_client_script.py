@@ -62,6 +62,13 @@ async def main(base: str, hub: str) -> None:
             break
         await asyncio.sleep(0.1)
     await client.raise_event(waiting, "Go", {"k": "v", "n": [1, 2]})
+    waiting_text = await client.start_new("wait_event")
+    for _ in range(600):
+        status = await client.get_status(waiting_text)
+        if status.runtime_status and status.runtime_status.value == "Running":
+            break
+        await asyncio.sleep(0.1)
+    await client.raise_event(waiting_text, "Go", "hello")
     entity = df.EntityId("Recorder", "r1")
     await client.signal_entity(entity, "set", 42)
     outputs = {key: (await finished(client, iid)).output for key, iid in started.items()}
@@ -69,6 +76,7 @@ async def main(base: str, hub: str) -> None:
         "outputs": outputs,
         "versioned": (await finished(client, versioned)).output,
         "event": (await finished(client, waiting)).output,
+        "text_event": (await finished(client, waiting_text)).output,
     }
     for _ in range(600):
         state = await client.read_entity_state(entity)

@@ -44,6 +44,7 @@ def test_df_python_client_delivers_json_types_intact(compat: Api) -> None:
     assert outputs["float"] == {"type": "float", "value": 2.5, "version": None}
     assert result["versioned"] == {"type": "int", "value": 1, "version": "2.5"}
     assert result["event"] == {"type": "dict", "value": {"k": "v", "n": [1, 2]}}
+    assert result["text_event"] == {"type": "str", "value": "hello"}  # DF: '"hello"', with quotes
     assert result["entity"] == {"type": "int", "value": 42}
 
 
@@ -75,6 +76,12 @@ def test_plain_json_bodies_keep_their_types(compat: Api) -> None:
     )
     assert sent.status_code == 202, sent.text
     assert compat.wait_done(waiting)["output"] == {"type": "dict", "value": {"k": [1]}}
+    # An event that is a JSON string holding digits stays a string, as in Durable Functions.
+    digits = _run(compat, "wait_event")
+    compat.wait_for(digits, {"Running"})
+    sent = compat.http.post(digits["sendEventPostUri"].replace("{eventName}", "Go"), json="1234")
+    assert sent.status_code == 202, sent.text
+    assert compat.wait_done(digits)["output"] == {"type": "str", "value": "1234"}
     signal = compat.http.post(
         compat.mgmt("entities/Recorder/plain?op=set"),
         content="[3]",

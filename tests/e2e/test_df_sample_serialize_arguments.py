@@ -17,7 +17,9 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def sample(azurite: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    with serve_copy(DF_SAMPLES / "serialize_arguments", tmp_path_factory.mktemp("serialize")) as api:
+    with serve_copy(
+        DF_SAMPLES / "samples" / "serialize_arguments", tmp_path_factory.mktemp("serialize")
+    ) as api:
         yield api
 
 

@@ -18,7 +18,7 @@ from serve_support import Api, delete_hub
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-SAMPLE = DF_SAMPLES / "orchestration_versioning"
+SAMPLE = DF_SAMPLES / "samples-v2" / "orchestration_versioning"
 WAITING = "Waiting for Continue event..."
 
 

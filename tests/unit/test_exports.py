@@ -22,6 +22,7 @@ PACKAGE_ALL = [
     "DFApp",
     "DurableEntityContext",
     "DurableError",
+    "DurableHttpRequest",
     "DurableOrchestrationClient",
     "DurableOrchestrationContext",
     "DurableOrchestrationStatus",
@@ -63,10 +64,14 @@ PACKAGE_ALL = [
 
 # `from azure.durable_functions.models import ...` works as `from durable_azure.models import ...`.
 MODELS_ALL = [
+    "DurableEntityContext",
+    "DurableHttpRequest",
+    "DurableOrchestrationClient",
     "DurableOrchestrationContext",
     "DurableOrchestrationStatus",
     "EntityStateResponse",
     "FailureDetails",
+    "ManagedIdentityTokenSource",
     "OrchestrationRuntimeStatus",
     "PurgeHistoryResult",
     "RetryOptions",
@@ -91,6 +96,7 @@ HOME = {
     "DFApp": "durable_azure.functions.app",
     "DurableEntityContext": "durable_azure.entities.context",
     "DurableError": "durable_azure.errors",
+    "DurableHttpRequest": "durable_azure.orchestration.durable_http",
     "DurableOrchestrationClient": "durable_azure.client.client",
     "DurableOrchestrationContext": "durable_azure.orchestration.context",
     "DurableOrchestrationStatus": "durable_azure.client.models",
