@@ -82,8 +82,8 @@ def _app_dir(state: CliState, app_dir: str | None, *, need_app: bool) -> str:
 @_with_log_options
 @pass_state
 def serve(state: CliState, app_dir: str | None, port: int, bind: str, log_level: str, log_json: bool) -> None:
-    """Serve the function app's HTTP functions, the durable HTTP API and the timeline pages
-    (/durable/instances/ID), with a worker running the orchestrations. Ctrl-C stops it."""
+    """Serve the function app's HTTP functions, the durable HTTP API and the task-hub dashboard
+    (/durable/), with a worker running the orchestrations. Ctrl-C stops it."""
     folder = _app_dir(state, app_dir, need_app=True)
     _host_environment(state)
     run_serve = _host_function("run_serve")

@@ -107,7 +107,11 @@ def test_hidden_durable_functions_leave_only_host_bindings_for_azure() -> None:
     df.enable_azure_hosting(app)
     adopt_plain_app(app)  # idempotent
     indexed = app.get_functions()
-    assert [f.get_function_name() for f in indexed] == ["durable_management_api", "durable_worker_supervisor"]
+    assert [f.get_function_name() for f in indexed] == [
+        "durable_management_api",
+        "durable_dashboard",
+        "durable_worker_supervisor",
+    ]
     assert not set().union(*map(_bindings, indexed)) & DURABLE_BINDINGS
     assert set(durable_registry_of(app).orchestrators) == {"outer"}  # the engine still finds them
     assert set(app.durable_registry().orchestrators) == {"outer"}  # what TaskHubWorker uses (registry_of)
@@ -262,6 +266,7 @@ def test_migrate_v1_on_the_df_samples(tmp_path: Path, sample: str) -> None:
     assert [(f.get_function_name(), _bindings(f)) for f in after.http] == [
         *http,
         ("durable_management_api", {"httpTrigger", "http"}),
+        ("durable_dashboard", {"httpTrigger", "http"}),
     ]
 
     again = CliRunner().invoke(cli, ["migrate-v1", "--app-dir", str(app_dir)])

@@ -24,6 +24,7 @@ TOP_LEVEL_FILES = {
 TOP_LEVEL_PACKAGES = {
     "cli",
     "client",
+    "dashboard",
     "entities",
     "functions",
     "models",
