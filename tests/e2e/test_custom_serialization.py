@@ -66,6 +66,9 @@ def test_custom_objects_round_trip_everywhere(compat: Api) -> None:
     history = compat.history(payload)
     results = [e.get("Result") for e in history if e["EventType"] == "TaskCompleted"]
     assert results == [point(11, 12)]
+    page = compat.http.get(compat.url(f"durable/instances/{payload['id']}"))
+    assert page.status_code == 200, page.text
+    assert '"__class__": "Point"' in page.text  # the envelope, not a repr
     entity = compat.http.get(compat.mgmt(f"entities/Holder/{payload['id']}"))
     assert entity.status_code == 200 and entity.json() == point(7, 8)
 

@@ -107,7 +107,8 @@ def test_versions_across_a_redeployment(azurite: str, tmp_path: Path) -> None:
                 assert response.status_code == 202, response.text
                 assert response.json()["runtimeStatus"] == "Pending"
             page = api.http.get(api.url(f"durable/instances/{newer['id']}"))
-            assert page.status_code == 200 and "3.0" in page.text
+            assert page.status_code == 200, page.text
+            assert 'id="instance-version">3.0<' in page.text
 
         # A worker of version 3.0 takes it over.
         set_durable_settings(app_dir, defaultVersion="3.0")
