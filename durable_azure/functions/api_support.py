@@ -249,11 +249,13 @@ def parse_datetime(value: str, name: str = "value") -> datetime:
         text = text[:-1] + "+00:00"
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+        # In UTC here, so that a time whose UTC value is outside year 1..9999 (0001-01-01T00:00+01:00)
+        # is a 400 now rather than an OverflowError wherever it is converted later.
+        return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    except (ValueError, OverflowError):
         raise argument_error(
             f"Query parameter '{name}' is not a valid date/time: {value!r} (use ISO 8601, e.g. 2024-05-01T10:00:00Z)."
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def media_type(request: Request) -> str:
