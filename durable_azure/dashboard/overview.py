@@ -3,7 +3,9 @@
 Bounded, since the page refreshes itself every few seconds: counts by status read two columns of
 at most :data:`COUNT_ROW_CAP` instance rows (in the table's order; ``durable-azure hub info``
 counts them all), and each per-minute series at most that many rows created or completed in the
-last hour (filtered on the service). Past a cap the page says the figures are partial. Queue depths
+last hour (filtered on the service), and the poison table's rows likewise; the poison messages are
+listed only up to :data:`POISON_LISTED_MAX` (then the page points at ``durable-azure poison list``).
+Past a cap the page says the figures are partial. Queue depths
 are the queues' approximate counts; the age of the oldest message is that of the message at the
 head of each queue (a peek: it changes nothing).
 """
@@ -24,12 +26,22 @@ from ..storage.taskhub import TaskHubStorage
 from ..storage.values import assume_utc, read_datetime
 from .queries import EXCLUDE_ENTITIES
 
-__all__ = ["COUNT_ROW_CAP", "MINUTES", "Overview", "PartitionView", "QueueView", "read_overview"]
+__all__ = [
+    "COUNT_ROW_CAP",
+    "MINUTES",
+    "POISON_LISTED_MAX",
+    "Overview",
+    "PartitionView",
+    "QueueView",
+    "read_overview",
+]
 
 MINUTES = 60
 #: The most instance rows one overview reads for its counts (and for each per-minute series).
 COUNT_ROW_CAP = 50_000
 _POISON_SHOWN = 20
+#: With more poison messages than this the overview counts them but reads none (the CLI lists them).
+POISON_LISTED_MAX = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +72,7 @@ class Overview:
     poison: list[PoisonRecord]
     workers: dict[str, list[str]] = field(default_factory=dict)  # lease owner → partitions
     row_cap: int = COUNT_ROW_CAP  # the most rows each count reads
+    poison_partial: bool = False  # more poison messages than the count reads
     counts_partial: bool = False  # the hub holds more instances than the counts read
     series_partial: bool = False  # more rows in the last hour than a per-minute series reads
 
@@ -93,6 +106,20 @@ async def _count_by_status(storage: TaskHubStorage, cap: int) -> tuple[dict[str,
         status = str(entity.get("RuntimeStatus") or "")
         counts[status] = counts.get(status, 0) + 1
     return counts, False
+
+
+async def _count_poison(storage: TaskHubStorage, cap: int) -> tuple[int, bool]:
+    """Poison messages, counted up to ``cap``, and whether there were more (no table yet: none)."""
+    table = storage.clients.tables.get_table_client(storage.poison.table_name)
+    seen = 0
+    try:
+        async for _ in table.list_entities(select=["PartitionKey"], results_per_page=1000):
+            if seen == cap:
+                return seen, True
+            seen += 1
+    except ResourceNotFoundError:  # created with the first poison message
+        return 0, False
+    return seen, False
 
 
 async def _per_minute(
@@ -130,12 +157,13 @@ async def read_overview(
             _count_by_status(storage, row_cap),
             _per_minute(storage, "CreatedTime", now, row_cap),
             _per_minute(storage, "CompletedTime", now, row_cap),
-            storage.poison.count(),
+            _count_poison(storage, row_cap),
         )
         views = await asyncio.gather(
             *(_queue(storage, q.name, d, now) for q, d in zip(queues, depths, strict=True))
         )
-        poison = (await storage.poison.list())[:_POISON_SHOWN] if poison_count else []
+        listed = 0 < poison_count[0] <= POISON_LISTED_MAX and not poison_count[1]
+        poison = (await storage.poison.list())[:_POISON_SHOWN] if listed else []
     except ResourceNotFoundError as e:
         raise StorageError(
             f"task hub {storage.hub_name!r} does not exist or is incomplete: {e.reason}"
@@ -159,10 +187,11 @@ async def read_overview(
         completed_per_minute=completed[0],
         partitions=partitions,
         workitems=views[-1],
-        poison_count=poison_count,
+        poison_count=poison_count[0],
         poison=poison,
         workers=workers,
         row_cap=row_cap,
+        poison_partial=poison_count[1],
         counts_partial=counts[1],
         series_partial=created[1] or completed[1],
     )

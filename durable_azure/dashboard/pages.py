@@ -132,7 +132,15 @@ def render_overview(overview: Overview, links: Links) -> str:
             + "</tbody></table>"
         )
         if overview.poison_count > len(overview.poison):
-            poison += f'<p class="muted">{overview.poison_count - len(overview.poison)} more: `durable-azure poison list`.</p>'
+            poison += (
+                f'<p class="muted">{overview.poison_count - len(overview.poison)} more: '
+                "<code>durable-azure poison list</code>.</p>"
+            )
+    elif overview.poison_count:
+        poison = (
+            f'<p class="muted" id="poison-unlisted">{_poison_total(overview)} poison messages: too many to '
+            "read on every refresh; <code>durable-azure poison list</code> lists them.</p>"
+        )
     else:
         poison = '<p class="muted">No poison messages.</p>'
     return (
@@ -144,9 +152,13 @@ def render_overview(overview: Overview, links: Links) -> str:
         "<thead><tr><th>Queue</th><th>Lease owner</th><th>Epoch</th><th>Depth</th><th>Oldest message</th>"
         f'</tr></thead><tbody>{partition_rows}</tbody></table></section><section><h2>Workers</h2><ul id="workers">'
         f"{workers}</ul></section></div>"
-        f'<h2>Poison messages <span class="pill" id="poison-count">{overview.poison_count}</span></h2>'
+        f'<h2>Poison messages <span class="pill" id="poison-count">{_poison_total(overview)}</span></h2>'
         f"{poison}</div>"
     )
+
+
+def _poison_total(overview: Overview) -> str:
+    return f"{overview.poison_count}{'+' if overview.poison_partial else ''}"
 
 
 def _instance_link(links: Links, instance_id: str | None) -> str:

@@ -202,3 +202,34 @@ def test_hostile_json_bodies_are_a_400_with_the_reason(
     signalled = dashboard.post("/entities/action", params={"id": "@counter@k"}, content=signal, headers=FORM)
     assert signalled.status_code == 400, signalled.text[-500:]
     assert message in unescape(signalled.text)
+
+
+async def test_the_overview_counts_poison_messages_up_to_the_cap_and_lists_them_only_when_few(
+    azurite: str, hub_name: str
+) -> None:
+    # It read every poison record (and sorted them all) on each refresh to show 20 of them.
+    from durable_azure.dashboard.html import Links
+    from durable_azure.dashboard.overview import read_overview
+    from durable_azure.dashboard.pages import render_overview
+
+    storage = TaskHubStorage(azurite, hub_name)
+    try:
+        await storage.create_if_not_exists()
+        none = await read_overview(storage, row_cap=3)  # no poison table yet: none, not a 404
+        assert none.poison_count == 0 and not none.poison_partial
+        for i in range(5):
+            await storage.poison.put(
+                queue=f"{hub_name}-control-00", message_id=f"m{i}", reason="bad", body="{", dequeue_count=1
+            )
+        few = await read_overview(storage, row_cap=10)
+        assert few.poison_count == 5 and not few.poison_partial and len(few.poison) == 5
+        many = await read_overview(storage, row_cap=3)
+        assert many.poison_count == 3 and many.poison_partial and many.poison == []
+        html = render_overview(many, Links("/durable"))
+        assert '<span class="pill" id="poison-count">3+</span>' in html
+        assert (
+            "too many to read on every refresh" in html and "<code>durable-azure poison list</code>" in html
+        )
+    finally:
+        await storage.delete()
+        await storage.close()
