@@ -65,6 +65,7 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 _MAX_FORM_BYTES = 1_048_576
+_FINISHED = frozenset({"Completed", "Failed", "Terminated"})
 _STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 _STATUS_OF_ERROR: list[tuple[type[BaseException], int]] = [
     (InstanceNotFoundError, 404),
@@ -193,6 +194,8 @@ class _Dashboard:
             ] + relatives.children[100:]
         token = csrf.token_of(request)
         body, css = render_instance(status.to_json(), events, relatives, links, token[0])
+        finished = bool(status.runtime_status and status.runtime_status.value in _FINISHED)
+        notice = csrf.notice_of(request)
         content = page(
             links,
             title=f"{status.name} {instance_id}",
@@ -200,8 +203,11 @@ class _Dashboard:
             body=body,
             active="instances",
             extra_css=css,
-            refresh=True,
-            notice=csrf.notice_of(request),
+            # A finished instance changes only through an action: no need to re-read a history of
+            # thousands of events every 5 s, except right after an action (a rewind, say), whose
+            # redirect carries its notice.
+            refresh=not finished or notice is not None,
+            notice=notice,
             problem=problem,
         )
         return self.html(request, token, content, status_code)
