@@ -130,6 +130,9 @@ def plan(app_dir: Path) -> Migration:
         elif "durable-azure" not in text:
             migration.requirements = text.rstrip("\n") + "\ndurable-azure\n"
             migration.changes.append("update requirements.txt: add durable-azure")
+    else:  # Azure installs only what requirements.txt names
+        migration.requirements = "azure-functions\ndurable-azure\n"
+        migration.changes.append("write requirements.txt: azure-functions, durable-azure")
     host = app_dir / "host.json"
     if host.is_file():
         try:

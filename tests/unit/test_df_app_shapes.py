@@ -339,3 +339,16 @@ def test_an_app_still_importing_azure_durable_functions_is_told_what_to_change(
     message = str(caught.value)
     assert "No module named 'azure.durable_functions'" in message
     assert "Change `azure.durable_functions` to `durable_azure`" in message and "migrate-v1" in message
+
+
+def test_migrate_v1_writes_requirements_when_the_app_has_none(tmp_path: Path) -> None:
+    # Without requirements.txt the migrated app deployed without durable-azure installed.
+    app_dir = tmp_path / "app"
+    shutil.copytree(SAMPLES / "function_chaining", app_dir, ignore=shutil.ignore_patterns("__pycache__"))
+    (app_dir / "requirements.txt").unlink()
+    dry = CliRunner().invoke(cli, ["migrate-v1", "--app-dir", str(app_dir), "--dry-run"])
+    assert "would write requirements.txt: azure-functions, durable-azure" in dry.output
+    assert not (app_dir / "requirements.txt").exists()
+    result = CliRunner().invoke(cli, ["migrate-v1", "--app-dir", str(app_dir)])
+    assert result.exit_code == 0, result.output
+    assert (app_dir / "requirements.txt").read_text().split() == ["azure-functions", "durable-azure"]
