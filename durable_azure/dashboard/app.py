@@ -41,7 +41,7 @@ from .entity_pages import list_entities, render_entities, render_entity
 from .html import Links, attr, page, text
 from .instance_page import ACTIONS, relatives_of, render_confirm, render_instance
 from .overview import read_overview
-from .pages import BULK_ACTIONS, MAX_BULK, parse_filter, render_instances, render_overview
+from .pages import BULK_ACTIONS, MAX_BULK, bounded, parse_filter, render_instances, render_overview
 from .queries import list_instances
 
 __all__ = ["SECURITY_HEADERS", "create_dashboard_app"]
@@ -214,8 +214,8 @@ class _Dashboard:
 
     async def entities(self, request: Request) -> Response:
         links = self.links(request)
-        name = (request.query_params.get("name") or "").strip()
-        key = (request.query_params.get("key") or "").strip()
+        name = bounded((request.query_params.get("name") or "").strip(), "name")
+        key = bounded((request.query_params.get("key") or "").strip(), "key")
         page_number = _page_number(request.query_params.get("page", "1"))
         rows, next_token = await list_entities(
             self._client().storage, name, key, 50, request.query_params.get("token") or None

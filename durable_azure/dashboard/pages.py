@@ -11,7 +11,7 @@ from .html import STATUS_COLORS, Links, age, attr, badge, stamp, text
 from .overview import MINUTES, Overview, QueueView
 from .queries import EARLIEST, PAGE_SIZES, SORTS, InstanceFilter, InstancePage
 
-__all__ = ["parse_filter", "render_instances", "render_overview"]
+__all__ = ["MAX_FILTER_BYTES", "bounded", "parse_filter", "render_instances", "render_overview"]
 
 _LISTED_STATUSES = ("Running", "Pending", "Suspended", "Completed", "Failed", "Terminated", "ContinuedAsNew")
 _SORT_LABELS = {
@@ -190,6 +190,20 @@ def _moment(value: str | None, name: str) -> datetime | None:
     return moment
 
 
+#: The longest filter value (UTF-8 bytes) the dashboard sends to Azure Tables: the longest key or
+#: name there is. The query travels in the URL, where a longer one is refused (431/414).
+MAX_FILTER_BYTES = 1024
+
+
+def bounded(value: str, name: str) -> str:
+    """``value`` if it can match anything (no key or name is longer), else a clear 400."""
+    if len(value.encode("utf-8")) > MAX_FILTER_BYTES:
+        raise InvalidInputError(
+            f"{name} is longer than {MAX_FILTER_BYTES:,} bytes, more than any instance id or name can be."
+        )
+    return value
+
+
 def parse_filter(query: Mapping[str, list[str]]) -> InstanceFilter:
     """The list's filters from the URL's query (``status`` may repeat). Raises
     :class:`InvalidInputError` with a message for the page when one is malformed."""
@@ -212,8 +226,8 @@ def parse_filter(query: Mapping[str, list[str]]) -> InstanceFilter:
         raise InvalidInputError(f"size must be one of {', '.join(map(str, PAGE_SIZES))}; got {size_text!r}.")
     return InstanceFilter(
         statuses=tuple(statuses),
-        name=one("name"),
-        id_prefix=one("prefix"),
+        name=bounded(one("name"), "name"),
+        id_prefix=bounded(one("prefix"), "prefix"),
         created_from=_moment(one("from"), "from"),
         created_to=_moment(one("to"), "to"),
         sort=sort,
