@@ -190,8 +190,8 @@ def _moment(value: str | None, name: str) -> datetime | None:
     return moment
 
 
-#: The longest filter value (UTF-8 bytes) the dashboard sends to Azure Tables: the longest key or
-#: name there is. The query travels in the URL, where a longer one is refused (431/414).
+#: The longest filter value (UTF-8 bytes) the dashboard sends to Azure Tables (an instance id is at
+#: most 256 characters). The query travels in the URL, where a much longer one is refused (431/414).
 MAX_FILTER_BYTES = 1024
 
 
@@ -199,7 +199,8 @@ def bounded(value: str, name: str) -> str:
     """``value`` if it can match anything (no key or name is longer), else a clear 400."""
     if len(value.encode("utf-8")) > MAX_FILTER_BYTES:
         raise InvalidInputError(
-            f"{name} is longer than {MAX_FILTER_BYTES:,} bytes, more than any instance id or name can be."
+            f"{name} is longer than {MAX_FILTER_BYTES:,} bytes (UTF-8): too long for a storage query "
+            "(no instance id is that long)."
         )
     return value
 
