@@ -327,7 +327,12 @@ def render_instances(
         f"<td>{text(stamp(r.completed))}</td></tr>"
         for r in result.rows
     )
-    if not rows:
+    if not rows and result.next_token:  # a sparse filter: the table was read only in part
+        rows = (
+            '<tr class="empty"><td colspan="7">No matches in the part of the table read so far '
+            f"({result.requests} table queries); more rows remain: <em>Next page</em> reads on.</td></tr>"
+        )
+    elif not rows:
         rows = '<tr class="empty"><td colspan="7">No instances match these filters.</td></tr>'
     pager = [f'<span class="muted" id="page-number">Page {page_number}</span>']
     if page_number > 1:
