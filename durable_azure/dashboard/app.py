@@ -221,6 +221,10 @@ class _Dashboard:
             self._client().storage, name, key, 50, request.query_params.get("token") or None
         )
         body = render_entities(rows, next_token, links, name=name, key_prefix=key, page_number=page_number)
+        ignored = (
+            "The key prefix filters only together with an entity name (keys sort within one name): "
+            "showing every entity."
+        )
         content = page(
             links,
             title="Entities",
@@ -229,6 +233,7 @@ class _Dashboard:
             active="entities",
             refresh=True,
             notice=csrf.notice_of(request),
+            problem=ignored if key and not name else None,
         )
         return self.html(request, csrf.token_of(request), content)
 

@@ -301,3 +301,13 @@ def test_filter_values_longer_than_any_key_are_a_400_and_the_longest_allowed_one
             )
     entities = dashboard.get("/entities", params={"name": limit, "key": limit})
     assert entities.status_code == 200, entities.text[-300:]
+
+
+def test_a_key_prefix_without_an_entity_name_is_not_silently_ignored(dashboard: TestClient) -> None:
+    # list_entities filters by key only within a name; a key alone listed every entity as if the
+    # filter had matched them.
+    alone = dashboard.get("/entities", params={"key": "abc"})
+    assert alone.status_code == 200
+    assert "The key prefix filters only together with an entity name" in unescape(alone.text)
+    named = dashboard.get("/entities", params={"key": "abc", "name": "counter"})
+    assert named.status_code == 200 and 'id="problem"' not in named.text
