@@ -113,6 +113,15 @@ def load_app(app_dir: str | Path) -> IndexedApp:
             "`durable_azure` (`durable-azure migrate-v1` does it for a v1 app); see the README's "
             "'Migration from azure-functions-durable'."
         ) from e
+    except Exception as e:
+        # azure-functions' own durable decorators (on a plain func.FunctionApp) need DF's package.
+        if "Durable Functions decorator" not in str(e):
+            raise
+        raise AppDefinitionError(
+            "A plain func.FunctionApp's durable decorators (@app.orchestration_trigger, ...) belong to "
+            "azure-functions-durable. Declare the app as `df.DFApp()` (`import durable_azure as df`), "
+            "or put the durable functions on a `df.Blueprint` and register it on your app."
+        ) from e
     indexed = IndexedApp(root, module, app, registry=durable_registry_of(app))
     for function in app.get_functions():  # not idempotent: call it once
         if is_durable_function(function):

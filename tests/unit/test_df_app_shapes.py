@@ -352,3 +352,18 @@ def test_migrate_v1_writes_requirements_when_the_app_has_none(tmp_path: Path) ->
     result = CliRunner().invoke(cli, ["migrate-v1", "--app-dir", str(app_dir)])
     assert result.exit_code == 0, result.output
     assert (app_dir / "requirements.txt").read_text().split() == ["azure-functions", "durable-azure"]
+
+
+def test_durable_decorators_of_a_plain_function_app_point_at_dfapp(tmp_path: Path) -> None:
+    # azure-functions answered "Please install `azure-functions-durable`", the wrong advice here.
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    (app_dir / "function_app.py").write_text(
+        "import azure.functions as func\napp = func.FunctionApp()\n\n"
+        '@app.orchestration_trigger(context_name="context")\ndef Orch(context):\n    return 1\n'
+    )
+    sys.modules.pop("function_app", None)
+    with pytest.raises(AppDefinitionError) as caught:
+        load_app(app_dir)
+    assert "df.DFApp()" in str(caught.value) and "df.Blueprint" in str(caught.value)
+    assert "install" not in str(caught.value)
