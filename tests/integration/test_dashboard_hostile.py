@@ -52,12 +52,14 @@ def dashboard(azurite: str, hub_name: str) -> Iterator[TestClient]:
             await storage.close()
 
     asyncio.run(prepare())
-    app = create_dashboard_app(
-        lambda: DurableOrchestrationClient(TaskHubStorage(azurite, hub_name)), unavailable=storage_unavailable
-    )
+    storage = TaskHubStorage(azurite, hub_name)  # one for every request, as the host keeps one
+    app = create_dashboard_app(lambda: DurableOrchestrationClient(storage), unavailable=storage_unavailable)
     try:
         with TestClient(app, base_url="http://127.0.0.1:7071") as client:
-            yield client
+            try:
+                yield client
+            finally:
+                client.portal.call(storage.close)  # its sessions live on the app's event loop
     finally:
         asyncio.run(drop())
 
