@@ -5,9 +5,9 @@ at most :data:`COUNT_ROW_CAP` instance rows (in the table's order; ``durable-azu
 counts them all), and each per-minute series at most that many rows created or completed in the
 last hour (filtered on the service), and the poison table's rows likewise; the poison messages are
 listed only up to :data:`POISON_LISTED_MAX` (then the page points at ``durable-azure poison list``).
-Past a cap the page says the figures are partial. Queue depths
-are the queues' approximate counts; the age of the oldest message is that of the message at the
-head of each queue (a peek: it changes nothing).
+Past a cap the page says the figures are partial. Queue depths are the queues' approximate counts;
+the age of the oldest message is that of the message at the head of each queue (a peek: it changes
+nothing).
 """
 
 from __future__ import annotations
