@@ -1,0 +1,954 @@
+"""Where the client CPU of one storage request goes, per operation type, against Azurite.
+
+For each operation (queue send / receive / receive of 32 / empty receive / delete, table batch /
+point read / merge / query, blob upload / download) this script makes N identical requests through
+:class:`durable_azure.storage.clients.StorageClients` (the same SDK calls and arguments as our
+storage layer), one at a time, and reports:
+
+* ``cpu_ms_per_request``: process CPU (``time.process_time``: every thread of this process) per
+  request over an *unprofiled* pass, the median of ``--repeat`` passes; ``main_thread_cpu_ms`` is the
+  same for the event-loop thread alone (``time.thread_time``), so the rest is other threads (aiohttp's
+  ``trust_env`` look-ups run in the default executor). Wall time per request is given for context only.
+* ``categories``: a profiled pass (cProfile with a CPU-time timer, or ``--profiler sample``: a
+  low-overhead ``ITIMER_PROF`` stack sampler) split by category, as shares of the main thread's CPU
+  and as ms per request (share × unprofiled main-thread CPU). Categories come from the module path of
+  each frame: azure-core pipeline policies (each policy class named), SharedKey signing, SDK request
+  building and model (de)serialization, XML, JSON, the azure-core transport adapter, aiohttp, the
+  event loop and sockets, tracing, our own code. Frames of "neutral" modules (builtins, ``typing``,
+  ``urllib``, ``uuid``, ``email``, ``logging`` …) are charged to the category of their caller, so
+  ``uuid1`` called by a header policy counts for that policy.
+* ``requests_counted``: what ``RequestCounter`` saw (must be exactly N per pass: one request per call).
+* ``pipeline``: the policy classes of each service client's pipeline.
+
+cProfile costs a fixed amount per Python call, which inflates call-heavy code (the policy chain) in
+the shares; ``--profiler sample`` does not, but is coarser. The absolute ms always come from the
+unprofiled pass. Prints one JSON line per operation and a summary line on stdout; progress on
+stderr; ``--markdown`` also prints the summary as a Markdown table on stderr (for bench/README.md).
+
+Usage: ``.venv/bin/python bench/profile_requests.py [-n 300] [--ops queue.send,table.get]
+[--profiler cprofile|sample|none] [--repeat 3] [--markdown]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import inspect
+import json
+import logging
+import os
+import platform
+import pstats
+import signal
+import statistics
+import sys
+import sysconfig
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make ``durable_azure`` importable from the checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from azure.data.tables import UpdateMode
+
+from durable_azure.storage.clients import RequestCounter, StorageClients
+
+log = logging.getLogger("profile_requests")
+
+CONNECTION = os.environ.get("AzureWebJobsStorage", "UseDevelopmentStorage=true")  # noqa: SIM112 (Functions name)
+
+# ------------------------------------------------------------------------------ categories
+
+STDLIB = str(Path(sysconfig.get_paths()["stdlib"]).resolve())
+THIS_FILE = str(Path(__file__).resolve())
+
+SIGNING = "signing (SharedKey)"
+POLICY = "policy: "  # + class name
+PLUMBING = "azure-core pipeline plumbing (policy runners, AsyncPipeline)"
+TRACING = "tracing (distributed_trace decorator, settings)"
+SDK = "SDK request building + models (client methods, generated operations, (de)serializers)"
+XML = "XML (xml.etree)"
+JSON = "JSON"
+CORE_HTTP = "azure-core HttpRequest/HttpResponse objects"
+ADAPTER = "transport: azure-core aiohttp adapter"
+AIOHTTP = "transport: aiohttp + yarl + multidict"
+LOOP = "event loop + sockets (asyncio, selectors)"
+THREADS = "thread hand-offs (executor submit)"
+OURS = "ours (durable_azure)"
+HARNESS = "bench harness"
+OTHER = "other"
+OTHER_THREADS = "other threads (not profiled)"
+
+# Modules whose classes are pipeline policies: (file, first line, last line) -> class name.
+_POLICY_FILE_MARKERS = (
+    "/azure/core/pipeline/policies/",
+    "/_shared/policies",
+    "/_shared/authentication",
+    "/azure/data/tables/_policies",
+    "/azure/data/tables/aio/_policies",
+    "/azure/data/tables/_authentication",
+    "/azure/data/tables/aio/_authentication",
+)
+_SIGNING_CLASSES = {
+    "SharedKeyCredentialPolicy",
+    "_SharedKeyCredentialPolicy",
+    "AzureSasCredentialPolicy",
+    "AsyncStorageBearerTokenCredentialPolicy",
+    "AsyncBearerTokenCredentialPolicy",
+    "AsyncBearerTokenChallengePolicy",
+}
+# Stdlib modules that are a category of their own; every other stdlib module is neutral.
+_STDLIB_OWNERS = (
+    ("asyncio/", LOOP),
+    ("selectors.py", LOOP),
+    ("socket.py", LOOP),
+    ("ssl.py", LOOP),
+    ("xml/", XML),
+    ("json/", JSON),
+    ("hmac.py", SIGNING),
+    ("hashlib.py", SIGNING),
+    ("concurrent/futures/", THREADS),
+    ("threading.py", THREADS),
+    ("queue.py", THREADS),
+)
+_BUILTIN_OWNERS = (
+    ("select.epoll", LOOP),
+    ("_socket.socket", LOOP),
+    ("_asyncio", LOOP),
+    ("_overlapped", LOOP),
+    ("_hashlib", SIGNING),
+    ("_hmac", SIGNING),
+    ("pyexpat", XML),
+    ("xml.etree", XML),
+    ("_elementtree", XML),
+    ("_json", JSON),
+    ("orjson", JSON),
+    ("_queue.SimpleQueue", THREADS),
+    ("_thread", THREADS),
+)
+
+
+class Categorizer:
+    """Maps a code location (file, line, function) to a category, or ``None`` for neutral frames."""
+
+    def __init__(self) -> None:
+        self._policy_ranges: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
+        self._cache: dict[tuple[str, int, str], str | None] = {}
+        self._index_policy_classes()
+
+    def _index_policy_classes(self) -> None:
+        for module in list(sys.modules.values()):
+            path = getattr(module, "__file__", None) or ""
+            if not any(marker in path for marker in _POLICY_FILE_MARKERS):
+                continue
+            resolved = str(Path(path).resolve())
+            for name, obj in vars(module).items():
+                if not inspect.isclass(obj) or obj.__module__ != module.__name__:
+                    continue
+                try:
+                    lines, first = inspect.getsourcelines(obj)
+                except (OSError, TypeError):
+                    continue
+                self._policy_ranges[resolved].append((first, first + len(lines) - 1, name))
+
+    def _policy_class(self, path: str, line: int) -> str | None:
+        best: tuple[int, str] | None = None
+        for first, last, name in self._policy_ranges.get(path, ()):
+            if first <= line <= last and (best is None or first > best[0]):  # innermost class
+                best = (first, name)
+        return best[1] if best else None
+
+    def category(self, filename: str, line: int, function: str) -> str | None:
+        key = (filename, line, function)
+        if key not in self._cache:
+            self._cache[key] = self._category(filename, line, function)
+        return self._cache[key]
+
+    def _category(self, filename: str, line: int, function: str) -> str | None:
+        if filename == "~" or filename.startswith("<"):  # a builtin (cProfile) or generated code
+            for marker, category in _BUILTIN_OWNERS:
+                if marker in function:
+                    return category
+            return None
+        path = str(Path(filename).resolve()) if not filename.startswith("/") else filename
+        if path == THIS_FILE:
+            return HARNESS
+        if "/durable_azure/" in path:
+            return OURS
+        if path.startswith(STDLIB) and "site-packages" not in path:
+            rel = path[len(STDLIB) + 1 :]
+            for prefix, category in _STDLIB_OWNERS:
+                if rel.startswith(prefix):
+                    return category
+            return None
+        if "/site-packages/" not in path:
+            return OTHER
+        rel = path.split("/site-packages/", 1)[1]
+        if any(marker in "/" + rel for marker in _POLICY_FILE_MARKERS):
+            cls = self._policy_class(path, line)
+            if cls is None:
+                return None  # module-level helpers of a policy module: charged to the caller
+            return SIGNING if cls in _SIGNING_CLASSES else POLICY + cls
+        if rel.startswith("azure/core/pipeline/_") or rel.startswith("azure/core/_pipeline_client"):
+            return PLUMBING
+        if rel.startswith("azure/core/pipeline/transport/_aiohttp"):
+            return ADAPTER
+        if rel.startswith(("azure/core/rest/", "azure/core/pipeline/transport/", "azure/core/utils/")):
+            return CORE_HTTP
+        if rel.startswith(("azure/core/tracing/", "azure/core/settings", "azure/core/instrumentation")):
+            return TRACING
+        if rel.startswith(("aiohttp/", "yarl/", "multidict/", "propcache/", "frozenlist/", "aiosignal/")):
+            return AIOHTTP
+        if rel.startswith(("azure/storage/", "azure/data/tables/", "azure/core/")):
+            return SDK
+        if rel.startswith(("isodate/", "typing_extensions")):
+            return None
+        return OTHER
+
+
+# ------------------------------------------------------------------------------ profilers
+
+
+Func = tuple[str, int, str]
+
+
+def categories_from_cprofile(profile: cProfile.Profile, cat: Categorizer) -> dict[str, float]:
+    """Self time per category. A neutral function's self time is split over its callers (by the self
+    time each caller's calls cost; further up the chain by cumulative time) until a categorized frame
+    is reached; recursive edges are ignored."""
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    memo: dict[tuple[Func, bool], dict[str, float]] = {}
+    active: set[Func] = set()
+
+    def spread(func: Func, use_self: bool) -> dict[str, float]:
+        """How one unit of ``func``'s time divides over categories."""
+        category = cat.category(*func)
+        if category is not None:
+            return {category: 1.0}
+        key = (func, use_self)
+        if key in memo:
+            return memo[key]
+        callers = {c: e for c, e in stats.get(func, (0, 0, 0.0, 0.0, {}))[4].items() if c not in active}
+        index = 2 if use_self else 3
+        weights = {c: e[index] for c, e in callers.items()}
+        if sum(weights.values()) <= 0:
+            weights = {c: e[1] for c, e in callers.items()}  # by call count
+        total = sum(weights.values())
+        if total <= 0:
+            return {OTHER: 1.0}
+        active.add(func)
+        out: dict[str, float] = defaultdict(float)
+        for caller, weight in weights.items():
+            if weight:
+                for category_, part in spread(caller, False).items():
+                    out[category_] += part * weight / total
+        active.discard(func)
+        memo[key] = dict(out)
+        return memo[key]
+
+    totals: dict[str, float] = defaultdict(float)
+    for func, (_cc, _nc, tottime, _ct, _callers) in stats.items():
+        if tottime > 0:
+            for category, part in spread(func, True).items():
+                totals[category] += tottime * part
+    return dict(totals)
+
+
+class StackSampler:
+    """Samples the main thread's stack every ``interval`` s of process CPU time (``ITIMER_PROF``) and
+    charges each sample to the innermost categorized frame."""
+
+    def __init__(self, cat: Categorizer, interval: float = 0.0005) -> None:
+        self.cat = cat
+        self.interval = interval
+        self.samples: Counter[str] = Counter()
+
+    def _on_signal(self, _signum: int, frame: FrameType | None) -> None:
+        while frame is not None:
+            code = frame.f_code
+            category = self.cat.category(code.co_filename, frame.f_lineno, code.co_name)
+            if category is not None:
+                self.samples[category] += 1
+                return
+            frame = frame.f_back
+        self.samples[OTHER] += 1
+
+    def __enter__(self) -> StackSampler:
+        signal.signal(signal.SIGPROF, self._on_signal)
+        signal.setitimer(signal.ITIMER_PROF, self.interval, self.interval)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.setitimer(signal.ITIMER_PROF, 0, 0)
+        signal.signal(signal.SIGPROF, signal.SIG_DFL)
+
+    def seconds(self) -> dict[str, float]:
+        return {k: v * self.interval for k, v in self.samples.items()}
+
+
+# ------------------------------------------------------------------------------ operations
+
+MESSAGE = json.dumps(
+    {
+        "$type": "DurableTask.AzureStorage.MessageData",
+        "TaskMessage": {
+            "Event": {"EventType": 4, "Name": "Echo", "Input": '"Hello Tokyo!"', "EventId": 0},
+            "OrchestrationInstance": {"InstanceId": "hello5-00001-abcdef", "ExecutionId": uuid.uuid4().hex},
+        },
+        "SequenceNumber": 42,
+        "Episode": 1,
+    }
+)
+PAYLOAD = "x" * 300
+
+
+def history_row(pk: str, rk: str) -> dict[str, Any]:
+    return {
+        "PartitionKey": pk,
+        "RowKey": rk,
+        "EventType": "TaskScheduled",
+        "Name": "Echo",
+        "Input": '"Hello Tokyo!"',
+        "EventId": 3,
+        "IsPlayed": False,
+        "ExecutionId": "0123456789abcdef",
+        "Payload": PAYLOAD,
+    }
+
+
+@dataclass
+class Operation:
+    """One kind of request: ``prepare(n)`` readies state for ``n`` calls (not measured); ``call(i)``
+    makes the i-th request."""
+
+    name: str
+    hot: bool
+    call: Callable[[int], Awaitable[Any]]
+    prepare: Callable[[int], Awaitable[None]] | None = None
+    note: str = ""
+    divisor: int = 1  # requests per pass = max(10, n // divisor) (receive32 needs 32 messages a request)
+
+    def count(self, n: int) -> int:
+        return n if self.divisor == 1 else max(10, n // self.divisor)
+
+
+@dataclass
+class Fixture:
+    """A queue, a table and a container of one run (deleted at the end)."""
+
+    clients: StorageClients
+    suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+    received: list[Any] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.queue_name = f"prof{self.suffix}"
+        self.empty_queue_name = f"prof{self.suffix}-empty"
+        self.table_name = f"prof{self.suffix}"
+        self.container_name = f"prof{self.suffix}"
+        self.queue = self.clients.queues.get_queue_client(self.queue_name)
+        self.empty_queue = self.clients.queues.get_queue_client(self.empty_queue_name)
+        self.table = self.clients.tables.get_table_client(self.table_name)
+        self.container = self.clients.blobs.get_container_client(self.container_name)
+        self.blob = self.container.get_blob_client("payload-0001.json.gz")
+        self.batch_counter = 0
+
+    async def create(self) -> None:
+        await self.queue.create_queue()
+        await self.empty_queue.create_queue()
+        await self.clients.tables.create_table(self.table_name)
+        await self.container.create_container()
+        await self.table.upsert_entity(history_row("point", "sentinel"))
+        # a 20-row partition for the query
+        await self.table.submit_transaction(
+            [("upsert", history_row("query", f"{i:016X}")) for i in range(20)]
+        )
+        await self.blob.upload_blob(PAYLOAD.encode() * 4, overwrite=True)
+
+    async def delete(self) -> None:
+        for step in (
+            self.queue.delete_queue(),
+            self.empty_queue.delete_queue(),
+            self.clients.tables.delete_table(self.table_name),
+            self.container.delete_container(),
+        ):
+            try:
+                await step
+            except Exception as error:  # report, keep cleaning
+                log.warning("cleanup: %s: %s", type(error).__name__, error)
+
+    async def fill(self, n: int) -> None:
+        """``n`` messages on the queue (sent 16 at a time; not measured)."""
+        for start in range(0, n, 32):
+            await asyncio.gather(
+                *(self.queue.send_message(MESSAGE, time_to_live=-1) for _ in range(min(32, n - start)))
+            )
+
+    async def drain(self) -> None:
+        await self.queue.clear_messages()
+
+    async def receive(self, count: int) -> list[Any]:
+        pages = self.queue.receive_messages(
+            messages_per_page=count, max_messages=count, visibility_timeout=300
+        ).by_page()
+        page = await pages.__anext__()
+        return [m async for m in page]
+
+    # the operations ------------------------------------------------------------------
+
+    def operations(self, batch_rows: int) -> list[Operation]:
+        async def send(_i: int) -> Any:
+            return await self.queue.send_message(MESSAGE, time_to_live=-1)
+
+        async def prepare_send(_n: int) -> None:
+            # Azurite slows down with every message it holds (in any queue), and a slower answer
+            # also costs the client more CPU (colder caches): start each pass from an empty queue.
+            await self.drain()
+
+        async def prepare_receive(n: int) -> None:
+            await self.drain()
+            await self.fill(n)
+
+        async def receive1(_i: int) -> Any:
+            got = await self.receive(1)
+            assert len(got) == 1, got
+            return got
+
+        async def prepare_receive32(n: int) -> None:
+            await self.drain()
+            await self.fill(32 * n)
+
+        async def receive32(_i: int) -> Any:
+            got = await self.receive(32)
+            assert len(got) == 32, len(got)
+            return got
+
+        async def receive_empty(_i: int) -> Any:
+            pages = self.empty_queue.receive_messages(
+                messages_per_page=32, max_messages=32, visibility_timeout=300
+            ).by_page()
+            try:
+                page = await pages.__anext__()
+            except StopAsyncIteration:  # how the SDK reports an empty first page
+                return []
+            got = [m async for m in page]
+            assert not got
+            return got
+
+        async def prepare_delete(n: int) -> None:
+            await self.drain()
+            await self.fill(n)
+            self.received = []
+            while len(self.received) < n:
+                self.received += await self.receive(min(32, n - len(self.received)))
+
+        async def delete(i: int) -> Any:
+            m = self.received[i]
+            return await self.queue.delete_message(m.id, m.pop_receipt)
+
+        async def batch(_i: int) -> Any:
+            self.batch_counter += 1
+            pk = f"batch-{self.batch_counter % 50}"
+            ops = [
+                ("upsert", history_row(pk, f"{self.batch_counter:08X}-{j}")) for j in range(batch_rows - 1)
+            ]
+            ops.append(("upsert", {"PartitionKey": pk, "RowKey": "sentinel", "Counter": self.batch_counter}))
+            return await self.table.submit_transaction(ops)
+
+        async def get(_i: int) -> Any:
+            return await self.table.get_entity("point", "sentinel")
+
+        async def merge(i: int) -> Any:
+            entity = {"PartitionKey": "merge", "RowKey": "instance", "RuntimeStatus": "Running", "N": i}
+            return await self.table.upsert_entity(entity, mode=UpdateMode.MERGE)
+
+        async def query(_i: int) -> Any:
+            rows = [r async for r in self.table.query_entities("PartitionKey eq 'query'")]
+            assert len(rows) == 20, len(rows)
+            return rows
+
+        async def upload(_i: int) -> Any:
+            return await self.blob.upload_blob(PAYLOAD.encode() * 4, overwrite=True)
+
+        async def download(_i: int) -> Any:
+            return await (await self.blob.download_blob()).readall()
+
+        return [
+            Operation(
+                "queue.send", True, send, prepare_send, note="~300 B DTFx-style message, time_to_live=-1"
+            ),
+            Operation(
+                "queue.receive", True, receive1, prepare_receive, note="receive_messages, 1 message returned"
+            ),
+            Operation(
+                "queue.receive32",
+                True,
+                receive32,
+                prepare_receive32,
+                note="receive_messages(max 32), 32 messages returned; n/8 requests a pass",
+                divisor=8,
+            ),
+            Operation(
+                "queue.receive_empty", True, receive_empty, note="receive_messages(max 32) on an empty queue"
+            ),
+            Operation("queue.delete", True, delete, prepare_delete, note="delete_message(id, pop_receipt)"),
+            Operation(
+                "table.batch", True, batch, note=f"submit_transaction of {batch_rows} upserts (~400 B rows)"
+            ),
+            Operation("table.get", True, get, note="get_entity point read"),
+            Operation("table.merge", True, merge, note="upsert_entity(MERGE), the Instances row write"),
+            Operation("table.query", False, query, note="query_entities of one 20-row partition"),
+            Operation("blob.upload", False, upload, note="upload_blob 1.2 KB, overwrite"),
+            Operation("blob.download", False, download, note="download_blob 1.2 KB + readall"),
+        ]
+
+
+# ------------------------------------------------------------------------------ measurement
+
+
+async def run_pass(
+    op: Operation, n: int, counter: RequestCounter, prepare_n: int | None = None
+) -> tuple[float, float, float, int]:
+    """(process CPU s, main-thread CPU s, wall s, requests counted) for ``n`` calls of ``op`` (after
+    readying state for ``prepare_n`` calls, default ``n``)."""
+    if op.prepare is not None:
+        await op.prepare(prepare_n or n)
+    before = counter.total
+    cpu0, thread0, wall0 = time.process_time(), time.thread_time(), time.perf_counter()
+    for i in range(n):
+        await op.call(i)
+    cpu1, thread1, wall1 = time.process_time(), time.thread_time(), time.perf_counter()
+    return cpu1 - cpu0, thread1 - thread0, wall1 - wall0, counter.total - before
+
+
+async def profile_pass(op: Operation, n: int, profiler: str, cat: Categorizer) -> dict[str, float]:
+    if op.prepare is not None:
+        await op.prepare(n)
+    if profiler == "cprofile":
+        profile = cProfile.Profile(time.thread_time)
+        profile.enable()
+        for i in range(n):
+            await op.call(i)
+        profile.disable()
+        return categories_from_cprofile(profile, cat)
+    with StackSampler(cat) as sampler:
+        for i in range(n):
+            await op.call(i)
+    return sampler.seconds()
+
+
+def pipeline_of(client: Any) -> list[str]:
+    """The policy classes of an SDK client's pipeline (private attributes: for this report only)."""
+    inner = getattr(client, "_client", None)
+    pipeline = getattr(getattr(inner, "_client", inner), "_pipeline", None) or getattr(
+        client, "_pipeline", None
+    )
+    policies = getattr(pipeline, "_impl_policies", None)
+    if policies is None:
+        return ["?"]
+    names = []
+    for p in policies:
+        wrapped = getattr(p, "_policy", p)
+        names.append(type(wrapped).__name__)
+    transport = getattr(pipeline, "_transport", None)
+    while hasattr(transport, "_transport"):
+        transport = transport._transport
+    names.append(f"transport={type(transport).__name__}")
+    return names
+
+
+def summarize_categories(
+    seconds: dict[str, float], main_ms: float, other_threads_ms: float
+) -> dict[str, Any]:
+    total = sum(seconds.values()) or 1.0
+    rows = sorted(seconds.items(), key=lambda kv: -kv[1])
+    out: dict[str, Any] = {
+        k: {"share": round(v / total, 4), "ms_per_request": round(v / total * main_ms, 4)} for k, v in rows
+    }
+    if other_threads_ms > 0.0005:
+        out[OTHER_THREADS] = {"share": None, "ms_per_request": round(other_threads_ms, 4)}
+    policies = sum(v for k, v in seconds.items() if k.startswith(POLICY))
+    out["(all policies except signing)"] = {
+        "share": round(policies / total, 4),
+        "ms_per_request": round(policies / total * main_ms, 4),
+    }
+    return out
+
+
+class StockStorageClients(StorageClients):
+    """The clients exactly as ``durable_azure/storage/clients.py`` built them before issue 14 (each SDK
+    client with its own aiohttp session, ``trust_env`` on, the SDK's full pipeline): the "before" side
+    of an A/B run. Shares :class:`RequestCounter` and ``close`` with the current class."""
+
+    def __init__(self, connection_string: str, counter: RequestCounter | None = None) -> None:
+        from azure.data.tables.aio import TableServiceClient
+        from azure.storage.blob.aio import BlobServiceClient
+        from azure.storage.queue.aio import QueueServiceClient
+
+        from durable_azure.storage.clients import QUEUE_BLOB_API_VERSION, resolve_connection_string
+
+        self.connection_string = resolve_connection_string(connection_string)
+        self.counter = counter or RequestCounter()
+        self.fast_paths_off_reason = "stock clients (before issue 14)"
+        self.tables = TableServiceClient.from_connection_string(  # type: ignore[assignment]
+            self.connection_string, raw_request_hook=self.counter.hook("table")
+        )
+        self.queues = QueueServiceClient.from_connection_string(  # type: ignore[assignment]
+            self.connection_string,
+            api_version=QUEUE_BLOB_API_VERSION,
+            raw_request_hook=self.counter.hook("queue"),
+        )
+        self.blobs = BlobServiceClient.from_connection_string(
+            self.connection_string,
+            api_version=QUEUE_BLOB_API_VERSION,
+            raw_request_hook=self.counter.hook("blob"),
+        )
+
+    async def close(self) -> None:
+        await self.tables.close()
+        await self.queues.close()
+        await self.blobs.close()
+
+
+VARIANTS = {
+    "stock": "the SDK clients as built before issue 14 (per-client sessions, trust_env, full pipeline)",
+    "sdk": "StorageClients(fast_paths=False): shared session, no trust_env, the SDK's full pipeline",
+    "fast": "StorageClients(): shared session and the fast paths of the hot operations",
+}
+
+
+def make_clients(variant: str, counter: RequestCounter) -> StorageClients:
+    if variant == "stock":
+        return StockStorageClients(CONNECTION, counter)
+    return StorageClients(CONNECTION, counter, fast_paths=variant == "fast")
+
+
+@dataclass
+class Side:
+    """One variant's clients, counter, fixture and measurements."""
+
+    variant: str
+    counter: RequestCounter = field(default_factory=RequestCounter)
+    clients: Any = None
+    fixture: Any = None
+    passes: dict[str, list[tuple[float, float, float, int]]] = field(default_factory=dict)
+
+
+async def child_instructions(args: argparse.Namespace) -> int:
+    """Under valgrind: set up, warm up, then exactly ``-n`` calls of one operation (the parent takes the
+    difference of two runs with different ``-n`` and the same ``--prepare-n``)."""
+    counter = RequestCounter()
+    clients = make_clients(args.clients.split(",")[0], counter)
+    fixture = Fixture(clients)
+    try:
+        await fixture.create()
+        op = next(o for o in fixture.operations(args.batch_rows) if o.name == args.ops)
+        await run_pass(op, 20, counter)
+        _cpu, _main, _wall, counted = await run_pass(op, args.n, counter, args.prepare_n)
+        if counted != args.n:
+            print(f"counted {counted} requests for {args.n} calls", file=sys.stderr)
+            return 1
+    finally:
+        await fixture.delete()
+        await clients.close()
+    return 0
+
+
+def instructions_per_request(args: argparse.Namespace, variant: str, op: Operation) -> float | None:
+    """Instructions per request of ``op`` with ``variant``: two child runs under callgrind with
+    ``n1 = n/2`` and ``n2 = n`` calls (same set-up), ``(I2 - I1) / (n2 - n1)``."""
+    import re
+    import subprocess
+
+    n2 = op.count(args.n)
+    n1 = max(1, n2 // 2)
+    counts = []
+    for n in (n1, n2):
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            sys.executable,
+            THIS_FILE,
+            "--child-instructions",
+            "--clients",
+            variant,
+            "--ops",
+            op.name,
+            "-n",
+            str(n),
+            "--prepare-n",
+            str(n2),
+            "--batch-rows",
+            str(args.batch_rows),
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        found = re.search(r"Collected : (\d+)", done.stderr)
+        if done.returncode != 0 or not found:
+            log.error("%s %s: valgrind run failed: %s", variant, op.name, done.stderr[-2000:])
+            return None
+        counts.append(int(found.group(1)))
+    return (counts[1] - counts[0]) / (n2 - n1)
+
+
+async def amain(args: argparse.Namespace) -> int:
+    task = asyncio.current_task()
+    if task is not None and hasattr(signal, "SIGTERM"):  # a kill still deletes the queues and tables
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    if args.child_instructions:
+        return await child_instructions(args)
+    variants = [v.strip() for v in args.clients.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise SystemExit(f"unknown --clients {unknown}; choose from {sorted(VARIANTS)}")
+    sides = [Side(v) for v in variants]
+    wanted = set(args.ops.split(",")) if args.ops else None
+    summary: dict[str, Any] = {}
+    failures = 0
+    pipelines: dict[str, Any] = {}
+    try:
+        for side in sides:
+            side.clients = make_clients(side.variant, side.counter)
+            side.fixture = Fixture(side.clients)
+            await side.fixture.create()
+            pipelines[side.variant] = {
+                "fast_paths_off_reason": getattr(side.clients, "fast_paths_off_reason", None),
+                "queue": pipeline_of(side.fixture.queue),
+                "table": pipeline_of(side.fixture.table),
+                "blob": pipeline_of(side.fixture.blob),
+            }
+        cat = Categorizer()  # now that every SDK module is imported
+        names = [op.name for op in sides[0].fixture.operations(args.batch_rows)]
+        for name in names:
+            if wanted is not None and name not in wanted:
+                continue
+            ops = {side.variant: _op(side, name, args.batch_rows) for side in sides}
+            n = ops[variants[0]].count(args.n)
+            log.info(
+                "%s: warm-up, %d x %d unprofiled per variant (%s)", name, args.repeat, n, ", ".join(variants)
+            )
+            results: dict[str, Any] = {}
+            try:
+                for side in sides:
+                    await run_pass(
+                        ops[side.variant], min(n, 20), side.counter
+                    )  # warm-up: connections, caches
+                    side.passes[name] = []
+                for _ in range(args.repeat):  # A/B/A/B: the variants alternate within one run
+                    for side in sides:
+                        side.passes[name].append(await run_pass(ops[side.variant], n, side.counter))
+                for side in sides:
+                    op = ops[side.variant]
+                    seconds = await profile_pass(op, n, args.profiler, cat) if args.profiler != "none" else {}
+                    instructions = (
+                        instructions_per_request(args, side.variant, op) if args.instructions else None
+                    )
+                    results[side.variant] = _result(op, n, side.passes[name], seconds, args, instructions)
+            except Exception as error:
+                log.exception("%s failed", name)
+                failures += 1
+                print(
+                    json.dumps({"operation": name, "ok": False, "error": f"{type(error).__name__}: {error}"})
+                )
+                continue
+            for side in sides:  # leave no messages behind for the next operation
+                await side.fixture.drain()
+            for variant, result in results.items():
+                result["variant"] = variant
+                failures += not result["ok"]
+                print(json.dumps(result), flush=True)
+                log.info(
+                    "%s [%s]: %.3f ms CPU per request%s (wall %.2f ms)",
+                    name,
+                    variant,
+                    result["cpu_ms_per_request"],
+                    ""
+                    if result["instructions_per_request"] is None
+                    else f", {result['instructions_per_request'] / 1e6:.3f} M instructions",
+                    result["wall_ms_per_request"],
+                )
+            summary[name] = {
+                "hot_path": ops[variants[0]].hot,
+                "variants": {
+                    v: {
+                        "cpu_ms_per_request": r["cpu_ms_per_request"],
+                        "instructions_per_request": r["instructions_per_request"],
+                        "categories": r["categories"],
+                    }
+                    for v, r in results.items()
+                },
+            }
+            if len(variants) > 1:
+                base, last = results[variants[0]], results[variants[-1]]
+                summary[name]["cpu_ratio_last_to_first"] = round(
+                    last["cpu_ms_per_request"] / base["cpu_ms_per_request"], 3
+                )
+                if base["instructions_per_request"] and last["instructions_per_request"]:
+                    summary[name]["instructions_ratio_last_to_first"] = round(
+                        last["instructions_per_request"] / base["instructions_per_request"], 3
+                    )
+    finally:
+        for side in sides:
+            if side.fixture is not None:
+                await side.fixture.delete()
+            if side.clients is not None:
+                await side.clients.close()
+    machine = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+    }
+    last_variant = variants[-1]
+    hot = [v["variants"][last_variant]["cpu_ms_per_request"] for v in summary.values() if v["hot_path"]]
+    print(
+        json.dumps(
+            {
+                "summary": True,
+                "machine": machine,
+                "variants": {v: VARIANTS[v] for v in variants},
+                "pipelines": pipelines,
+                "max_hot_path_cpu_ms_per_request": max(hot) if hot else None,
+                "target_ms": 0.5,
+                "operations": {
+                    k: {
+                        **{kk: vv for kk, vv in v.items() if kk != "variants"},
+                        **{
+                            variant: {kk: vv for kk, vv in entry.items() if kk != "categories"}
+                            for variant, entry in v["variants"].items()
+                        },
+                    }
+                    for k, v in summary.items()
+                },
+            }
+        ),
+        flush=True,
+    )
+    if args.markdown:
+        print_markdown(summary, variants)
+    return 1 if failures else 0
+
+
+def _op(side: Side, name: str, batch_rows: int) -> Operation:
+    return next(o for o in side.fixture.operations(batch_rows) if o.name == name)
+
+
+def _result(
+    op: Operation,
+    n: int,
+    passes: list[tuple[float, float, float, int]],
+    seconds: dict[str, float],
+    args: argparse.Namespace,
+    instructions: float | None,
+) -> dict[str, Any]:
+    cpu = statistics.median(p[0] for p in passes) * 1000 / n
+    main = statistics.median(p[1] for p in passes) * 1000 / n
+    wall = statistics.median(p[2] for p in passes) * 1000 / n
+    counted = [p[3] for p in passes]
+    return {
+        "operation": op.name,
+        "ok": all(c == n for c in counted),
+        "hot_path": op.hot,
+        "note": op.note,
+        "n": n,
+        "repeat": len(passes),
+        "cpu_ms_per_request": round(cpu, 4),
+        "cpu_ms_per_request_all_passes": [round(p[0] * 1000 / n, 4) for p in passes],
+        "main_thread_cpu_ms_per_request": round(main, 4),
+        "wall_ms_per_request": round(wall, 3),
+        "instructions_per_request": None if instructions is None else round(instructions),
+        "requests_counted_per_pass": counted,
+        "profiler": args.profiler,
+        "categories": summarize_categories(seconds, main, cpu - main) if seconds else None,
+    }
+
+
+# Category columns of the Markdown table, in order; everything else is summed into "rest".
+_COLUMNS = (
+    ("policies", lambda k: k.startswith(POLICY)),
+    ("plumbing", lambda k: k == PLUMBING),
+    ("signing", lambda k: k == SIGNING),
+    ("SDK+models", lambda k: k == SDK),
+    ("XML/JSON", lambda k: k in (XML, JSON)),
+    ("core req/resp", lambda k: k == CORE_HTTP),
+    ("tracing", lambda k: k == TRACING),
+    ("adapter", lambda k: k == ADAPTER),
+    ("aiohttp", lambda k: k == AIOHTTP),
+    ("loop", lambda k: k == LOOP),
+    ("threads", lambda k: k in (THREADS, OTHER_THREADS)),
+    ("ours", lambda k: k == OURS),
+)
+
+
+def print_markdown(summary: dict[str, Any], variants: list[str]) -> None:
+    header = ["operation", "variant", "CPU ms/req", "M instr/req", *[c for c, _ in _COLUMNS], "rest"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    policy_totals: dict[str, Counter[str]] = {v: Counter() for v in variants}
+    for name, entry in summary.items():
+        for variant, data in entry["variants"].items():
+            cats = {k: v for k, v in (data.get("categories") or {}).items() if not k.startswith("(")}
+            instructions = data.get("instructions_per_request")
+            cells = [
+                name + ("" if entry["hot_path"] else " *"),
+                variant,
+                f"{data['cpu_ms_per_request']:.3f}",
+                "" if instructions is None else f"{instructions / 1e6:.2f}",
+            ]
+            used: set[str] = set()
+            for _label, match in _COLUMNS:
+                keys = [k for k in cats if match(k)]
+                used.update(keys)
+                cells.append(f"{sum(cats[k]['ms_per_request'] for k in keys):.3f}" if cats else "")
+            rest = sum(v["ms_per_request"] for k, v in cats.items() if k not in used and k != HARNESS)
+            cells.append(f"{rest:.3f}" if cats else "")
+            lines.append("| " + " | ".join(cells) + " |")
+            for k, v in cats.items():
+                if k.startswith(POLICY):
+                    policy_totals[variant][k[len(POLICY) :]] += v["ms_per_request"]
+    lines.append("")
+    for variant, totals in policy_totals.items():
+        if totals:
+            lines.append(
+                f"Policies by cost [{variant}] (ms per request, summed over operations): "
+                + ", ".join(f"{k} {v:.3f}" for k, v in totals.most_common())
+            )
+    print("\n".join(lines), file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("-n", type=int, default=300, help="requests per pass and operation (default 300)")
+    parser.add_argument("--repeat", type=int, default=3, help="unprofiled passes per operation (median)")
+    parser.add_argument("--ops", default="", help="comma-separated operation names (default: all)")
+    parser.add_argument("--batch-rows", type=int, default=5, help="rows per table.batch transaction")
+    parser.add_argument("--profiler", choices=("cprofile", "sample", "none"), default="cprofile")
+    parser.add_argument("--markdown", action="store_true", help="also print a Markdown table on stderr")
+    parser.add_argument(
+        "--clients",
+        default="fast",
+        help="comma-separated variants measured alternately in one run: "
+        + "; ".join(f"{k}: {v}" for k, v in VARIANTS.items()),
+    )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count instructions per request under valgrind (callgrind), repeatable under load",
+    )
+    parser.add_argument("--child-instructions", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--prepare-n", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    log.setLevel(args.log_level.upper())
+    return asyncio.run(amain(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
