@@ -1,4 +1,4 @@
-"""Checks, against Azurite, that the storage fast paths of ``durable_azure/storage/clients.py`` behave
+"""Checks, against Azurite, that the storage fast paths of ``durable_azure/storage/fast_paths`` behave
 exactly like the Azure SDK's own methods they replace.
 
 Each scenario runs twice — once through ``StorageClients(fast_paths=False)`` (every call the SDK's
@@ -14,7 +14,7 @@ compares:
   request ids and server times masked).
 
 Run it after changing the fast paths or installing another SDK version (then update
-``VERIFIED_SDK_VERSIONS`` in clients.py): ``.venv/bin/python bench/verify_fast_paths.py``. Prints one
+``VERIFIED_SDK_VERSIONS`` in durable_azure/storage/fast_paths/sdk.py): ``.venv/bin/python bench/verify_fast_paths.py``. Prints one
 JSON line per scenario and a summary line; exits 1 on any difference. ``--sas`` repeats the
 scenarios with an account-SAS connection string.
 """
