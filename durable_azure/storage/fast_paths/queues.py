@@ -6,18 +6,16 @@ import functools
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import Any, cast
-from urllib.parse import quote
 from xml.sax.saxutils import escape as xml_escape
 
 from azure.core.async_paging import AsyncItemPaged
 from azure.core.exceptions import HttpResponseError, map_error
-from azure.core.pipeline.transport import HttpRequest as LegacyHttpRequest
+from azure.core.rest import HttpRequest
 from azure.storage.queue import QueueMessage
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
 from durable_azure.storage.fast_paths.common import (
     ERROR_MAP,
-    join_url,
     rfc7231_or_none,
     xml_datetime,
     xml_text,
@@ -92,7 +90,11 @@ class FastQueueClient(QueueClient):
             return None
         return fast
 
-    async def _run(self, fast: FastPipeline, request: LegacyHttpRequest, kwargs: dict[str, Any]) -> Any:
+    async def _run(self, fast: FastPipeline, request: HttpRequest, kwargs: dict[str, Any]) -> Any:
+        """Send a request made by the SDK's request builder (a path relative to the queue), with its
+        URL completed as the generated operation does (``format_url``)."""
+        generated = self._client
+        request.url = generated._client.format_url(request.url, url=generated._config.url)
         return (await fast.pipeline.run(request, **kwargs)).http_response
 
     async def send_message(
@@ -119,26 +121,17 @@ class FastQueueClient(QueueClient):
                 timeout=timeout,
                 **kwargs,
             )
-        params = []
-        if visibility_timeout is not None:
-            params.append(("visibilitytimeout", str(visibility_timeout)))
-        if time_to_live is not None:
-            params.append(("messagettl", str(time_to_live)))
-        if timeout is not None:
-            params.append(("timeout", str(timeout)))
-        request = LegacyHttpRequest(
-            "POST",
-            join_url(self.url, "/messages", params),
-            headers={
-                "Content-Type": "application/xml",
-                "x-ms-version": self.api_version,
-                "Accept": "application/xml",
-            },
-        )
-        request.set_bytes_body(
-            b"<?xml version='1.0' encoding='utf-8'?>\n<QueueMessage><MessageText>"
+        # The SDK's own request builder; the body is the XML its model serializer writes for
+        # ``QueueMessage(message_text=content)`` (same bytes, checked by bench/verify_fast_paths.py).
+        request = sdk_internals().build_send(
+            visibility_timeout=visibility_timeout,
+            message_time_to_live=time_to_live,
+            timeout=timeout,
+            content_type="application/xml",
+            version=self._client._config.version,
+            content=b"<?xml version='1.0' encoding='utf-8'?>\n<QueueMessage><MessageText>"
             + xml_escape(content).encode("utf-8")
-            + b"</MessageText></QueueMessage>"
+            + b"</MessageText></QueueMessage>",
         )
         response = await self._run(fast, request, kwargs)
         if response.status_code != 201:
@@ -198,17 +191,11 @@ class FastQueueClient(QueueClient):
         number_of_messages: int | None = None,
     ) -> _ReceivedItems:
         """The generated ``receive_messages`` operation as ``MessagesPaged`` calls it."""
-        params = []
-        if number_of_messages is not None:
-            params.append(("numofmessages", str(int(number_of_messages))))
-        if visibility_timeout is not None:
-            params.append(("visibilitytimeout", str(visibility_timeout)))
-        if timeout is not None:
-            params.append(("timeout", str(timeout)))
-        request = LegacyHttpRequest(
-            "GET",
-            join_url(self.url, "/messages", params),
-            headers={"x-ms-version": self.api_version, "Accept": "application/xml"},
+        request = sdk_internals().build_receive(
+            number_of_messages=number_of_messages,
+            visibility_timeout=visibility_timeout,
+            timeout=timeout,
+            version=self._client._config.version,
         )
         response = await self._run(fast, request, dict(kwargs))
         if response.status_code != 200:  # MessagesPaged passes it through process_storage_error
@@ -237,13 +224,8 @@ class FastQueueClient(QueueClient):
             raise ValueError("pop_receipt must be present")
         if not isinstance(message_id, str) or not isinstance(receipt, str):
             return await super().delete_message(message, pop_receipt, timeout=timeout, **kwargs)
-        params = [("popreceipt", receipt)]
-        if timeout is not None:
-            params.append(("timeout", str(timeout)))
-        request = LegacyHttpRequest(
-            "DELETE",
-            join_url(self.url, "/messages/" + quote(message_id, safe=""), params),
-            headers={"x-ms-version": self.api_version},
+        request = sdk_internals().build_delete(
+            message_id, pop_receipt=receipt, timeout=timeout, version=self._client._config.version
         )
         response = await self._run(fast, request, kwargs)
         if response.status_code != 204:

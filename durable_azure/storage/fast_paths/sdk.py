@@ -73,6 +73,13 @@ def sdk_internals() -> Any:
     from azure.data.tables._generated import models as table_models
     from azure.data.tables._generated._serialization import Deserializer as TableDeserializer
     from azure.data.tables._generated._vendor import prep_if_match
+    from azure.data.tables._generated.operations._operations import (
+        build_table_insert_entity_request,
+        build_table_merge_entity_request,
+        build_table_query_entities_request,
+        build_table_query_entity_with_partition_and_row_key_request,
+        build_table_update_entity_request,
+    )
     from azure.data.tables._serialize import (
         _add_entity_properties,
         _get_match_condition,
@@ -85,6 +92,11 @@ def sdk_internals() -> Any:
     from azure.data.tables.aio._policies_async import AsyncTablesRetryPolicy
     from azure.storage.queue._generated import models as queue_models
     from azure.storage.queue._generated._utils.model_base import _failsafe_deserialize_xml
+    from azure.storage.queue._generated.operations._operations import (
+        build_queue_delete_message_request,
+        build_queue_receive_messages_request,
+        build_queue_send_message_request,
+    )
     from azure.storage.queue._message_encoding import NoDecodePolicy, NoEncodePolicy
     from azure.storage.queue._shared.policies_async import ExponentialRetry as QueueRetry
     from azure.storage.queue._shared.response_handlers import process_storage_error
@@ -121,6 +133,14 @@ def sdk_internals() -> Any:
         QueueRetry=QueueRetry,
         process_storage_error=process_storage_error,
         MessagesPaged=MessagesPaged,
+        build_get=build_table_query_entity_with_partition_and_row_key_request,
+        build_query=build_table_query_entities_request,
+        build_merge=build_table_merge_entity_request,
+        build_update=build_table_update_entity_request,
+        build_insert=build_table_insert_entity_request,
+        build_send=build_queue_send_message_request,
+        build_receive=build_queue_receive_messages_request,
+        build_delete=build_queue_delete_message_request,
     )
 
 

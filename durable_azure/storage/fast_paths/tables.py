@@ -6,16 +6,15 @@ import functools
 import json
 from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import Any, cast
-from urllib.parse import quote
 
 from azure.core import MatchConditions
 from azure.core.async_paging import AsyncItemPaged
-from azure.core.pipeline.transport import HttpRequest as LegacyHttpRequest
+from azure.core.rest import HttpRequest
 from azure.data.tables import TableEntity, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from durable_azure.storage.fast_paths import batch
-from durable_azure.storage.fast_paths.common import join_url, rfc1123
+from durable_azure.storage.fast_paths.common import rfc1123
 from durable_azure.storage.fast_paths.pipeline import FastPipeline
 from durable_azure.storage.fast_paths.sdk import sdk_internals, sdk_path_needed
 from durable_azure.storage.fast_paths.table_codec import (
@@ -39,13 +38,25 @@ class FastTableClient(TableClient):
             return None
         return fast
 
-    def _entity_url(self, partition_key: str, row_key: str, params: list[tuple[str, str]]) -> str:
+    async def _send(
+        self, fast: FastPipeline, request: HttpRequest, kwargs: dict[str, Any]
+    ) -> tuple[Any, Any]:
+        """Send a request made by the SDK's request builder (a path relative to the account), with
+        its URL completed as the generated operation does; ``(pipeline_response, response)``."""
+        generated = self._client
+        request.url = generated._client.format_url(request.url, url=generated._config.url)
+        pipeline_response = await fast.pipeline.run(request, **kwargs)
+        return pipeline_response, pipeline_response.http_response
+
+    def _keys(self, partition_key: str, row_key: str) -> dict[str, Any]:
+        """The table and key arguments the SDK's client methods pass to a generated operation."""
         sdk = sdk_internals()
-        path = (
-            f"/{quote(self.table_name, safe='')}(PartitionKey='{quote(sdk.prepare_key(partition_key), safe='')}',"
-            f"RowKey='{quote(sdk.prepare_key(row_key), safe='')}')"
-        )
-        return join_url(self.url, path, params)
+        return {
+            "table": self.table_name,
+            "partition_key": sdk.prepare_key(partition_key),
+            "row_key": sdk.prepare_key(row_key),
+            "version": self._client._config.version,
+        }
 
     async def get_entity(
         self,
@@ -63,18 +74,8 @@ class FastTableClient(TableClient):
             user_select = ",".join(select)
         elif isinstance(select, str):
             user_select = select
-        params = [("$select", user_select)] if user_select is not None else []
-        request = LegacyHttpRequest(
-            "GET",
-            self._entity_url(partition_key, row_key, params),
-            headers={
-                "x-ms-version": self.api_version,
-                "DataServiceVersion": "3.0",
-                "Accept": "application/json;odata=minimalmetadata",
-            },
-        )
-        pipeline_response = await fast.pipeline.run(request, **kwargs)
-        response = pipeline_response.http_response
+        request = sdk_internals().build_get(**self._keys(partition_key, row_key), select=user_select)
+        pipeline_response, response = await self._send(fast, request, kwargs)
         if response.status_code != 200:
             raise_table_error(response, pipeline_response, self.table_name)
         entity: TableEntity = sdk_internals().convert_to_entity(json.loads(response.body()))
@@ -151,28 +152,16 @@ class FastTableClient(TableClient):
     ) -> tuple[str, Any, dict[str, Any]]:
         """The generated ``query_entities`` operation as ``TableEntityPropertiesPaged`` calls it: one
         page as ``(location mode, response with .value, response headers)``."""
-        params = []
-        if top is not None:
-            params.append(("$top", str(top)))
-        if select is not None:
-            params.append(("$select", select))
-        if filter is not None:
-            params.append(("$filter", filter))
-        if next_partition_key is not None:
-            params.append(("NextPartitionKey", next_partition_key))
-        if next_row_key is not None:
-            params.append(("NextRowKey", next_row_key))
-        request = LegacyHttpRequest(
-            "GET",
-            join_url(self.url, f"/{quote(table, safe='')}()", params),
-            headers={
-                "x-ms-version": self.api_version,
-                "DataServiceVersion": "3.0",
-                "Accept": "application/json;odata=minimalmetadata",
-            },
+        request = sdk_internals().build_query(
+            table=table,
+            top=top,
+            select=select,
+            filter=filter,
+            next_partition_key=next_partition_key,
+            next_row_key=next_row_key,
+            version=self._client._config.version,
         )
-        pipeline_response = await fast.pipeline.run(request, **kwargs)
-        response = pipeline_response.http_response
+        pipeline_response, response = await self._send(fast, request, kwargs)
         if response.status_code != 200:  # the pager passes it through _process_table_error
             raise generated_table_error(response, pipeline_response)
         headers = response.headers
@@ -189,17 +178,25 @@ class FastTableClient(TableClient):
     async def _write_entity(
         self,
         fast: FastPipeline,
-        method: str,
-        url: str,
-        body: str,
-        headers: dict[str, str],
+        mode: str | UpdateMode,
+        entity: Any,
         kwargs: dict[str, Any],
+        *,
+        etag: str | None = None,
+        match_condition: MatchConditions | None = None,
     ) -> tuple[Any, Any]:
-        """Send one entity write; ``(pipeline_response, response)``."""
-        request = LegacyHttpRequest(method, url, headers=headers)
-        request.set_bytes_body(body.encode("utf-8"))
-        pipeline_response = await fast.pipeline.run(request, **kwargs)
-        return pipeline_response, pipeline_response.http_response
+        """A merge (PATCH) or replace (PUT) of ``entity`` through the SDK's request builder, with the
+        JSON body azure-data-tables writes; ``(pipeline_response, response)``."""
+        sdk = sdk_internals()
+        build = sdk.build_merge if mode == UpdateMode.MERGE else sdk.build_update
+        request = build(
+            **self._keys(entity["PartitionKey"], entity["RowKey"]),
+            etag=etag,
+            match_condition=match_condition,
+            content_type="application/json",
+            content=entity_body(entity).encode("utf-8"),
+        )
+        return await self._send(fast, request, kwargs)
 
     @staticmethod
     def _write_metadata(response: Any, content: Any, *, preference: bool) -> Mapping[str, Any]:
@@ -230,19 +227,7 @@ class FastTableClient(TableClient):
         row_key = entity["RowKey"]
         if not isinstance(partition_key, str) or not isinstance(row_key, str):
             return await super().upsert_entity(entity, mode=mode, **kwargs)
-        pipeline_response, response = await self._write_entity(
-            fast,
-            "PATCH" if mode == UpdateMode.MERGE else "PUT",
-            self._entity_url(partition_key, row_key, []),
-            entity_body(entity),
-            {
-                "Content-Type": "application/json",
-                "x-ms-version": self.api_version,
-                "DataServiceVersion": "3.0",
-                "Accept": "application/json",
-            },
-            kwargs,
-        )
+        pipeline_response, response = await self._write_entity(fast, mode, entity, kwargs)
         if response.status_code != 204:
             raise_table_error(response, pipeline_response, self.table_name)
         return self._write_metadata(response, None, preference=False)
@@ -271,22 +256,8 @@ class FastTableClient(TableClient):
             return await super().update_entity(
                 entity, mode=mode, etag=etag, match_condition=match_condition, **kwargs
             )
-        headers = {
-            "Content-Type": "application/json",
-            "x-ms-version": self.api_version,
-            "DataServiceVersion": "3.0",
-            "Accept": "application/json",
-        }
-        if_match = sdk.prep_if_match(etag, condition)
-        if if_match is not None:
-            headers["If-Match"] = if_match
         pipeline_response, response = await self._write_entity(
-            fast,
-            "PATCH" if mode == UpdateMode.MERGE else "PUT",
-            self._entity_url(partition_key, row_key, []),
-            entity_body(entity),
-            headers,
-            kwargs,
+            fast, mode, entity, kwargs, etag=etag, match_condition=condition
         )
         if response.status_code != 204:
             raise_table_error(response, pipeline_response, self.table_name)
@@ -298,19 +269,13 @@ class FastTableClient(TableClient):
             return await super().create_entity(entity, **kwargs)
         sdk = sdk_internals()
         body = entity_body(entity)
-        pipeline_response, response = await self._write_entity(
-            fast,
-            "POST",
-            join_url(self.url, "/" + quote(self.table_name, safe=""), []),
-            body,
-            {
-                "Content-Type": "application/json;odata=nometadata",
-                "x-ms-version": self.api_version,
-                "DataServiceVersion": "3.0",
-                "Accept": "application/json;odata=minimalmetadata",
-            },
-            kwargs,
+        request = sdk.build_insert(
+            table=self.table_name,
+            version=self._client._config.version,
+            content_type="application/json;odata=nometadata",
+            content=body.encode("utf-8"),
         )
+        pipeline_response, response = await self._send(fast, request, kwargs)
         status = response.status_code
         if status not in (201, 204):  # as the SDK: checks on the decoded error, then the generated one
             error = generated_table_error(response, pipeline_response)
