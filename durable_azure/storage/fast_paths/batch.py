@@ -7,16 +7,13 @@ import time
 import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 from wsgiref.handlers import format_date_time
 
 from azure.core.exceptions import HttpResponseError
 from azure.core.pipeline.transport import HttpRequest as LegacyHttpRequest
-from azure.data.tables import TableEntity, UpdateMode
 
 from durable_azure.storage.fast_paths.pipeline import FastPipeline
 from durable_azure.storage.fast_paths.sdk import sdk_internals
-from durable_azure.storage.fast_paths.table_codec import BATCH_OPTIONS, UNCONDITIONALLY, entity_body
 
 if TYPE_CHECKING:
     from azure.data.tables.aio import TableClient
@@ -114,115 +111,29 @@ def _http_answer(http: bytes) -> tuple[int, bytes, str | None]:
     return status, http, etag
 
 
-def _batch_parts(client: TableClient, operations: list[Any]) -> list[_Part] | None:
-    """The transaction's operations as the SDK's ``TableBatchOperations`` builds them (same URLs,
-    headers and JSON bodies, from the SDK's serializer and ETag helpers), for the plain forms:
-    ``(create|upsert|update|delete, entity[, {mode, etag, match_condition}])`` over one partition.
-    ``None`` for anything else, which then goes through ``TableBatchOperations`` itself."""
-    sdk = sdk_internals()
-    base = f"{client.scheme}://{client._primary_hostname}"
-    table = quote(client.table_name, safe="")
-    version = client.api_version
-    partition: str | None = None
-    entity_prefix = ""
-    parts: list[_Part] = []
-    try:
-        for operation in operations:
-            if not isinstance(operation, tuple) or len(operation) not in (2, 3):
-                return None
-            kind, entity = operation[0], operation[1]
-            options = operation[2] if len(operation) == 3 else {}
-            if (
-                not isinstance(kind, str)
-                or not isinstance(entity, Mapping)
-                or not isinstance(options, Mapping)
-            ):
-                return None
-            keys = entity.get("PartitionKey"), entity.get("RowKey")
-            if not isinstance(keys[0], str) or not isinstance(keys[1], str):
-                return None
-            if partition is None:
-                partition = keys[0]
-                entity_prefix = f"{base}/{table}(PartitionKey='{quote(sdk.prepare_key(partition), safe='')}',"
-            elif keys[0] != partition:
-                return None
-            kind = kind.lower()
-            if kind == "create" and not options:
-                body = entity_body(entity)
-                headers = [
-                    ("Content-Type", "application/json"),
-                    ("Content-Length", str(len(body))),
-                    ("x-ms-version", version),
-                    ("DataServiceVersion", "3.0"),
-                    ("Accept", "application/json;odata=minimalmetadata"),
-                ]
-                parts.append(("POST", f"{base}/{table}", headers, body))
-                continue
-            if kind not in ("upsert", "update", "delete") or not BATCH_OPTIONS[kind].issuperset(options):
-                return None
-            mode = options.get("mode", UpdateMode.MERGE)
-            if kind != "delete" and mode not in (UpdateMode.MERGE, UpdateMode.REPLACE):
-                return None
-            if_match = None
-            if kind != "upsert":
-                etag = options.get("etag")
-                condition = options.get("match_condition")
-                # The SDK serializes an update's entity before looking for its ETag, so only a
-                # delete takes the ETag from a TableEntity's metadata.
-                if kind == "delete" and condition and not etag and isinstance(entity, TableEntity):
-                    etag = entity.metadata.get("etag")
-                condition = sdk.get_match_condition(etag, condition or UNCONDITIONALLY)
-                if_match = sdk.prep_if_match(etag, condition)
-            url = f"{entity_prefix}RowKey='{quote(sdk.prepare_key(keys[1]), safe='')}')"
-            if kind == "delete":
-                headers = [
-                    ("x-ms-version", version),
-                    ("DataServiceVersion", "3.0"),
-                    ("Accept", "application/json;odata=minimalmetadata"),
-                ]
-                if if_match is not None:
-                    headers.append(("If-Match", if_match))
-                parts.append(("DELETE", url, headers, ""))
-                continue
-            body = entity_body(entity)
-            headers = [
-                ("Content-Type", "application/json"),
-                ("Content-Length", str(len(body))),
-                ("x-ms-version", version),
-                ("DataServiceVersion", "3.0"),
-                ("Accept", "application/json"),
-            ]
-            if if_match is not None:
-                headers.append(("If-Match", if_match))
-            parts.append(("PATCH" if mode == UpdateMode.MERGE else "PUT", url, headers, body))
-    except (TypeError, ValueError, AttributeError):  # let the SDK's builder raise its own error
-        return None
-    return parts
-
-
 async def submit_transaction(
     client: TableClient, fast: FastPipeline, operations: list[Any], kwargs: dict[str, Any]
 ) -> list[Mapping[str, Any]]:
     """One transaction of 1-100 operations through ``fast``, answered and failing as the SDK's
     ``submit_transaction``."""
     sdk = sdk_internals()
-    parts = _batch_parts(client, operations)
-    if parts is None:  # anything unusual: the SDK's own builder (and its errors)
-        batch = sdk.TableBatchOperations(
-            config=client._client._config,
-            endpoint=f"{client.scheme}://{client._primary_hostname}",
-            table_name=client.table_name,
-            is_cosmos_endpoint=client._cosmos_endpoint,
-        )
-        try:
-            for operation in operations:
-                batch.add_operation(operation)
-        except TypeError as exc:
-            raise TypeError(
-                "The value of 'operations' must be an iterator or async iterator "
-                "of Tuples. Please check documentation for correct Tuple format."
-            ) from exc
-        parts = [_sdk_part(r) for r in batch.requests]
+    # The SDK's own TableBatchOperations builds each operation (its request builders, entity
+    # serializer, ETag and partition checks, and errors); only the multipart envelope is written here.
+    batch = sdk.TableBatchOperations(
+        config=client._client._config,
+        endpoint=f"{client.scheme}://{client._primary_hostname}",
+        table_name=client.table_name,
+        is_cosmos_endpoint=client._cosmos_endpoint,
+    )
+    try:
+        for operation in operations:
+            batch.add_operation(operation)
+    except TypeError as exc:
+        raise TypeError(
+            "The value of 'operations' must be an iterator or async iterator "
+            "of Tuples. Please check documentation for correct Tuple format."
+        ) from exc
+    parts = [_sdk_part(r) for r in batch.requests]
     date = format_date_time(time.time())
     changeset = f"changeset_{uuid.uuid4()}"
     boundary = f"batch_{uuid.uuid4()}"

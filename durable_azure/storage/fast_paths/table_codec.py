@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Mapping
 from typing import Any
 
 from azure.core import MatchConditions
@@ -35,30 +32,6 @@ def raise_table_error(response: Any, pipeline_response: Any, table_name: str) ->
 UNCONDITIONALLY = MatchConditions.Unconditionally
 
 
-_INT32 = range(-(2**31), 2**31)
-
-
-def entity_body(entity: Mapping[str, Any]) -> str:
-    """The JSON body azure-data-tables sends for ``entity`` (``_add_entity_properties``, then
-    azure-core's ``json.dumps``): written directly for the plain property types (str, bool, Int32,
-    finite float, None), by the SDK's serializer for anything else."""
-    properties: dict[str, Any] = {}
-    for name, value in entity.items():
-        kind = type(value)
-        if kind is str:
-            properties[name] = value
-            properties[name + "@odata.type"] = "Edm.String"
-        elif kind is bool or (kind is int and value in _INT32):
-            properties[name] = value
-        elif kind is float and math.isfinite(value):
-            properties[name] = value
-            properties[name + "@odata.type"] = "Edm.Double"
-        elif value is not None:
-            sdk = sdk_internals()
-            return json.dumps(sdk.add_entity_properties(entity), cls=sdk.json_encoder)
-    return json.dumps(properties)
-
-
 def valid_top(results_per_page: Any) -> bool:
     return results_per_page is None or (type(results_per_page) is int and results_per_page >= 0)
 
@@ -70,10 +43,3 @@ class QueryPage:
 
     def __init__(self, value: Any) -> None:
         self.value = value
-
-
-BATCH_OPTIONS = {
-    "upsert": frozenset({"mode"}),
-    "update": frozenset({"mode", "etag", "match_condition"}),
-    "delete": frozenset({"etag", "match_condition"}),
-}

@@ -20,7 +20,6 @@ from durable_azure.storage.fast_paths.sdk import sdk_internals, sdk_path_needed
 from durable_azure.storage.fast_paths.table_codec import (
     UNCONDITIONALLY,
     QueryPage,
-    entity_body,
     generated_table_error,
     raise_table_error,
     valid_top,
@@ -193,8 +192,7 @@ class FastTableClient(TableClient):
             **self._keys(entity["PartitionKey"], entity["RowKey"]),
             etag=etag,
             match_condition=match_condition,
-            content_type="application/json",
-            content=entity_body(entity).encode("utf-8"),
+            json=sdk.add_entity_properties(entity),
         )
         return await self._send(fast, request, kwargs)
 
@@ -268,19 +266,18 @@ class FastTableClient(TableClient):
         if fast is None:
             return await super().create_entity(entity, **kwargs)
         sdk = sdk_internals()
-        body = entity_body(entity)
+        entity_json = sdk.add_entity_properties(entity)
         request = sdk.build_insert(
             table=self.table_name,
             version=self._client._config.version,
             content_type="application/json;odata=nometadata",
-            content=body.encode("utf-8"),
+            json=entity_json,
         )
         pipeline_response, response = await self._send(fast, request, kwargs)
         status = response.status_code
         if status not in (201, 204):  # as the SDK: checks on the decoded error, then the generated one
             error = generated_table_error(response, pipeline_response)
             decoded = sdk.decode_error(error.response, error.message)
-            entity_json = json.loads(body)
             sdk.validate_key_values(decoded, entity_json.get("PartitionKey"), entity_json.get("RowKey"))
             sdk.validate_tablename_error(decoded, self.table_name)
             raise error
