@@ -1,4 +1,4 @@
-"""Helpers shared by the queue and table fast paths: URL joining, cached date parsing, XML fields."""
+"""Helpers shared by the queue and table fast paths: cached date parsing, XML fields, the error map."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import email.utils
 import functools
 import xml.etree.ElementTree as ET
 from typing import Any
-from urllib.parse import quote
 
 from azure.core.exceptions import (
     ClientAuthenticationError,
@@ -30,19 +29,6 @@ def rfc7231(text: str) -> Any:
 def rfc1123(text: str) -> Any:
     """The tables deserializer's ``rfc-1123`` datetime; cached."""
     return sdk_internals().deserialize_rfc(text)
-
-
-def join_url(base_url: str, path: str, params: list[tuple[str, str]]) -> str:
-    """azure-core's ``format_url``/``_urljoin`` for an SDK base URL that may carry a SAS query: the
-    path appended to the base path, then the base query, then the request's parameters."""
-    base, _, sas = base_url.partition("?")
-    url = base.rstrip("/") + path
-    query = "&".join(f"{k}={quote(v, safe='')}" for k, v in params)
-    if sas and query:
-        return f"{url}?{sas}&{query}"
-    if sas or query:
-        return f"{url}?{sas or query}"
-    return url
 
 
 def rfc7231_or_none(text: str | None) -> Any:

@@ -1,4 +1,4 @@
-"""Table entity bodies, response metadata and errors exactly as azure-data-tables makes them."""
+"""What the table fast paths share with the generated operations: errors, ETag default, pages."""
 
 from __future__ import annotations
 
