@@ -5,12 +5,15 @@ The queue and table clients handed out by ``get_queue_client`` / ``get_table_cli
 ``send_message`` / ``receive_messages`` / ``delete_message`` (:mod:`.queues`) and ``get_entity`` /
 ``query_entities`` / ``list_entities`` / ``upsert_entity`` / ``update_entity`` / ``create_entity`` /
 ``submit_transaction`` (:mod:`.tables`, :mod:`.batch`) overridden to send the same request as the
-SDK (same URL, query, headers and body; checked on the wire against the SDK's own path by
-``bench/verify_fast_paths.py``) through a short azure-core pipeline (:mod:`.pipeline`): the SDK's own
-retry policy and SharedKey/SAS signing policy, plus one policy that stamps the date, request id
-and user agent and counts the request — instead of the SDK's ~15-policy pipeline, two
-``distributed_trace`` wrappers, the generated model layer and, for transactions, azure-core's
-``email``-based multipart codec. Results and exceptions are the SDK's types, built with the SDK's
+SDK — built by the SDK's own generated request builders (``build_queue_send_message_request``,
+``build_table_merge_entity_request`` …, ``TableBatchOperations`` for transactions) and completed with
+``format_url`` as the generated operations do; checked on the wire against the SDK's own path by
+``bench/verify_fast_paths.py`` and ``tests/integration/test_fast_paths.py`` — through a short
+azure-core pipeline (:mod:`.pipeline`): the SDK's own retry policy and SharedKey/SAS signing policy,
+plus one policy that stamps the date, request id and user agent and counts the request — instead
+of the SDK's ~15-policy pipeline, two ``distributed_trace`` wrappers, the generated model layer and,
+for transactions, azure-core's ``email``-based multipart codec (a transaction's multipart envelope
+and its answer's parts are written and split in :mod:`.batch`). Results and exceptions are the SDK's types, built with the SDK's
 own helpers (``QueueMessage``, ``TableEntity`` via ``_convert_to_entity``,
 ``process_storage_error``, ``_decode_error`` …).
 
