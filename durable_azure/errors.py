@@ -146,3 +146,8 @@ class InvalidInputError(DurableError, ValueError):
 
 class OperationTimeoutError(DurableError, TimeoutError):
     """An instance did not reach the awaited state in time (it may still get there later)."""
+
+
+class EngineNotRunningError(DurableError):
+    """A work item reached a Functions worker process whose engine did not come up in time; the
+    Functions host delivers it again (its queue trigger retries)."""
