@@ -135,7 +135,7 @@ def test_enable_azure_hosting_is_idempotent() -> None:
     first = df.enable_azure_hosting(app)
     assert df.enable_azure_hosting(app) is first
     assert app.enable_azure_hosting() is app
-    assert len(app.get_functions()) == 2
+    assert len(app.get_functions()) == 3  # management API, work-item queue trigger, supervisor timer
 
 
 # ---------------------------------------------------------------- HTTP helpers
