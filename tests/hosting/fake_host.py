@@ -274,8 +274,26 @@ class FakeHost:
             path.with_suffix(".tmp").write_text(json.dumps(self.stats))
             path.with_suffix(".tmp").replace(path)
 
+    def engine_stats(self) -> None:
+        """What the app's engine in this process did (read from it: this is the worker process)."""
+        try:
+            from durable_azure.functions import runtime
+
+            hosted = runtime.active()
+        except Exception:
+            return
+        if hosted is not None and hosted.worker is not None:
+            activities = hosted.worker.activities
+            self.stats["engine"] = {
+                "delivered": activities.delivered,
+                "local_runs": activities.local_runs,
+                "executed": activities.executed,
+                "owned": sorted(hosted.worker.partitions.owned),
+            }
+
     async def report(self) -> None:
         while True:
+            self.engine_stats()
             self.write_stats()
             await asyncio.sleep(0.5)
 
@@ -300,7 +318,10 @@ async def main(args: argparse.Namespace) -> None:
         await host.http(args.http_url, function, {route_name: route_value}, args.http_body.encode())
     print(f"fake host {os.getpid()} ready", flush=True)
     try:
-        await asyncio.gather(*tasks)
+        if args.exit_after:
+            await asyncio.sleep(args.exit_after)  # then return: the interpreter exits normally
+        else:
+            await asyncio.gather(*tasks)
     finally:
         host.write_stats()
 
@@ -314,6 +335,7 @@ if __name__ == "__main__":
     parser.add_argument("--stats")
     parser.add_argument("--timer", type=float, default=0.0, help="seconds between timer ticks (0: none)")
     parser.add_argument("--visibility", type=float, default=30.0)
+    parser.add_argument("--exit-after", type=float, default=0.0, help="return after this many seconds")
     parser.add_argument("--http-url")
     parser.add_argument("--http-function", default="http_start:functionName:hello_cities")
     parser.add_argument("--http-body", default="")
