@@ -10,8 +10,8 @@ on the triggers it knows. So the app gets three ordinary functions:
 * a timer trigger (every 30 s and on start-up), a safety net that restarts the engine if it is down.
 
 In a Functions host (``host_env.in_functions_host``) the engine — a ``TaskHubWorker`` on its own
-asyncio loop in a daemon thread — starts as soon as the app is loaded, in every worker process of
-every instance, and its thread restarts it after an error. It releases its leases at interpreter exit
+asyncio loop in a daemon thread — starts as soon as the worker has loaded and indexed the app, in
+every worker process of every instance, and its thread restarts it after an error. It releases its leases at interpreter exit
 and on SIGTERM. Elsewhere (tests, ``durable-azure serve``) it starts only when asked (the timer
 function, a management request, :meth:`AzureHosting.ensure_worker`) and receives work items itself.
 
@@ -275,6 +275,23 @@ def enable_azure_hosting(
 
     runtime.set_default_management_base_provider(lambda: hosting.management_path)
     if hosting.in_host:
-        hosting.ensure_worker()  # every worker process that loads the app joins the task hub
-        log.info("durable-azure: started the worker for task hub %s at load", hosting.settings.hub_name)
+        _start_when_indexed(app, hosting)
     return hosting
+
+
+def _start_when_indexed(app: Any, hosting: AzureHosting) -> None:
+    """Start the engine as soon as the Functions worker has indexed the app.
+
+    The worker imports ``function_app.py`` and then calls ``app.get_functions()``, in every worker
+    process, before any invocation. Not at this call: the module is still being imported, and the
+    durable functions decorated below it are not registered yet.
+    """
+    index = app.get_functions
+
+    def get_functions(*args: Any, **kwargs: Any) -> Any:
+        functions = index(*args, **kwargs)
+        if hosting.ensure_worker() == "started":
+            log.info("durable-azure: started the worker for task hub %s at load", hosting.settings.hub_name)
+        return functions
+
+    setattr(app, "get_functions", get_functions)  # noqa: B010  (an instance attribute, on purpose)

@@ -306,6 +306,7 @@ async def main(args: argparse.Namespace) -> None:
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("azure").setLevel(logging.WARNING)
     host = FakeHost(args)
     await host.load()
     if args.index_only:
