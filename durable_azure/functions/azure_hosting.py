@@ -76,7 +76,8 @@ class AzureHosting:
         self._stopping = threading.Event()
         self.management_app = create_management_app(targets=self.targets)
         self.restarts = 0
-        install_exit_hooks(self.stop, handle_sigterm=self.in_host)
+        # SIGTERM is handled only in a process the Functions host started (detected, not forced).
+        install_exit_hooks(self.stop, handle_sigterm=self.in_host and in_host is None)
 
     @property
     def settings(self) -> Settings:
@@ -96,8 +97,11 @@ class AzureHosting:
 
     # ---- the worker thread ---------------------------------------------------------------
     def ensure_worker(self) -> str:
-        """Start the engine unless it runs: returns ``"running"``, ``"started"`` or ``"hosted"``
-        (another host in this process, e.g. ``durable-azure serve``, already runs it)."""
+        """Start the engine unless it runs: returns ``"running"``, ``"started"``, ``"hosted"``
+        (another host in this process, e.g. ``durable-azure serve``, already runs it) or
+        ``"stopped"`` (:meth:`stop` was called: the process is ending, nothing starts it again)."""
+        if self._stopping.is_set():
+            return "stopped"
         other = runtime.active(self.settings.hub_name)
         if other is not None and other.owner != "azure":
             return "hosted"
@@ -109,7 +113,6 @@ class AzureHosting:
                 log.warning(
                     "durable-azure worker thread had stopped; restarting it (restart #%d)", self.restarts
                 )
-            self._stopping.clear()
             self._thread = threading.Thread(target=self._run, name="durable-azure-worker", daemon=True)
             self._thread.start()
             return "started"

@@ -103,7 +103,9 @@ class FakeHost:
         self._check(metadata, "metadata")
         for function in metadata.function_metadata_results:
             load = self.protos.FunctionLoadRequest(function_id=function.function_id, metadata=function)
-            self._check(await handle_event.function_load_request(self._request(function_load_request=load)), "load")
+            self._check(
+                await handle_event.function_load_request(self._request(function_load_request=load)), "load"
+            )
             self.functions[function.name] = function
             self.bindings[function.name] = [json.loads(raw) for raw in function.raw_bindings]
         if self.args.index:
@@ -258,7 +260,7 @@ class FakeHost:
         response = await self.invoke(function, {binding["name"]: self.protos.TypedData(http=request)})
         http = response.return_value.http
         self.stats["http"] = {
-            "status": http.status_code,
+            "status": int(http.status_code or 0),
             "body": json.loads(http.body.bytes or http.body.string or "null"),
         }
 

@@ -28,10 +28,10 @@ from hosts import CONNECTION, FakeHost, delete_hub, lease_owners, start_host, wa
 from worker_venv import WorkerEnv
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-import exactly_once as eo  # noqa: E402
-import worker_support as ws  # noqa: E402
+import exactly_once as eo
+import worker_support as ws
 
-import durable_azure as df  # noqa: E402
+import durable_azure as df
 
 pytestmark = pytest.mark.slow
 
@@ -41,6 +41,7 @@ EXPECTED = {"items": ITEMS, "sum": sum(i * i for i in range(1, ITEMS + 1))}
 #: How fast a worker balances (the lease itself stays DF's 30 s): a freed partition is taken at the
 #: next pass, so this bounds how long a released partition waits.
 ACQUIRE_INTERVAL = 2.0
+PUBLIC = "https://myapp.azurewebsites.net"  # WEBSITE_HOSTNAME, as the host sets it
 
 
 def _app_folder(env: WorkerEnv, folder: Path) -> Path:
@@ -90,8 +91,9 @@ def test_three_worker_processes_share_the_hub_through_the_queue_trigger(
 ) -> None:
     hub = "so" + uuid.uuid4().hex[:16]
     app = _app_folder(worker_env, tmp_path)
+    starter = ["--http-url", f"{PUBLIC}/api/orchestrators/hello_cities?code=KEY1", "--http-body", '["Oslo"]']
     hosts = [
-        start_host(worker_env, app, hub, tmp_path, f"host{i}", *(["--timer", "5"] if i == 0 else []))
+        start_host(worker_env, app, hub, tmp_path, f"host{i}", *{0: ["--timer", "5"], 1: starter}.get(i, []))
         for i in range(3)
     ]
     timer_host, _, victim = hosts
@@ -104,6 +106,15 @@ def test_three_worker_processes_share_the_hub_through_the_queue_trigger(
         wait_until(everyone_joined, timeout=90, what="all three processes to own partitions")
         assert [h.stats().get("timer_invocations", 0) for h in hosts[1:]] == [0, 0]  # joined without ticks
         wait_until(lambda: timer_host.stats().get("timer_invocations", 0) >= 1, what="the timer's first tick")
+
+        # The HTTP starter, invoked through the worker library with a function key: the 202 payload
+        # points at the app's public management route and carries the caller's key.
+        http = hosts[1].stats()["http"]
+        assert http["status"] == 202
+        links = http["body"]
+        base = f"{PUBLIC}/api/durabletask/instances/{links['id']}"
+        assert links["statusQueryGetUri"] == f"{base}?taskHub={hub}&connection=Storage&code=KEY1"
+        assert links["terminatePostUri"].startswith(f"{base}/terminate?reason={{text}}&taskHub={hub}")
 
         ids = asyncio.run(_start(hub))
         wait_until(

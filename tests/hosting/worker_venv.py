@@ -42,7 +42,9 @@ class WorkerEnv:
 def _run(command: list[str], cwd: Path | None = None) -> str:
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=900, check=False)
     if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        raise RuntimeError(
+            f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
     return result.stdout
 
 
@@ -62,5 +64,8 @@ def build(base: Path) -> WorkerEnv:
     protos = base / "protos"
     shutil.copytree(HERE / "protos", protos, ignore=shutil.ignore_patterns("LICENSE", "*.md"))
     sources = ["FunctionRpc.proto", "shared/NullableTypes.proto", "identity/ClaimsIdentityRpc.proto"]
-    _run([str(python), "-m", "grpc_tools.protoc", f"-I{protos}", f"--python_out={protos}", *sources], cwd=protos)
+    _run(
+        [str(python), "-m", "grpc_tools.protoc", f"-I{protos}", f"--python_out={protos}", *sources],
+        cwd=protos,
+    )
     return WorkerEnv(app_dir=app, python=python, protos=protos, wheel=wheel)
