@@ -21,6 +21,7 @@ Settings come from ``host.json`` ``extensions.durableTask`` and the app settings
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from ..config import Settings, load_settings
 from ..storage.naming import workitem_queue_name
 from . import runtime
 from .asgi_bridge import call_asgi
-from .host_env import in_functions_host, install_exit_hooks
+from .host_env import check_queue_settings, in_functions_host, install_exit_hooks
 from .management_api import create_management_app
 from .targets import AppTargets, app_user_functions, binding_targets
 from .workitem_trigger import run_work_item
@@ -278,8 +279,19 @@ def enable_azure_hosting(
 
     runtime.set_default_management_base_provider(lambda: hosting.management_path)
     if hosting.in_host:
+        _warn_about_queue_settings(hosting.settings)
         _start_when_indexed(app, hosting)
     return hosting
+
+
+def _warn_about_queue_settings(settings: Settings) -> None:
+    path = runtime.script_root() / "host.json"
+    try:
+        host_json = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # load_settings already reported an unreadable host.json
+    for problem in check_queue_settings(host_json, settings.max_dequeue_count):
+        log.warning("durable-azure: host.json: %s", problem)
 
 
 def _start_when_indexed(app: Any, hosting: AzureHosting) -> None:

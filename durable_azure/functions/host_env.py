@@ -5,9 +5,9 @@ of every instance (``docs/hosting.md`` gives the sources). :func:`in_functions_h
 process from one that merely imports the app (``durable-azure serve``, a test, a build step):
 
 * ``DURABLE_AZURE_START_ENGINE`` set to ``1``/``true`` or ``0``/``false`` decides outright;
-* otherwise the host's environment must say so: ``FUNCTIONS_WORKER_RUNTIME`` (which the host passes to
-  the worker process) is ``python``, and the module is being loaded by the Functions Python worker
-  (its package, ``azure_functions_worker``, ``azure_functions_runtime`` or ``proxy_worker``, is imported).
+* otherwise: the module is being loaded by the Functions Python worker (its package,
+  ``azure_functions_worker``, ``azure_functions_runtime`` or ``proxy_worker``, is imported — nothing
+  else imports those), and ``FUNCTIONS_WORKER_RUNTIME``, when the host passes it, is ``python``.
 
 :func:`install_exit_hooks` makes ``stop`` run when the process ends:
 
@@ -51,9 +51,29 @@ def in_functions_host(environ: dict[str, str] | None = None) -> bool:
         return True
     if forced in _FALSE:
         return False
-    if env.get("FUNCTIONS_WORKER_RUNTIME", "").strip().lower() != "python":
+    if env.get("FUNCTIONS_WORKER_RUNTIME", "python").strip().lower() != "python":
         return False
     return any(name in sys.modules for name in WORKER_MODULES)
+
+
+def check_queue_settings(host_json: dict[str, Any], max_dequeue_count: int) -> list[str]:
+    """Problems with ``host.json`` ``extensions.queues`` for the work-item trigger (empty: none)."""
+    queues = (host_json.get("extensions") or {}).get("queues") or {}
+    problems = []
+    encoding = str(queues.get("messageEncoding", "base64")).lower()
+    if encoding != "none":
+        problems.append(
+            f'extensions.queues.messageEncoding is "{encoding}": set it to "none" (task hub messages '
+            "are plain JSON); the host cannot decode work items otherwise"
+        )
+    host_max = int(queues.get("maxDequeueCount", 5))
+    if host_max <= max_dequeue_count:
+        problems.append(
+            f"extensions.queues.maxDequeueCount is {host_max}: set it above durableTask's "
+            f"maxDequeueCount ({max_dequeue_count}), or work items that keep failing go to the host's "
+            "poison queue instead of durable-azure's poison store"
+        )
+    return problems
 
 
 def install_exit_hooks(stop: Callable[[], None], *, handle_sigterm: bool) -> None:
