@@ -109,7 +109,7 @@ def test_three_worker_processes_share_the_hub_through_the_queue_trigger(
 
         # The HTTP starter, invoked through the worker library with a function key: the 202 payload
         # points at the app's public management route and carries the caller's key.
-        http = hosts[1].stats()["http"]
+        http = wait_until(lambda: hosts[1].stats().get("http"), what="the HTTP starter's answer")
         assert http["status"] == 202
         links = http["body"]
         base = f"{PUBLIC}/api/durabletask/instances/{links['id']}"
