@@ -151,3 +151,8 @@ class OperationTimeoutError(DurableError, TimeoutError):
 class EngineNotRunningError(DurableError):
     """A work item reached a Functions worker process whose engine did not come up in time; the
     Functions host delivers it again (its queue trigger retries)."""
+
+
+class AppDefinitionError(DurableError, ValueError):
+    """A function app cannot be loaded as written: a ``function.json`` that is not valid JSON, has no
+    single trigger, or names a script or entry point that does not exist (the message says which)."""

@@ -1,18 +1,20 @@
 """Running the engine inside an Azure Functions app: one call, ``enable_azure_hosting(app)``.
 
 The Functions host reserves ``/runtime/``, knows nothing of durable triggers, and scales an app only
-on the triggers it knows. So the app gets three ordinary functions:
+on the triggers it knows. So the app gets four ordinary functions:
 
 * an HTTP function at ``{routePrefix}/durabletask/{*path}`` (auth level ``function``) that serves
   the DF management API (same routes, codes and payloads as ``/runtime/webhooks/durabletask``);
+* an HTTP function at ``{routePrefix}/durable/{*path}`` (same auth level) that serves the task-hub
+  dashboard (``durable_azure.dashboard``), unless ``dashboard_route=None``;
 * a queue trigger on ``{hub}-workitems`` (``workitem_trigger.py``): the host receives the work items
   and the platform scales the app on their backlog;
 * a timer trigger (every 30 s and on start-up), a safety net that restarts the engine if it is down.
 
 In a Functions host (``host_env.in_functions_host``) the engine — a ``TaskHubWorker`` on its own
 asyncio loop in a daemon thread — starts as soon as the worker has loaded and indexed the app, in
-every worker process of every instance, and its thread restarts it after an error. It releases its leases at interpreter exit
-and on SIGTERM. Elsewhere (tests, ``durable-azure serve``) it starts only when asked (the timer
+every worker process of every instance, and its thread restarts it after an error. It releases its
+leases at interpreter exit and on SIGTERM. Elsewhere (tests, ``durable-azure serve``) it starts only when asked (the timer
 function, a management request, :meth:`AzureHosting.ensure_worker`) and receives work items itself.
 
 Settings come from ``host.json`` ``extensions.durableTask`` and the app settings (``load_settings``).
@@ -30,8 +32,11 @@ from typing import Any, cast
 import azure.functions as func
 
 from ..config import Settings, load_settings
+from ..dashboard import create_dashboard_app
 from ..storage.naming import workitem_queue_name
 from . import runtime
+from .api_support import storage_unavailable
+from .app import adopt_plain_app
 from .asgi_bridge import call_asgi
 from .host_env import check_queue_settings, in_functions_host, install_exit_hooks
 from .management_api import create_management_app
@@ -42,6 +47,7 @@ log = logging.getLogger("durable_azure.hosting")
 
 MANAGEMENT_FUNCTION = "durable_management_api"
 SUPERVISOR_FUNCTION = "durable_worker_supervisor"
+DASHBOARD_FUNCTION = "durable_dashboard"
 WORKITEM_FUNCTION = "durable_workitems"
 #: The app setting holding the task hub's storage connection (the trigger's ``connection``).
 STORAGE_CONNECTION_SETTING = "AzureWebJobsStorage"
@@ -76,6 +82,10 @@ class AzureHosting:
         self._ready = threading.Event()
         self._stopping = threading.Event()
         self.management_app = create_management_app(targets=self.targets)
+        self.dashboard_route = "durable"
+        self.dashboard_app = create_dashboard_app(
+            lambda: runtime.client_for(), unavailable=storage_unavailable
+        )
         self.restarts = 0
         # SIGTERM is handled only in a process the Functions host started (detected, not forced).
         install_exit_hooks(self.stop, handle_sigterm=self.in_host and in_host is None)
@@ -218,6 +228,14 @@ class AzureHosting:
         root = self.management_path.rstrip("/")
         return await call_asgi(self.management_app, request, root_path=root, path=f"{root}/{rest}")
 
+    async def handle_dashboard(self, request: func.HttpRequest) -> func.HttpResponse:
+        """Serve one dashboard request arriving at ``{routePrefix}/durable/{*path}``."""
+        self.ensure_worker()
+        rest = str((request.route_params or {}).get("path") or "")
+        prefix = self.settings.route_prefix.strip("/")
+        root = f"/{prefix}/{self.dashboard_route}" if prefix else f"/{self.dashboard_route}"
+        return await call_asgi(self.dashboard_app, request, root_path=root, path=f"{root}/{rest}")
+
 
 def enable_azure_hosting(
     app: Any,
@@ -228,18 +246,24 @@ def enable_azure_hosting(
     management_function_name: str = MANAGEMENT_FUNCTION,
     supervisor_function_name: str = SUPERVISOR_FUNCTION,
     workitem_function_name: str = WORKITEM_FUNCTION,
+    dashboard_route: str | None = "durable",
+    dashboard_function_name: str = DASHBOARD_FUNCTION,
 ) -> AzureHosting:
-    """Make ``app`` (a ``DFApp``) run its orchestrations inside the Azure Functions host.
+    """Make ``app`` (a ``DFApp``, or a plain ``func.FunctionApp`` that registered durable blueprints)
+    run its orchestrations inside the Azure Functions host.
 
-    Adds the management API function at ``{routePrefix}/{route}/{*path}``, the work-item queue trigger
-    and the supervisor timer; inside a Functions host, starts the engine now. Call it once, after
-    creating the app; calling it again returns the same hosting.
+    Adds the management API function at ``{routePrefix}/{route}/{*path}``, the dashboard function at
+    ``{routePrefix}/{dashboard_route}/{*path}`` (same ``auth_level``; ``None``: no dashboard), the
+    work-item queue trigger and the supervisor timer; inside a Functions host, the engine starts once
+    the worker has indexed the app. Call it once, after creating the app; calling it again returns
+    the same hosting.
     """
     existing = getattr(app, "_durable_azure_hosting", None)
     if existing is not None:
         return cast(AzureHosting, existing)
     hosting = AzureHosting(app, route)
     app._durable_azure_hosting = hosting
+    adopt_plain_app(app)  # a plain FunctionApp with durable blueprints: registry and index of a DFApp
 
     management_name: _Decorator = app.function_name(management_function_name)
     management_route: _Decorator = app.route(
@@ -262,6 +286,18 @@ def enable_azure_hosting(
     @workitem_queue
     async def durable_workitems(msg: func.QueueMessage) -> None:
         await run_work_item(hosting, msg)
+
+    if dashboard_route is not None:
+        hosting.dashboard_route = dashboard_route.strip("/")
+        dashboard_name: _Decorator = app.function_name(dashboard_function_name)
+        dashboard_http: _Decorator = app.route(
+            route=f"{hosting.dashboard_route}/{{*path}}", methods=["GET", "POST"], auth_level=auth_level
+        )
+
+        @dashboard_name
+        @dashboard_http
+        async def durable_dashboard(req: func.HttpRequest) -> func.HttpResponse:
+            return await hosting.handle_dashboard(req)
 
     supervisor_name: _Decorator = app.function_name(supervisor_function_name)
     supervisor_timer: _Decorator = app.timer_trigger(

@@ -17,11 +17,22 @@ TOP_LEVEL_FILES = {
     "registry.py",
     "config.py",
     "testing.py",
-    "models.py",
     "errors.py",
     "py.typed",
 }
-TOP_LEVEL_PACKAGES = {"cli", "client", "entities", "functions", "orchestration", "storage", "views", "worker"}
+# models is a package because DF users import its submodules (models.utils.entity_utils, ...).
+TOP_LEVEL_PACKAGES = {
+    "cli",
+    "client",
+    "dashboard",
+    "entities",
+    "functions",
+    "models",
+    "orchestration",
+    "storage",
+    "views",
+    "worker",
+}
 
 # The engine: everything a process needs to run orchestrations, activities and entities, or to
 # start and query them, without the Azure Functions SDK installed.
