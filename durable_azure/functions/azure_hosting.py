@@ -275,18 +275,6 @@ def enable_azure_hosting(
     async def durable_management_api(req: func.HttpRequest) -> func.HttpResponse:
         return await hosting.handle(req)
 
-    workitem_name: _Decorator = app.function_name(workitem_function_name)
-    workitem_queue: _Decorator = app.queue_trigger(
-        arg_name="msg",
-        queue_name=workitem_queue_name(hosting.settings.hub_name),
-        connection=STORAGE_CONNECTION_SETTING,
-    )
-
-    @workitem_name
-    @workitem_queue
-    async def durable_workitems(msg: func.QueueMessage) -> None:
-        await run_work_item(hosting, msg)
-
     if dashboard_route is not None:
         hosting.dashboard_route = dashboard_route.strip("/")
         dashboard_name: _Decorator = app.function_name(dashboard_function_name)
@@ -298,6 +286,18 @@ def enable_azure_hosting(
         @dashboard_http
         async def durable_dashboard(req: func.HttpRequest) -> func.HttpResponse:
             return await hosting.handle_dashboard(req)
+
+    workitem_name: _Decorator = app.function_name(workitem_function_name)
+    workitem_queue: _Decorator = app.queue_trigger(
+        arg_name="msg",
+        queue_name=workitem_queue_name(hosting.settings.hub_name),
+        connection=STORAGE_CONNECTION_SETTING,
+    )
+
+    @workitem_name
+    @workitem_queue
+    async def durable_workitems(msg: func.QueueMessage) -> None:
+        await run_work_item(hosting, msg)
 
     supervisor_name: _Decorator = app.function_name(supervisor_function_name)
     supervisor_timer: _Decorator = app.timer_trigger(
