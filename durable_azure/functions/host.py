@@ -30,8 +30,8 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from ..config import Settings, load_settings
-from ..storage.naming import workitem_queue_name
 from ..dashboard import DASHBOARD_PATH, create_dashboard_app
+from ..storage.naming import workitem_queue_name
 from . import runtime
 from .access import AccessPolicy, InsecureBindError, RequireKey, access_policy, needs_key
 from .api_support import not_found, storage_unavailable, storage_unavailable_error
