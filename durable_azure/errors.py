@@ -149,8 +149,8 @@ class OperationTimeoutError(DurableError, TimeoutError):
 
 
 class EngineNotRunningError(DurableError):
-    """A work item reached a Functions worker process whose engine did not come up in time; the
-    Functions host delivers it again (its queue trigger retries)."""
+    """A work item reached a Functions worker process whose engine is not running (it did not come
+    up in time, or it is stopping); the Functions host delivers it again (its queue trigger retries)."""
 
 
 class AppDefinitionError(DurableError, ValueError):

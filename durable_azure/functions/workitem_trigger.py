@@ -49,8 +49,9 @@ def _when(value: Any) -> datetime | None:
 async def run_work_item(hosting: AzureHosting, msg: func.QueueMessage) -> None:
     """Run one delivered work item on this process's engine; raise (the host retries) if it cannot."""
     hosting.ensure_worker()
-    loop = asyncio.get_running_loop()
-    started = await loop.run_in_executor(None, hosting.wait_ready, ENGINE_START_TIMEOUT)
+    started = hosting.wait_ready(0) or await asyncio.get_running_loop().run_in_executor(
+        None, hosting.wait_ready, ENGINE_START_TIMEOUT
+    )
     worker, engine_loop = hosting.engine()
     if not started or worker is None or engine_loop is None:
         raise EngineNotRunningError(

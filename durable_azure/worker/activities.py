@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from azure.storage.queue import QueueMessage
 
 from ..config import Settings
-from ..errors import FunctionNotFoundError
+from ..errors import EngineNotRunningError, FunctionNotFoundError
 from ..orchestration import serialization
 from ..orchestration.executor import failure_from_exception
 from ..orchestration.history import HistoryEvent, TaskCompleted, TaskFailed, TaskScheduled
@@ -148,7 +148,9 @@ class ActivityDispatcher:
         the host then makes the message visible again, and its dequeue count decides poison as here.
         """
         if self._stop.is_set():
-            raise RuntimeError("the durable-azure worker is stopping; the work item will be retried")
+            raise EngineNotRunningError(
+                "the durable-azure worker is stopping; the host retries the work item"
+            )
         received = await self._storage.workitems.decode_delivered(qm)
         if received is None:
             return  # undecodable: recorded in the poison store and deleted
