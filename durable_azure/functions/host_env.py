@@ -129,3 +129,24 @@ def _flush(*streams: Any) -> None:
             stream.flush()
         except Exception:
             pass
+
+
+def add_workitem_queue_settings(host_json: dict[str, Any]) -> list[str]:
+    """Make ``host.json`` (parsed, changed in place) suit the work-item queue trigger; what changed."""
+    extensions = host_json.setdefault("extensions", {})
+    if not isinstance(extensions, dict):
+        return []
+    durable = extensions.get("durableTask") or {}
+    provider = durable.get("storageProvider") if isinstance(durable, dict) else None
+    ours = int((provider or {}).get("maxDequeueCount", 10)) if isinstance(provider, dict) else 10
+    queues = extensions.setdefault("queues", {})
+    if not isinstance(queues, dict):
+        return []
+    changes = []
+    if str(queues.get("messageEncoding", "base64")).lower() != "none":
+        queues["messageEncoding"] = "none"
+        changes.append('extensions.queues.messageEncoding -> "none"')
+    if int(queues.get("maxDequeueCount", 5)) <= ours:
+        queues["maxDequeueCount"] = ours + 1
+        changes.append(f"extensions.queues.maxDequeueCount -> {ours + 1}")
+    return changes

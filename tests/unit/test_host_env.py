@@ -10,7 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from durable_azure.functions.host_env import check_queue_settings, in_functions_host
+from durable_azure.functions.host_env import (
+    add_workitem_queue_settings,
+    check_queue_settings,
+    in_functions_host,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -46,3 +50,15 @@ def test_host_defaults_are_reported() -> None:
     assert len(problems) == 2
     assert '"base64"' in problems[0] and "none" in problems[0]
     assert "maxDequeueCount is 5" in problems[1]
+
+
+def test_migrated_host_json_gets_the_work_item_trigger_settings() -> None:
+    host_json: dict[str, object] = {"version": "2.0"}
+    assert add_workitem_queue_settings(host_json) == [
+        'extensions.queues.messageEncoding -> "none"',
+        "extensions.queues.maxDequeueCount -> 11",
+    ]
+    assert check_queue_settings(host_json, 10) == []
+    assert add_workitem_queue_settings(host_json) == []  # idempotent
+    tuned = {"extensions": {"durableTask": {"storageProvider": {"maxDequeueCount": 20}}}}
+    assert add_workitem_queue_settings(tuned)[-1] == "extensions.queues.maxDequeueCount -> 21"
