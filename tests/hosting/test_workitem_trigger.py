@@ -16,7 +16,7 @@ import contextlib
 import itertools
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -103,12 +103,17 @@ async def _host_loop(hosting: AzureHosting, hub: str, delivered: list[str]) -> N
 
 
 @contextlib.asynccontextmanager
-async def _engine(kind: str) -> AsyncIterator[tuple[str, list[str]]]:
-    """A running engine for a new hub: ``"dispatcher"`` (receives work items) or ``"trigger"``."""
+async def _engine(
+    kind: str, before: Callable[[str], Awaitable[None]] | None = None
+) -> AsyncIterator[tuple[str, list[str]]]:
+    """A running engine for a new hub: ``"dispatcher"`` (receives work items) or ``"trigger"``;
+    ``before(hub)`` runs once the hub exists, before the engine starts."""
     hub = "wt" + uuid.uuid4().hex[:16]
     delivered: list[str] = []
     storage = TaskHubStorage(CONNECTION, hub)
     await storage.create_if_not_exists()
+    if before is not None:
+        await before(hub)
     worker: df.TaskHubWorker | None = None
     hosting: AzureHosting | None = None
     loop_task: asyncio.Task[None] | None = None
@@ -175,19 +180,22 @@ async def test_results_and_retries_are_the_same_through_the_trigger(kind: str) -
 
 
 async def _poison_record(kind: str, work_item: TaskMessage) -> dict[str, Any]:
-    """Send ``work_item``, receive it once without finishing (its worker "died"), then let the engine
-    (or the trigger) have it: received twice with ``maxDequeueCount`` 1, it is set aside."""
-    async with _engine(kind) as (hub, _):
+    """Send ``work_item`` and receive it once without finishing it (its worker "died"), before the
+    engine starts; then the engine (or the trigger) gets it a second time: with ``maxDequeueCount``
+    1 it is set aside."""
+
+    async def receive_once(hub: str) -> None:
         storage = TaskHubStorage(CONNECTION, hub)
         try:
-            await storage.workitems.send(work_item, visibility_delay=2)
-            async with QueueClient.from_connection_string(CONNECTION, workitem_queue_name(hub)) as queue:
-                for _ in range(200):
-                    taken = [m async for m in queue.receive_messages(max_messages=1, visibility_timeout=1)]
-                    if taken:
-                        break
-                    await asyncio.sleep(0.05)
-                assert taken, "the work item never became visible"
+            await storage.workitems.send(work_item)
+            taken = await storage.workitems.receive(1, visibility_timeout=1)
+            assert [m.dequeue_count for m in taken] == [1]
+        finally:
+            await storage.close()
+
+    async with _engine(kind, before=receive_once) as (hub, _):
+        storage = TaskHubStorage(CONNECTION, hub)
+        try:
             for _ in range(300):
                 records = await storage.poison.list()
                 if records:
