@@ -18,6 +18,11 @@ from types import FrameType
 
 STDLIB = str(Path(sysconfig.get_paths()["stdlib"]).resolve())
 THIS_FILE = str(Path(__file__).resolve().parent / "profile_requests.py")  # the harness
+#: Every module of the harness (its frames are charged to HARNESS).
+HARNESS_FILES = frozenset(
+    str(Path(__file__).resolve().parent / name)
+    for name in ("profile_requests.py", "_profile_operations.py", "_profile_categories.py")
+)
 
 SIGNING = "signing (SharedKey)"
 POLICY = "policy: "  # + class name
@@ -128,7 +133,7 @@ class Categorizer:
                     return category
             return None
         path = str(Path(filename).resolve()) if not filename.startswith("/") else filename
-        if path == THIS_FILE:
+        if path in HARNESS_FILES:
             return HARNESS
         if "/durable_azure/" in path:
             return OURS
