@@ -22,6 +22,7 @@ from typing import Any, cast
 
 import azure.functions as func
 
+from .. import telemetry
 from ..config import Settings, load_settings
 from . import runtime
 from .asgi_bridge import call_asgi
@@ -108,6 +109,7 @@ class AzureHosting:
 
         settings = self.settings
         self._loop, self._stop_event = loop, asyncio.Event()
+        telemetry.configure_for_app(runtime.script_root(), settings.hub_name)  # App Insights, if set
         worker = TaskHubWorker.from_settings(self.app, settings)
         await worker.start()
         hosted = runtime.install(

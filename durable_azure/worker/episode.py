@@ -8,6 +8,7 @@ the inbound messages afterwards: nothing is deleted before the history that cons
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -30,6 +31,8 @@ from ..storage.instance_table import InstanceUpdate
 from ..storage.payloads import table_property_too_large
 from ..storage.status_rows import write_status_row
 from ..storage.taskhub import TaskHubStorage
+from ..telemetry import hooks as telemetry
+from ..telemetry.context import continued_trace
 from .instance_state import InstanceCache, InstanceState, execution_update
 from .outbound import Outbound, OutboundSender, new_execution_id, outbound_messages, parent_notification
 
@@ -98,11 +101,16 @@ class EpisodeRunner:
         outbound: list[Outbound] = []
         continued = False
         session = None if new_start else state.session
+        tel = telemetry.active()
+        began = time.perf_counter() if tel is not None else 0.0
+        replayed = session is None and bool(past)
         for _ in range(MAX_CONTINUE_AS_NEW_PER_EPISODE):
             if session is None:
                 session = ReplaySession(orchestrator, past)  # replay once; cached sessions skip this
             result = _stamp_end(session.run_episode(new_events))
             self.episodes += 1
+            if tel is not None:
+                started = tel.stamp_episode(result, started, now)
             outbound += outbound_messages(
                 result.actions,
                 instance_id=instance_id,
@@ -125,6 +133,7 @@ class EpisodeRunner:
                 parent=started.parent,
                 generation=started.generation,
                 timestamp=now,
+                trace_context=continued_trace(started.trace_context),
             )
             execution_id = started.execution_id
             past, start_index, episode = [], 0, 1
@@ -135,6 +144,8 @@ class EpisodeRunner:
             )
             if notice is not None:
                 outbound.append(notice)
+        if tel is not None:
+            outbound = tel.stamp_outbound(outbound, started, result.actions)
 
         log.debug(
             "episode %d of %s: %d new event(s), %d message(s) out%s",
@@ -151,6 +162,7 @@ class EpisodeRunner:
             },
         )
         # 1. outbound messages
+        checkpoint_began = time.perf_counter() if tel is not None else 0.0
         await self._sender.send_all(outbound)
         # 2. history, guarded by the sentinel ETag
         try:
@@ -198,6 +210,18 @@ class EpisodeRunner:
             state.extend(result.new_events)
             state.custom_status = result.custom_status
             state.session = session
+        if tel is not None:
+            ended = time.perf_counter()
+            tel.episode_done(
+                instance_id=instance_id,
+                started=started,
+                past=past,
+                replayed=replayed,
+                result=result,
+                incoming=incoming,
+                episode_seconds=ended - began,
+                checkpoint_seconds=ended - checkpoint_began,
+            )
 
     async def repair_row(self, instance_id: str, state: InstanceState) -> None:
         """Bring the Instances row of a finished instance in line with its history, if a worker

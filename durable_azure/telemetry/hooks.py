@@ -1,0 +1,578 @@
+"""The engine's telemetry hooks: what the worker, the client and the host call, when telemetry is on.
+
+Callers fetch :func:`active` once and do nothing when it is ``None`` — no span objects, no string
+formatting, no attribute dictionaries. The hooks never raise into the engine: telemetry that fails
+is logged and dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import random
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from opentelemetry.trace import Span, SpanKind
+
+from ..orchestration.executor import Completion, OrchestrationResult
+from ..orchestration.history import (
+    EventRaised,
+    ExecutionStarted,
+    HistoryEvent,
+    OrchestrationStatus,
+    SubOrchestrationInstanceCompleted,
+    SubOrchestrationInstanceCreated,
+    SubOrchestrationInstanceFailed,
+    TaskCompleted,
+    TaskFailed,
+    TaskScheduled,
+    TimerCreated,
+    TimerFired,
+    TraceContext,
+)
+from . import tracing as t
+from .context import SpanRef, format_traceparent, parse_traceparent, trace_context_of
+from .metrics import Metrics
+from .options import TelemetryOptions
+from .tracking import ACTIVITY, ORCHESTRATOR, Tracker
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import Meter
+    from opentelemetry.trace import Tracer
+
+log = logging.getLogger(__name__)
+
+
+class _Outbound(Protocol):
+    """``worker.outbound.Outbound`` as far as telemetry reads it (the worker is a layer above)."""
+
+    @property
+    def message(self) -> Any: ...
+
+
+_O = TypeVar("_O", bound=_Outbound)
+
+
+def _new_span_id() -> int:
+    return random.getrandbits(64) or 1
+
+
+def orchestration_span(started: ExecutionStarted | None) -> SpanRef | None:
+    """The orchestration span an execution runs under (``None``: no trace, as DTFx without a parent)."""
+    tc = started.trace_context if started is not None else None
+    if tc is None or tc.span_id is None:
+        return None
+    parent = parse_traceparent(tc.trace_parent, tc.trace_state)
+    if parent is None:
+        return None
+    try:
+        span_id = int(tc.span_id, 16)
+    except ValueError:
+        return None
+    return SpanRef(parent.trace_id, span_id, parent.flags, tc.trace_state)
+
+
+class Telemetry:
+    """Tracking events, spans and metrics of one process, for one task hub's options."""
+
+    def __init__(
+        self, options: TelemetryOptions, *, tracer: Tracer | None = None, meter: Meter | None = None
+    ) -> None:
+        self.options = options
+        self.tracking = Tracker(options)
+        self.spans = t.Spans(tracer)
+        self.metrics = Metrics(meter)
+
+    # ---- client ----------------------------------------------------------------------------------
+    @contextmanager
+    def client_start(self, started: ExecutionStarted) -> Iterator[ExecutionStarted]:
+        """``create_orchestration:{name}`` around a client's start; yields the start carrying its context."""
+        attributes = {
+            t.TYPE: "orchestration",
+            t.NAME: started.name,
+            t.INSTANCE_ID: started.instance_id,
+            t.EXECUTION_ID: started.execution_id,
+        }
+        if started.version:
+            attributes[t.VERSION] = started.version
+        span = self.spans.start(
+            t.span_name("create_orchestration", started.name, started.version),
+            SpanKind.PRODUCER,
+            attributes,
+            use_current=True,
+        )
+        ref = t.span_ref(span)
+        if ref is not None:
+            started = dataclasses.replace(started, trace_context=trace_context_of(ref))
+        try:
+            yield started
+        except BaseException as error:
+            t.finish(span, error)
+            raise
+        t.finish(span)
+        self.tracking.scheduled(started.name, started.instance_id, "NewInstance", ORCHESTRATOR, False)
+
+    @contextmanager
+    def client_event(self, instance_id: str, event: EventRaised) -> Iterator[EventRaised]:
+        """``orchestration_event:{name}`` around a client raising an event."""
+        span = self.spans.start(
+            t.span_name("orchestration_event", event.name),
+            SpanKind.PRODUCER,
+            {t.TYPE: "event", t.NAME: event.name, t.EVENT_TARGET: instance_id},
+            use_current=True,
+        )
+        ref = t.span_ref(span)
+        if ref is not None:
+            event = dataclasses.replace(event, trace_context=trace_context_of(ref))
+        try:
+            yield event
+        except BaseException as error:
+            t.finish(span, error)
+            raise
+        t.finish(span)
+
+    # ---- HTTP host -------------------------------------------------------------------------------
+    def http_request(
+        self, method: str, route: str, path: str, headers: Mapping[str, str], function_name: str
+    ) -> AbstractContextManager[Span]:
+        """The server span of an HTTP-triggered function: the parent of what it starts."""
+        return self.spans.server_span_from_headers(
+            f"{method} /{route}",
+            headers,
+            {
+                "http.request.method": method,
+                "http.route": f"/{route}",
+                "url.path": path,
+                "faas.trigger": "http",
+                "faas.name": function_name,
+            },
+        )
+
+    # ---- orchestration episodes ------------------------------------------------------------------
+    def stamp_episode(
+        self, result: OrchestrationResult, started: ExecutionStarted, now: datetime
+    ) -> ExecutionStarted:
+        """Give the episode's new events their trace context before they are written and sent.
+
+        The first episode records the orchestration span (id, start) in the ``ExecutionStarted``;
+        each ``TaskScheduled`` gets the traceparent of its ``activity`` client span and each
+        ``SubOrchestrationInstanceCreated`` its client span id, as DTFx does. Returns ``started``
+        as written.
+        """
+        tc = started.trace_context
+        if tc is None:
+            return started
+        if tc.span_id is None:
+            parent = parse_traceparent(tc.trace_parent, tc.trace_state)
+            if parent is None:
+                return started
+            span_id = _new_span_id()
+            stamped = dataclasses.replace(
+                started,
+                trace_context=dataclasses.replace(
+                    tc,
+                    id=format_traceparent(parent.trace_id, span_id, parent.flags),
+                    span_id=f"{span_id:016x}",
+                    activity_start_time=now,
+                ),
+            )
+            _swap(result.new_events, started, stamped)
+            started = stamped
+        orchestration = orchestration_span(started)
+        if orchestration is None:
+            return started
+        for action in list(result.actions):
+            replacement: HistoryEvent | None = None
+            if isinstance(action, TaskScheduled) and action.trace_context is None:
+                client = dataclasses.replace(orchestration, span_id=_new_span_id())
+                replacement = dataclasses.replace(action, trace_context=trace_context_of(client))
+            elif isinstance(action, SubOrchestrationInstanceCreated) and action.client_span_id is None:
+                replacement = dataclasses.replace(action, client_span_id=f"{_new_span_id():016x}")
+            if replacement is not None:
+                _swap(result.actions, action, replacement)
+                _swap(result.new_events, action, replacement)
+        return started
+
+    def stamp_outbound(
+        self, outbound: list[_O], started: ExecutionStarted, actions: Sequence[HistoryEvent]
+    ) -> list[_O]:
+        """Trace context for sub-orchestration starts and events this episode sends."""
+        orchestration = orchestration_span(started)
+        if orchestration is None:
+            return outbound
+        clients = {
+            a.event_id: a.client_span_id
+            for a in actions
+            if isinstance(a, SubOrchestrationInstanceCreated) and a.client_span_id
+        }
+        out: list[_O] = []
+        for item in outbound:
+            message = item.message
+            event = message.event
+            tc: TraceContext | None = None
+            if (
+                isinstance(event, ExecutionStarted)
+                and event.parent is not None
+                and event.trace_context is None
+            ):
+                client = clients.get(event.parent.task_schedule_id)
+                ref = dataclasses.replace(orchestration, span_id=int(client, 16)) if client else orchestration
+                tc = trace_context_of(ref)
+            elif (
+                isinstance(event, EventRaised)
+                and event.trace_context is None
+                and not message.instance_id.startswith("@")  # not for entities, as DTFx
+            ):
+                span = self.spans.start(
+                    t.span_name("orchestration_event", event.name),
+                    SpanKind.PRODUCER,
+                    {
+                        t.TYPE: "event",
+                        t.NAME: event.name,
+                        t.INSTANCE_ID: started.instance_id,
+                        t.EXECUTION_ID: started.execution_id,
+                        t.EVENT_TARGET: message.instance_id,
+                    },
+                    parent=orchestration,
+                )
+                ref2 = t.span_ref(span)
+                t.finish(span)
+                tc = trace_context_of(ref2) if ref2 is not None else None
+            if tc is not None:
+                event = dataclasses.replace(event, trace_context=tc)
+                item = dataclasses.replace(item, message=dataclasses.replace(message, event=event))  # type: ignore[type-var]
+            out.append(item)
+        return out
+
+    def episode_done(
+        self,
+        *,
+        instance_id: str,
+        started: ExecutionStarted,
+        past: Sequence[HistoryEvent],
+        replayed: bool,
+        result: OrchestrationResult,
+        incoming: Sequence[HistoryEvent],
+        episode_seconds: float,
+        checkpoint_seconds: float,
+    ) -> None:
+        """After a checkpoint: tracking events, the spans that ended, the episode's metrics."""
+        try:
+            self._episode_done(
+                instance_id, started, past, replayed, result, incoming, episode_seconds, checkpoint_seconds
+            )
+        except Exception:  # telemetry never breaks an episode
+            log.warning("telemetry of an episode of %s failed", instance_id, exc_info=True)
+
+    def _episode_done(
+        self,
+        instance_id: str,
+        started: ExecutionStarted,
+        past: Sequence[HistoryEvent],
+        replayed: bool,
+        result: OrchestrationResult,
+        incoming: Sequence[HistoryEvent],
+        episode_seconds: float,
+        checkpoint_seconds: float,
+    ) -> None:
+        name = started.name
+        completion = result.completion
+        status = completion.status.name if completion is not None else "Running"
+        self.metrics.episodes.add(1, {t.NAME: name, t.STATUS: status})
+        self.metrics.episode_duration.record(episode_seconds, {t.NAME: name})
+        self.metrics.checkpoint_duration.record(checkpoint_seconds, {t.NAME: name})
+        self._track_episode(instance_id, started, past if replayed else (), result, incoming)
+        orchestration = orchestration_span(started)
+        if orchestration is not None:
+            self._episode_spans(orchestration, started, past, incoming, completion)
+
+    def _track_episode(
+        self,
+        instance_id: str,
+        started: ExecutionStarted,
+        replayed: Sequence[HistoryEvent],
+        result: OrchestrationResult,
+        incoming: Sequence[HistoryEvent],
+    ) -> None:
+        tracker = self.tracking
+        name = started.name
+        if replayed and tracker.wants(logging.INFO, is_replay=True):
+            tracker.started(name, instance_id, started.input, ORCHESTRATOR, True)
+            self._track_events(name, instance_id, replayed, is_replay=True)
+        if not tracker.wants(logging.INFO) and not tracker.wants(logging.ERROR):
+            return
+        tracker.started(name, instance_id, started.input, ORCHESTRATOR, False)
+        self._track_events(name, instance_id, incoming, is_replay=False)
+        self._track_events(name, instance_id, result.actions, is_replay=False)
+        completion = result.completion
+        if completion is None:
+            tracker.awaited(name, instance_id, False)
+        elif completion.status in (OrchestrationStatus.Completed, OrchestrationStatus.ContinuedAsNew):
+            tracker.completed(
+                name,
+                instance_id,
+                completion.output,
+                ORCHESTRATOR,
+                False,
+                continued_as_new=completion.status is OrchestrationStatus.ContinuedAsNew,
+            )
+        elif completion.status is OrchestrationStatus.Terminated:
+            tracker.terminated(name, instance_id, completion.output)
+        else:
+            tracker.failed(name, instance_id, _failure_reason(completion), ORCHESTRATOR, False)
+
+    def _track_events(
+        self, name: str, instance_id: str, events: Iterable[HistoryEvent], *, is_replay: bool
+    ) -> None:
+        tracker = self.tracking
+        for event in events:
+            if isinstance(event, TaskScheduled):
+                tracker.scheduled(event.name, instance_id, name, ACTIVITY, is_replay)
+            elif isinstance(event, SubOrchestrationInstanceCreated):
+                tracker.scheduled(event.name, event.instance_id, name, ORCHESTRATOR, is_replay)
+            elif isinstance(event, TimerCreated):
+                tracker.listening(name, instance_id, f"CreateTimer:{_iso(event.fire_at)}", is_replay)
+            elif isinstance(event, TimerFired):
+                tracker.timer_expired(name, instance_id, _iso(event.fire_at), is_replay)
+            elif isinstance(event, EventRaised):
+                tracker.external_event_raised(name, instance_id, event.name, event.input, is_replay)
+
+    def _episode_spans(
+        self,
+        orchestration: SpanRef,
+        started: ExecutionStarted,
+        past: Sequence[HistoryEvent],
+        incoming: Sequence[HistoryEvent],
+        completion: Completion | None,
+    ) -> None:
+        spans = self.spans
+        name = started.name
+        scheduled: dict[int, HistoryEvent] | None = None
+        for event in incoming:
+            if not isinstance(
+                event,
+                (
+                    TaskCompleted,
+                    TaskFailed,
+                    SubOrchestrationInstanceCompleted,
+                    SubOrchestrationInstanceFailed,
+                    TimerFired,
+                ),
+            ):
+                continue
+            if scheduled is None:
+                scheduled = {
+                    e.event_id: e
+                    for e in past
+                    if isinstance(e, (TaskScheduled, SubOrchestrationInstanceCreated, TimerCreated))
+                }
+            key = event.timer_id if isinstance(event, TimerFired) else event.task_scheduled_id
+            origin = scheduled.get(key)
+            error = (
+                event.reason or "failed"
+                if isinstance(event, (TaskFailed, SubOrchestrationInstanceFailed))
+                else None
+            )
+            if isinstance(origin, TaskScheduled):
+                client = origin.trace_context and parse_traceparent(origin.trace_context.trace_parent)
+                attributes = {
+                    t.TYPE: "activity",
+                    t.NAME: origin.name,
+                    t.INSTANCE_ID: started.instance_id,
+                    t.TASK_ID: origin.event_id,
+                }
+                if origin.version:
+                    attributes[t.VERSION] = origin.version
+                spans.emit(
+                    t.span_name("activity", origin.name, origin.version),
+                    SpanKind.CLIENT,
+                    attributes,
+                    parent=orchestration,
+                    span_id=client.span_id if client else None,
+                    start=origin.timestamp,
+                    error=error,
+                )
+            elif isinstance(origin, SubOrchestrationInstanceCreated):
+                attributes = {
+                    t.TYPE: "orchestration",
+                    t.NAME: origin.name,
+                    t.INSTANCE_ID: started.instance_id,
+                }
+                if origin.version:
+                    attributes[t.VERSION] = origin.version
+                spans.emit(
+                    t.span_name("orchestration", origin.name, origin.version),
+                    SpanKind.CLIENT,
+                    attributes,
+                    parent=orchestration,
+                    span_id=int(origin.client_span_id, 16) if origin.client_span_id else None,
+                    start=origin.timestamp,
+                    error=error,
+                )
+            elif isinstance(event, TimerFired):
+                spans.emit(
+                    f"orchestration:{name}:timer",
+                    SpanKind.INTERNAL,
+                    {
+                        t.TYPE: "timer",
+                        t.NAME: name,
+                        t.INSTANCE_ID: started.instance_id,
+                        t.FIRE_AT: _iso(event.fire_at),
+                        t.TASK_ID: event.timer_id,
+                    },
+                    parent=orchestration,
+                    start=origin.timestamp if origin is not None else event.timestamp,
+                )
+        if completion is None:
+            return
+        tc = started.trace_context
+        assert tc is not None
+        attributes = {t.TYPE: "orchestration", t.NAME: name, t.INSTANCE_ID: started.instance_id}
+        if started.version:
+            attributes[t.VERSION] = started.version
+        attributes[t.STATUS] = completion.status.name
+        error = None
+        if completion.status is OrchestrationStatus.Failed:
+            error = _failure_reason(completion)
+        elif completion.status is OrchestrationStatus.Terminated:
+            error = "Terminated"
+        spans.emit(
+            t.span_name("orchestration", name, started.version),
+            SpanKind.SERVER,
+            attributes,
+            parent=parse_traceparent(tc.trace_parent, tc.trace_state),
+            span_id=orchestration.span_id,
+            start=tc.activity_start_time,
+            error=error,
+        )
+
+    # ---- activities ------------------------------------------------------------------------------
+    async def run_activity(
+        self, scheduled: TaskScheduled, instance_id: str, invoke: Callable[[], Awaitable[HistoryEvent]]
+    ) -> HistoryEvent:
+        """Run an activity inside its ``activity:{name}`` server span; track and time it."""
+        tc = scheduled.trace_context
+        parent = parse_traceparent(tc.trace_parent, tc.trace_state) if tc is not None else None
+        span: Span | None = None
+        if parent is not None:
+            attributes: dict[str, Any] = {
+                t.TYPE: "activity",
+                t.NAME: scheduled.name,
+                t.INSTANCE_ID: instance_id,
+                t.TASK_ID: scheduled.event_id,
+            }
+            if scheduled.version:
+                attributes[t.VERSION] = scheduled.version
+            span = self.spans.start(
+                t.span_name("activity", scheduled.name, scheduled.version),
+                SpanKind.SERVER,
+                attributes,
+                parent=parent,
+            )
+        tracker = self.tracking
+        tracker.started(scheduled.name, instance_id, scheduled.input, ACTIVITY, False, scheduled.event_id)
+        began = t.monotonic()
+        try:
+            with self.spans.current(span) if span is not None else nullcontext():
+                result = await invoke()
+        except BaseException as error:
+            if span is not None:
+                t.finish(span, error)
+            raise
+        seconds = t.monotonic() - began
+        failed = isinstance(result, TaskFailed)
+        self.metrics.activity_duration.record(
+            seconds, {t.NAME: scheduled.name, "outcome": "Failed" if failed else "Succeeded"}
+        )
+        if isinstance(result, TaskFailed):
+            tracker.failed(
+                scheduled.name, instance_id, result.reason or "", ACTIVITY, False, scheduled.event_id
+            )
+        else:
+            output = result.result if isinstance(result, TaskCompleted) else None
+            tracker.completed(
+                scheduled.name, instance_id, output, ACTIVITY, False, task_event_id=scheduled.event_id
+            )
+        if span is not None:
+            t.finish(span, (result.reason or "failed") if isinstance(result, TaskFailed) else None)
+        return result
+
+    # ---- queues ----------------------------------------------------------------------------------
+    def received(self, queue: str, partition: int | None, inserted: Iterable[datetime | None]) -> None:
+        """Message ages of a batch just received."""
+        now = datetime.now(timezone.utc)
+        attributes: dict[str, Any] = {"queue": queue}
+        if partition is not None:
+            attributes["partition"] = partition
+        for when in inserted:
+            if when is not None:
+                self.metrics.message_age.record(max(0.0, (now - when).total_seconds()), attributes)
+
+    def poisoned(self, queue: str) -> None:
+        self.metrics.poison.add(1, {"queue": queue})
+
+    async def sample_queue_depths(
+        self, depths: Callable[[], Awaitable[Mapping[tuple[str, int | None], int]]], interval: float = 10.0
+    ) -> None:
+        """Refresh the queue-depth gauge every ``interval`` seconds until cancelled."""
+        while True:
+            try:
+                self.metrics.depths = dict(await depths())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.debug("could not sample queue depths", exc_info=True)
+            await asyncio.sleep(interval)
+
+
+def _swap(events: list[HistoryEvent], old: HistoryEvent, new: HistoryEvent) -> None:
+    for index, event in enumerate(events):
+        if event is old:
+            events[index] = new
+            return
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _failure_reason(completion: Completion) -> str:
+    failure = completion.failure
+    if failure is not None:
+        return f"{failure.error_type}: {failure.error_message}"
+    return completion.output or completion.status.name
+
+
+# ---- the process's telemetry ------------------------------------------------------------------------
+
+_active: Telemetry | None = None
+
+
+def active() -> Telemetry | None:
+    """This process's telemetry, or ``None`` when it is off (the common case: then do nothing)."""
+    return _active
+
+
+def install(telemetry: Telemetry) -> Telemetry:
+    global _active
+    _active = telemetry
+    return telemetry
+
+
+def uninstall() -> None:
+    global _active
+    _active = None
+
+
+def client_start(started: ExecutionStarted) -> AbstractContextManager[ExecutionStarted]:
+    tel = _active
+    return nullcontext(started) if tel is None else tel.client_start(started)
+
+
+def client_event(instance_id: str, event: EventRaised) -> AbstractContextManager[EventRaised]:
+    tel = _active
+    return nullcontext(event) if tel is None else tel.client_event(instance_id, event)
