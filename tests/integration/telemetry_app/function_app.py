@@ -23,7 +23,7 @@ app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 async def http_start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     body = req.get_body()
     instance_id = await client.start_new(
-        req.route_params["functionName"], None, req.get_json() if body else None
+        req.route_params["functionName"], req.params.get("instanceId"), req.get_json() if body else None
     )
     return client.create_check_status_response(req, instance_id)
 
@@ -54,7 +54,7 @@ def Journey(context: df.DurableOrchestrationContext):
     first = yield context.call_activity("Hop", "secret-input-1")
     second = yield context.call_activity("Hop", first["value"] + "-2")
     squares = yield context.task_all([context.call_activity("Square", n) for n in (1, 2, 3)])
-    leg = yield context.call_sub_orchestrator("Leg", "leg-input")
+    leg = yield context.call_sub_orchestrator("Leg", "leg-input", instance_id=options.get("leg_id"))
     if options.get("timer"):
         yield context.create_timer(context.current_utc_datetime + timedelta(seconds=1))
     if options.get("event"):

@@ -57,6 +57,7 @@ async def main() -> None:
 
 if __name__ == "__main__":
     logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
+        level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s", force=True
     )
+    logging.getLogger("azure").setLevel(logging.WARNING)  # the SDK logs every request at INFO
     asyncio.run(main())
