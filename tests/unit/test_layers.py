@@ -67,7 +67,7 @@ def test_contracts_are_the_intended_ones() -> None:
         "cli|models|testing",
         "functions",
         "worker|client|views",
-        "entities|storage",
+        "entities|storage|telemetry",
         "orchestration",
         "registry|config|errors",
     ]

@@ -21,7 +21,7 @@ TOP_LEVEL_FILES = {
     "errors.py",
     "py.typed",
 }
-TOP_LEVEL_PACKAGES = {"cli", "client", "entities", "functions", "orchestration", "storage", "views", "worker"}
+TOP_LEVEL_PACKAGES = {"cli", "client", "entities", "functions", "orchestration", "storage", "telemetry", "views", "worker"}
 
 # The engine: everything a process needs to run orchestrations, activities and entities, or to
 # start and query them, without the Azure Functions SDK installed.
@@ -32,6 +32,7 @@ ENGINE_MODULES = [
     "durable_azure.worker",
     "durable_azure.client",
     "durable_azure.entities",
+    "durable_azure.telemetry",
 ]
 
 # Run first in each subprocess: `import azure.functions` (and any azure.functions.*) raises
