@@ -450,6 +450,21 @@ class Telemetry:
             error=error,
         )
 
+    # ---- entities ---------------------------------------------------------------------------------
+    def entity_operations(self, entity_name: str, instance_id: str, records: Sequence[Any]) -> None:
+        """DF's ``OperationCompleted``/``OperationFailed`` for each operation of a checkpointed batch."""
+        for record in records:
+            self.tracking.operation(
+                entity_name,
+                instance_id,
+                record.operation,
+                record.request_id,
+                record.seconds * 1000,
+                record.input,
+                record.output,
+                record.error,
+            )
+
     # ---- activities ------------------------------------------------------------------------------
     async def run_activity(
         self, scheduled: TaskScheduled, instance_id: str, invoke: Callable[[], Awaitable[HistoryEvent]]

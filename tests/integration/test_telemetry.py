@@ -151,7 +151,7 @@ async def test_tracking_events_carry_dfs_dimensions_and_no_payloads_by_default(
             "Completed",
         )
     journey = [e for e in events if e["prop__instanceId"] == instance_id]
-    assert [e["prop__state"] for e in journey if e["prop__functionName"] == "Journey"][0] == "Scheduled"
+    assert next(e["prop__state"] for e in journey if e["prop__functionName"] == "Journey") == "Scheduled"
     assert state_of(events, "Journey", "Scheduled")[0]["prop__reason"] == "NewInstance"
     assert len(state_of(journey, "Hop", "Scheduled")) == 2
     assert len(state_of(events, "Hop", "Started")) == 3  # two in Journey, one in Leg
@@ -347,3 +347,24 @@ async def test_a_poison_message_is_counted(
         points = await ws.wait_until(counted, what="the poison counter")
     assert points[0].value == 1
     assert points[0].attributes["queue"] == f"{hub_name.lower()}-workitems"
+
+
+async def test_entity_operations_are_tracked(
+    azurite: str, hub_name: str, capture: Callable[..., ts.Capture]
+) -> None:
+    import durable_azure as df
+
+    cap = capture()
+    counter = df.EntityId("Counter", "one")
+    async with ws.task_hub(azurite, hub_name, app=APP) as hub:
+        await hub.client.signal_entity(counter, "add", 5)
+        await events_when(cap, lambda e: e.get("prop__operationName") == "add", "the add operation")
+        await hub.client.signal_entity(counter, "explode")
+        events = await events_when(cap, lambda e: e.get("prop__operationName") == "explode", "explode")
+    (added,) = [e for e in events if e.get("prop__operationName") == "add"]
+    assert added["EventName"] == "OperationCompleted" and added["prop__functionType"] == "Entity"
+    assert added["prop__functionName"] == "counter" and added["prop__instanceId"] == "@counter@one"
+    assert added["prop__input"] == "(Redacted 1 characters)" and added["prop__duration"] >= 0
+    (exploded,) = [e for e in events if e.get("prop__operationName") == "explode"]
+    assert exploded["EventName"] == "OperationFailed" and exploded["LogLevel"] == "Error"
+    assert "entity boom" in exploded["prop__exception"]

@@ -21,7 +21,17 @@ TOP_LEVEL_FILES = {
     "errors.py",
     "py.typed",
 }
-TOP_LEVEL_PACKAGES = {"cli", "client", "entities", "functions", "orchestration", "storage", "telemetry", "views", "worker"}
+TOP_LEVEL_PACKAGES = {
+    "cli",
+    "client",
+    "entities",
+    "functions",
+    "orchestration",
+    "storage",
+    "telemetry",
+    "views",
+    "worker",
+}
 
 # The engine: everything a process needs to run orchestrations, activities and entities, or to
 # start and query them, without the Azure Functions SDK installed.

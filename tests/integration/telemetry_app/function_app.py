@@ -71,3 +71,14 @@ def Waiter(context: df.DurableOrchestrationContext):
     done = yield context.call_activity("Hop", first)
     second = yield context.wait_for_external_event("Go")
     return [done["value"], second]
+
+
+@app.entity_trigger(context_name="context")
+def Counter(context: df.DurableEntityContext) -> None:
+    value = context.get_state(lambda: 0)
+    if context.operation_name == "add":
+        value += context.get_input()
+    elif context.operation_name == "explode":
+        raise ValueError("entity boom")
+    context.set_state(value)
+    context.set_result(value)
