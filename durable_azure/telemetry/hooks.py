@@ -259,11 +259,20 @@ class Telemetry:
         incoming: Sequence[HistoryEvent],
         episode_seconds: float,
         checkpoint_seconds: float,
+        waiting_for: Sequence[str] = (),
     ) -> None:
         """After a checkpoint: tracking events, the spans that ended, the episode's metrics."""
         try:
             self._episode_done(
-                instance_id, started, past, replayed, result, incoming, episode_seconds, checkpoint_seconds
+                instance_id,
+                started,
+                past,
+                replayed,
+                result,
+                incoming,
+                episode_seconds,
+                checkpoint_seconds,
+                waiting_for,
             )
         except Exception:  # telemetry never breaks an episode
             log.warning("telemetry of an episode of %s failed", instance_id, exc_info=True)
@@ -278,6 +287,7 @@ class Telemetry:
         incoming: Sequence[HistoryEvent],
         episode_seconds: float,
         checkpoint_seconds: float,
+        waiting_for: Sequence[str],
     ) -> None:
         name = started.name
         completion = result.completion
@@ -285,7 +295,7 @@ class Telemetry:
         self.metrics.episodes.add(1, {t.NAME: name, t.STATUS: status})
         self.metrics.episode_duration.record(episode_seconds, {t.NAME: name})
         self.metrics.checkpoint_duration.record(checkpoint_seconds, {t.NAME: name})
-        self._track_episode(instance_id, started, past if replayed else (), result, incoming)
+        self._track_episode(instance_id, started, past if replayed else (), result, incoming, waiting_for)
         orchestration = orchestration_span(started)
         if orchestration is not None:
             self._episode_spans(orchestration, started, past, incoming, completion)
@@ -297,6 +307,7 @@ class Telemetry:
         replayed: Sequence[HistoryEvent],
         result: OrchestrationResult,
         incoming: Sequence[HistoryEvent],
+        waiting_for: Sequence[str],
     ) -> None:
         tracker = self.tracking
         name = started.name
@@ -310,6 +321,8 @@ class Telemetry:
         self._track_events(name, instance_id, result.actions, is_replay=False)
         completion = result.completion
         if completion is None:
+            for event_name in waiting_for:
+                tracker.listening(name, instance_id, f"WaitForExternalEvent:{event_name}", False)
             tracker.awaited(name, instance_id, False)
         elif completion.status in (OrchestrationStatus.Completed, OrchestrationStatus.ContinuedAsNew):
             tracker.completed(

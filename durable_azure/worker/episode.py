@@ -221,6 +221,7 @@ class EpisodeRunner:
                 incoming=incoming,
                 episode_seconds=ended - began,
                 checkpoint_seconds=ended - checkpoint_began,
+                waiting_for=session.waiting_for() if session is not None else (),
             )
 
     async def repair_row(self, instance_id: str, state: InstanceState) -> None:

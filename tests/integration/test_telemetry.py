@@ -240,6 +240,8 @@ async def test_external_event_and_terminate_are_tracked(
         spans = await spans_when(cap, "orchestration:Waiter")
         history = await hub.raw.history_rows(hub_name, instance_id)
     events = cap.events()
+    listening = state_of(events, "Waiter", "Listening")
+    assert [e["prop__reason"] for e in listening] == ["WaitForExternalEvent:Go"] * 2
     (raised,) = state_of(events, "Waiter", "ExternalEventRaised")
     assert raised["prop__eventName"] == "Go"
     assert "received a 'Go' event" in raised["body"]
