@@ -295,8 +295,9 @@ class Telemetry:
         self.metrics.episodes.add(1, {t.NAME: name, t.STATUS: status})
         self.metrics.episode_duration.record(episode_seconds, {t.NAME: name})
         self.metrics.checkpoint_duration.record(checkpoint_seconds, {t.NAME: name})
-        self._track_episode(instance_id, started, past if replayed else (), result, incoming, waiting_for)
         orchestration = orchestration_span(started)
+        with self.spans.within(orchestration):  # tracking events carry the orchestration's trace
+            self._track_episode(instance_id, started, past if replayed else (), result, incoming, waiting_for)
         if orchestration is not None:
             self._episode_spans(orchestration, started, past, incoming, completion)
 
@@ -502,29 +503,28 @@ class Telemetry:
                 parent=parent,
             )
         tracker = self.tracking
-        tracker.started(scheduled.name, instance_id, scheduled.input, ACTIVITY, False, scheduled.event_id)
         began = t.monotonic()
         try:
-            with self.spans.current(span) if span is not None else nullcontext():
+            with self.spans.current(span) if span is not None else nullcontext():  # events carry its trace
+                tracker.started(
+                    scheduled.name, instance_id, scheduled.input, ACTIVITY, False, scheduled.event_id
+                )
                 result = await invoke()
+                seconds = t.monotonic() - began
+                if isinstance(result, TaskFailed):
+                    reason = result.reason or ""
+                    tracker.failed(scheduled.name, instance_id, reason, ACTIVITY, False, scheduled.event_id)
+                else:
+                    output = result.result if isinstance(result, TaskCompleted) else None
+                    tracker.completed(
+                        scheduled.name, instance_id, output, ACTIVITY, False, task_event_id=scheduled.event_id
+                    )
         except BaseException as error:
             if span is not None:
                 t.finish(span, error)
             raise
-        seconds = t.monotonic() - began
-        failed = isinstance(result, TaskFailed)
-        self.metrics.activity_duration.record(
-            seconds, {t.NAME: scheduled.name, "outcome": "Failed" if failed else "Succeeded"}
-        )
-        if isinstance(result, TaskFailed):
-            tracker.failed(
-                scheduled.name, instance_id, result.reason or "", ACTIVITY, False, scheduled.event_id
-            )
-        else:
-            output = result.result if isinstance(result, TaskCompleted) else None
-            tracker.completed(
-                scheduled.name, instance_id, output, ACTIVITY, False, task_event_id=scheduled.event_id
-            )
+        outcome = "Failed" if isinstance(result, TaskFailed) else "Succeeded"
+        self.metrics.activity_duration.record(seconds, {t.NAME: scheduled.name, "outcome": outcome})
         if span is not None:
             t.finish(span, (result.reason or "failed") if isinstance(result, TaskFailed) else None)
         return result

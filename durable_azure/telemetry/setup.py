@@ -90,7 +90,10 @@ def _azure_monitor(connection_string: str) -> bool:
             CONNECTION_STRING_SETTING,
         )
         return False
-    configure_azure_monitor(connection_string=connection_string)
+    # Not the Azure SDK's own spans: every queue poll and table write would become a dependency.
+    configure_azure_monitor(
+        connection_string=connection_string, instrumentation_options={"azure_sdk": {"enabled": False}}
+    )
     return True
 
 

@@ -161,6 +161,20 @@ class Spans:
             yield span
 
     @contextmanager
+    def within(self, ref: SpanRef | None) -> Iterator[None]:
+        """Make ``ref`` the current span (for log correlation: tracking events get its trace and span id)."""
+        if ref is None:
+            yield
+            return
+        ctx = _parent_context(ref)
+        assert ctx is not None
+        token = otel_context.attach(ctx)
+        try:
+            yield
+        finally:
+            otel_context.detach(token)
+
+    @contextmanager
     def current(self, span: Span) -> Iterator[Span]:
         with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
             yield span
