@@ -143,3 +143,10 @@ def test_templates_are_dfs_messages() -> None:
     assert TEMPLATES["FunctionFailed"].endswith(
         "SequenceNumber: {sequenceNumber}. TaskEventId: {taskEventId}"
     )
+
+
+def test_without_a_destination_telemetry_stays_off() -> None:
+    from durable_azure import telemetry
+
+    assert telemetry.configure(TelemetryOptions(), env={}) is None
+    assert telemetry.active() is None
