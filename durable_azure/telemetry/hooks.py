@@ -462,6 +462,8 @@ class Telemetry:
             span_id=orchestration.span_id,
             start=tc.activity_start_time,
             error=error,
+            # DTFx: "Events: received events – name of the event, and timestamp"
+            events=[(e.name, e.timestamp) for e in (*past, *incoming) if isinstance(e, EventRaised)],
         )
 
     # ---- entities ---------------------------------------------------------------------------------

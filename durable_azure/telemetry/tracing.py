@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextvars
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -143,9 +143,12 @@ class Spans:
         span_id: int | None = None,
         error: str | None = None,
         end: datetime | None = None,
+        events: Sequence[tuple[str, datetime]] = (),
     ) -> None:
-        """A span that is over: started at ``start``, ended now (or at ``end``)."""
+        """A span that is over: started at ``start``, ended now (or at ``end``), with ``events``."""
         span = self.start(name, kind, attributes, parent=parent, span_id=span_id, start=start)
+        for event_name, when in events:
+            span.add_event(event_name, timestamp=to_ns(when))
         finish(span, error, end=end)
 
     @contextmanager

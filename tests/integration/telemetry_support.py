@@ -96,6 +96,7 @@ def span_dict(span: ReadableSpan) -> dict[str, Any]:
         "start": span.start_time,
         "end": span.end_time,
         "process": span.resource.attributes.get("test.process"),
+        "events": [e.name for e in span.events],
     }
 
 

@@ -255,6 +255,7 @@ async def test_external_event_and_terminate_are_tracked(
         orchestration["status"] == "ERROR"
         and orchestration["attributes"]["durabletask.task.status"] == "Terminated"
     )
+    assert orchestration["events"] == ["Go"]  # the events it received (DTFx: span events)
     # the event carries the trace context of the span that sent it, into history (EventRaised row)
     (raised_row,) = [r for r in history if r.get("EventType") == "EventRaised"]
     carried = json.loads(raised_row["ParentTraceContext"])["TraceParent"].split("-")
