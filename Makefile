@@ -28,8 +28,9 @@ $(AZURITE_BIN): azurite-setup/package-lock.json
 azurite: $(AZURITE_BIN)
 	azurite-setup/start
 
-# Debian's headless Chromium for tests/e2e/test_timeline_chromium.py. Installs only if /usr/bin/chromium
-# is absent: apt-get as root, else through `sudo -n`, non-interactively. If that fails, the e2e test is
+# Debian's headless Chromium for tests/e2e/test_timeline_chromium.py and the dashboard's browser tests
+# (tests/e2e/test_dashboard_browser.py: Playwright drives it through executable_path, never a download).
+# Installs only if /usr/bin/chromium is absent: apt-get as root, else through `sudo -n`, non-interactively. If that fails, the e2e test is
 # reported as skipped (pytest -ra prints why) rather than failing the whole run.
 chromium:
 	@if [ ! -x /usr/bin/chromium ]; then \

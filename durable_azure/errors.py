@@ -146,3 +146,8 @@ class InvalidInputError(DurableError, ValueError):
 
 class OperationTimeoutError(DurableError, TimeoutError):
     """An instance did not reach the awaited state in time (it may still get there later)."""
+
+
+class AppDefinitionError(DurableError, ValueError):
+    """A function app cannot be loaded as written: a ``function.json`` that is not valid JSON, has no
+    single trigger, or names a script or entry point that does not exist (the message says which)."""

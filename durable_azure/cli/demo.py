@@ -304,7 +304,7 @@ def history_table(events: list[dict[str, Any]]) -> str:
 
 
 # ---------------------------------------------------------------- the demo
-def run_hello_cities(base: str) -> None:
+def run_hello_cities(base: str) -> str:
     url = f"{base}/api/orchestrators/{ORCHESTRATOR}"
     say(f"\n3. Start the orchestration over HTTP:  POST {url}")
     status, headers, payload = http("POST", url)
@@ -331,6 +331,17 @@ def run_hello_cities(base: str) -> None:
     say(f"\n5. History of {payload['id']}  (GET statusQueryGetUri&showHistory=true&showHistoryOutput=true)\n")
     for line in history_table(detailed.get("historyEvents") or []).splitlines():
         say("   " + line)
+    return str(payload["id"])
+
+
+def dashboard_hint(origin: str, instance_id: str, azurite_stopped: bool) -> str:
+    """The demo's last words: where the task-hub dashboard shows this run (``durable-azure serve``)."""
+    start = "make azurite && " if azurite_stopped else ""
+    return (
+        f"\nDashboard: {origin}/durable/\n"
+        f"   This run's instance: {origin}/durable/instances/{instance_id}\n"
+        f"   (served while `{start}.venv/bin/durable-azure serve` runs; the history stays in the task hub)"
+    )
 
 
 def main() -> int:
@@ -339,6 +350,7 @@ def main() -> int:
     ok = False
     server: Server | None = None
     app_dir = Path()
+    instance_id = ""
     try:
         app_dir = find_app_dir()
         settings = load_settings(app_dir)
@@ -352,7 +364,7 @@ def main() -> int:
         t0 = time.monotonic()
         server.wait_ready()
         say(f"   listening on {server.base} (ready in {time.monotonic() - t0:.1f} s)")
-        run_hello_cities(server.base)
+        instance_id = run_hello_cities(server.base)
         ok = True
         return 0
     except KeyboardInterrupt:
@@ -375,6 +387,8 @@ def main() -> int:
             say("   Azurite stopped (the demo had started it).")
         elif server is not None:
             say("   Azurite left running (it was already up).")
+        if ok and instance_id:
+            say(dashboard_hint("http://127.0.0.1:7071", instance_id, started_azurite))
 
 
 if __name__ == "__main__":

@@ -61,8 +61,12 @@ def _with_log_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _app_dir(state: CliState, app_dir: str | None, *, need_app: bool) -> str:
     folder = app_dir or state.app_dir
-    if need_app and not (Path(folder) / "function_app.py").is_file():
-        raise click.BadParameter(f"no function_app.py in {folder!r}", param_hint="'--app-dir'")
+    is_v1 = any(Path(folder).glob("*/function.json"))  # the v1 model: function folders
+    if need_app and not (Path(folder) / "function_app.py").is_file() and not is_v1:
+        raise click.BadParameter(
+            f"no function_app.py and no function folders (*/function.json) in {folder!r}",
+            param_hint="'--app-dir'",
+        )
     if app_dir:
         state.app_dir = app_dir
     return folder
@@ -95,8 +99,8 @@ def serve(
     log_json: bool,
     otlp_endpoint: str | None,
 ) -> None:
-    """Serve the function app's HTTP functions, the durable HTTP API and the timeline pages
-    (/durable/instances/ID), with a worker running the orchestrations. Ctrl-C stops it."""
+    """Serve the function app's HTTP functions, the durable HTTP API and the task-hub dashboard
+    (/durable/), with a worker running the orchestrations. Ctrl-C stops it."""
     folder = _app_dir(state, app_dir, need_app=True)
     _host_environment(state, otlp_endpoint)
     run_serve = _host_function("run_serve")
@@ -126,7 +130,7 @@ def serve(
 def worker(
     state: CliState, app_dir: str | None, log_level: str, log_json: bool, otlp_endpoint: str | None
 ) -> None:
-    """Run the worker for the app in DIR/function_app.py (orchestrations, activities, entities)
+    """Run the worker for the app in DIR (function_app.py, or v1 function folders): its orchestrations, activities, entities
     with the connection from AzureWebJobsStorage and the hub from host.json. Ctrl-C stops it."""
     folder = _app_dir(state, app_dir, need_app=True)
     _host_environment(state, otlp_endpoint)

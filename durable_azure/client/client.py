@@ -38,6 +38,7 @@ from ..storage.naming import escape_partition_key
 from ..storage.taskhub import TaskHubStorage
 from ..storage.values import format_iso_seconds
 from ..telemetry import hooks as telemetry
+from .binding import BindingAwareClientType
 from .history_json import history_to_json
 from .models import DurableOrchestrationStatus, EntityStateResponse, PurgeHistoryResult
 from .signals import SignalBatcher
@@ -64,7 +65,7 @@ def _statuses(values: Iterable[OrchestrationRuntimeStatus | str] | None) -> list
     return result
 
 
-class DurableOrchestrationClient:
+class DurableOrchestrationClient(metaclass=BindingAwareClientType):
     """The Durable Functions client API (async), for one task hub."""
 
     def __init__(self, storage: TaskHubStorage, *, notify: Callable[[str], None] | None = None) -> None:

@@ -67,8 +67,8 @@ def entity_function_for_class(cls: type) -> Callable[[DurableEntityContext], Non
 class Orchestrator:
     """The v1 programming model: ``main = df.Orchestrator.create(orchestrator_function)``.
 
-    durable-azure runs v2 (decorator) apps; this keeps v1 modules importable and their
-    ``.orchestrator_function`` reachable for tests and for registration by name.
+    The v1 loader (``functions/v1_app.py``) registers ``main.orchestrator_function`` under the
+    function folder's name; ``main`` itself is not called (the worker replays the generator).
     """
 
     def __init__(self, fn: Callable[..., Any]) -> None:
@@ -78,8 +78,8 @@ class Orchestrator:
     def create(cls, fn: Callable[..., Any]) -> Callable[[Any], Any]:
         def handle(context: Any) -> Any:
             raise TypeError(
-                "v1 orchestrators run inside the durable-azure worker; register them with a DFApp "
-                "(@app.orchestration_trigger) or test .orchestrator_function with durable_azure.testing."
+                "v1 orchestrators run inside the durable-azure worker (serve/worker load function "
+                "folders); to test one, run .orchestrator_function with durable_azure.testing."
             )
 
         handle.orchestrator_function = fn  # type: ignore[attr-defined]

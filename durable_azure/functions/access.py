@@ -6,7 +6,7 @@ In Azure the Functions host checks keys. Locally, ``serve`` does:
   the machine can connect, and no key is needed unless one is configured;
 * bound to anything else (``--host 0.0.0.0``) it refuses to start without a key;
 * with a key (app setting ``DURABLE_AZURE_HOST_KEY``, from the environment or
-  ``local.settings.json``), every request to the management API, to the timeline pages and to an
+  ``local.settings.json``), every request to the management API, to the dashboard (``/durable/``) and to an
   HTTP function whose auth level is not ``anonymous`` must carry it, as ``?code=<key>`` or an
   ``x-functions-key`` header, as Functions keys are passed. Otherwise: 401 with a JSON message.
 """

@@ -3,16 +3,20 @@
 Durable functions (orchestrators, activities, entities) are recorded on the app as usual, but
 ``get_functions()`` (what the Functions host indexes) leaves them out: they are run by the
 durable-azure worker, so the host only ever sees bindings it knows (HTTP, timer, queue).
+
+Whatever holds them — a ``DFApp``, a ``df.Blueprint`` (nested ones included), or a plain
+``func.FunctionApp`` that registered durable blueprints — :func:`durable_registry_of` finds them by
+trigger type, and :func:`adopt_plain_app` gives a plain ``FunctionApp`` the ``DFApp``'s registry and index.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import azure.functions as func
-from azure.functions.decorators.function_app import Function, FunctionBuilder
+from azure.functions.decorators.function_app import Function, FunctionBuilder, FunctionRegister
 from azure.functions.decorators.generic import GenericTrigger
 
 from ..registry import DurableRegistry
@@ -128,22 +132,65 @@ class _DurableDecorators:
 
     def durable_registry(self) -> DurableRegistry:
         """Orchestrators, activities and entities registered so far, by name."""
-        registry = DurableRegistry()
-        for builder in self._function_builders:
-            function = builder._function
-            found = _durable_name(function)
-            if found is None:
-                continue
-            kind, name = found
-            user = function.get_user_function()
-            if kind == ORCHESTRATION_TRIGGER:
-                registry.orchestrators[name] = getattr(user, "orchestrator_function", user)
-            elif kind == ACTIVITY_TRIGGER:
-                registry.activities[name] = user
-                registry.activity_input_names[name] = str(getattr(function.get_trigger(), "name", name))
-            else:
-                registry.entities[name.lower()] = getattr(user, "entity_function", user)
-        return registry
+        return durable_registry_of(self)
+
+
+def is_durable_function(function: Function) -> bool:
+    """True for an orchestrator, activity or entity (a function the engine runs, not the host)."""
+    return _durable_name(function) is not None
+
+
+def durable_registry_of(app: Any) -> DurableRegistry:
+    """The durable functions of any app or blueprint, whatever its class.
+
+    A ``DFApp``, a ``df.Blueprint``, or a plain ``func.FunctionApp``/``func.Blueprint`` that
+    registered durable blueprints (``app.register_functions(bp)``): their functions all sit in
+    ``_function_builders``; the durable ones are found by their trigger type.
+    """
+    registry = DurableRegistry()
+    for builder in getattr(app, "_function_builders", []):
+        function = builder._function
+        found = _durable_name(function)
+        if found is None:
+            continue
+        kind, name = found
+        user = function.get_user_function()
+        if kind == ORCHESTRATION_TRIGGER:
+            registry.orchestrators[name] = getattr(user, "orchestrator_function", user)
+        elif kind == ACTIVITY_TRIGGER:
+            registry.activities[name] = user
+            registry.activity_input_names[name] = str(getattr(function.get_trigger(), "name", name))
+        else:
+            registry.entities[name.lower()] = getattr(user, "entity_function", user)
+    return registry
+
+
+def adopt_plain_app(app: Any) -> None:
+    """Give a plain ``func.FunctionApp`` what a ``DFApp`` has, on this instance only: a
+    ``durable_registry()`` (so the engine finds its durable blueprints' functions) and a
+    ``get_functions()`` that leaves the durable functions out of what the Functions host indexes.
+
+    A ``DFApp`` is left alone; calling it twice changes nothing.
+    """
+    if isinstance(app, DFApp) or getattr(app, "_durable_functions_hidden", False):
+        return
+    index = app.get_functions
+
+    def get_functions() -> list[Function]:
+        saved = app._function_builders
+        kept = [fb for fb in saved if not is_durable_function(fb._function)]
+        for fb in saved:
+            if fb not in kept:
+                fb.build(app.auth_level)  # still validate them
+        app._function_builders = kept
+        try:
+            return cast(list[Function], index())
+        finally:
+            app._function_builders = saved
+
+    app.get_functions = get_functions
+    app.durable_registry = lambda: durable_registry_of(app)
+    app._durable_functions_hidden = True
 
 
 class Blueprint(_DurableDecorators, func.Blueprint):
@@ -152,6 +199,14 @@ class Blueprint(_DurableDecorators, func.Blueprint):
     def __init__(self, http_auth_level: func.AuthLevel | str = func.AuthLevel.FUNCTION) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # azure.functions' Blueprint.__init__ is unannotated
         self._http_auth_level = http_auth_level
+
+    def register_functions(self, function_container: Any) -> None:
+        """Take over the functions of another blueprint (nested blueprints; a ``FunctionApp`` has its own)."""
+        if isinstance(function_container, FunctionRegister):
+            raise TypeError("functions can not be type of FunctionRegister!")
+        self._function_builders.extend(function_container._function_builders)
+
+    register_blueprint = register_functions
 
 
 class DFApp(_DurableDecorators, func.FunctionApp):

@@ -5,6 +5,8 @@ two ordinary functions:
 
 * an HTTP function at ``{routePrefix}/durabletask/{*path}`` (auth level ``function``) that serves
   the DF management API (same routes, codes and payloads as ``/runtime/webhooks/durabletask``);
+* an HTTP function at ``{routePrefix}/durable/{*path}`` (same auth level) that serves the task-hub
+  dashboard (``durable_azure.dashboard``), unless ``dashboard_route=None``;
 * a timer trigger (every 30 s and on start-up) that starts the engine — a ``TaskHubWorker`` on its
   own asyncio loop in a daemon thread — and restarts it if it died.
 
@@ -24,7 +26,10 @@ import azure.functions as func
 
 from .. import telemetry
 from ..config import Settings, load_settings
+from ..dashboard import create_dashboard_app
 from . import runtime
+from .api_support import storage_unavailable
+from .app import adopt_plain_app
 from .asgi_bridge import call_asgi
 from .management_api import create_management_app
 from .targets import AppTargets, app_user_functions, binding_targets
@@ -33,6 +38,7 @@ log = logging.getLogger("durable_azure.hosting")
 
 MANAGEMENT_FUNCTION = "durable_management_api"
 SUPERVISOR_FUNCTION = "durable_worker_supervisor"
+DASHBOARD_FUNCTION = "durable_dashboard"
 
 #: A decorator of ``azure.functions``' ``FunctionApp`` (its own helpers are untyped).
 _Decorator = Callable[[Callable[..., Any]], Any]
@@ -50,6 +56,10 @@ class AzureHosting:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_event: asyncio.Event | None = None
         self.management_app = create_management_app(targets=self.targets)
+        self.dashboard_route = "durable"
+        self.dashboard_app = create_dashboard_app(
+            lambda: runtime.client_for(), unavailable=storage_unavailable
+        )
         self.restarts = 0
         atexit.register(self.stop)
 
@@ -155,6 +165,14 @@ class AzureHosting:
         root = self.management_path.rstrip("/")
         return await call_asgi(self.management_app, request, root_path=root, path=f"{root}/{rest}")
 
+    async def handle_dashboard(self, request: func.HttpRequest) -> func.HttpResponse:
+        """Serve one dashboard request arriving at ``{routePrefix}/durable/{*path}``."""
+        self.ensure_worker()
+        rest = str((request.route_params or {}).get("path") or "")
+        prefix = self.settings.route_prefix.strip("/")
+        root = f"/{prefix}/{self.dashboard_route}" if prefix else f"/{self.dashboard_route}"
+        return await call_asgi(self.dashboard_app, request, root_path=root, path=f"{root}/{rest}")
+
 
 def enable_azure_hosting(
     app: Any,
@@ -164,10 +182,15 @@ def enable_azure_hosting(
     auth_level: func.AuthLevel | str = func.AuthLevel.FUNCTION,
     management_function_name: str = MANAGEMENT_FUNCTION,
     supervisor_function_name: str = SUPERVISOR_FUNCTION,
+    dashboard_route: str | None = "durable",
+    dashboard_function_name: str = DASHBOARD_FUNCTION,
 ) -> AzureHosting:
-    """Make ``app`` (a ``DFApp``) run its orchestrations inside the Azure Functions host.
+    """Make ``app`` (a ``DFApp``, or a plain ``func.FunctionApp`` that registered durable blueprints)
+    run its orchestrations inside the Azure Functions host.
 
-    Adds the management API function at ``{routePrefix}/{route}/{*path}`` and the supervisor timer.
+    Adds the management API function at ``{routePrefix}/{route}/{*path}``, the dashboard function at
+    ``{routePrefix}/{dashboard_route}/{*path}`` (same ``auth_level``; ``None``: no dashboard) and the
+    supervisor timer.
     Call it once, after creating the app; calling it again returns the same hosting.
     """
     existing = getattr(app, "_durable_azure_hosting", None)
@@ -175,6 +198,7 @@ def enable_azure_hosting(
         return cast(AzureHosting, existing)
     hosting = AzureHosting(app, route)
     app._durable_azure_hosting = hosting
+    adopt_plain_app(app)  # a plain FunctionApp with durable blueprints: registry and index of a DFApp
 
     management_name: _Decorator = app.function_name(management_function_name)
     management_route: _Decorator = app.route(
@@ -185,6 +209,18 @@ def enable_azure_hosting(
     @management_route
     async def durable_management_api(req: func.HttpRequest) -> func.HttpResponse:
         return await hosting.handle(req)
+
+    if dashboard_route is not None:
+        hosting.dashboard_route = dashboard_route.strip("/")
+        dashboard_name: _Decorator = app.function_name(dashboard_function_name)
+        dashboard_http: _Decorator = app.route(
+            route=f"{hosting.dashboard_route}/{{*path}}", methods=["GET", "POST"], auth_level=auth_level
+        )
+
+        @dashboard_name
+        @dashboard_http
+        async def durable_dashboard(req: func.HttpRequest) -> func.HttpResponse:
+            return await hosting.handle_dashboard(req)
 
     supervisor_name: _Decorator = app.function_name(supervisor_function_name)
     supervisor_timer: _Decorator = app.timer_trigger(

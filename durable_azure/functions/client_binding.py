@@ -32,16 +32,45 @@ def with_durable_client(
     registry: Callable[[], Any] | None = None,
 ) -> Callable[..., Any]:
     """Wrap ``user_fn`` so that its ``client_name`` parameter receives a ``FunctionsDurableClient``."""
+    return _injecting(
+        user_fn,
+        client_name,
+        lambda: runtime.client_for(task_hub, connection_name, registry=registry),
+        (task_hub, connection_name),
+        f"durable_client_input(client_name={client_name!r})",
+    )
+
+
+def with_durable_client_json(
+    user_fn: Callable[..., Any], param: str, task_hub: str | None = None, connection_name: str | None = None
+) -> Callable[..., Any]:
+    """Wrap a v1 function so that ``param`` receives the ``durableClient`` binding's JSON string
+    (what ``df.DurableOrchestrationClient(starter)`` takes)."""
+    from .client_json import binding_json
+
+    return _injecting(
+        user_fn,
+        param,
+        lambda: binding_json(task_hub, connection_name),
+        (task_hub, connection_name),
+        "the durableClient binding",
+    )
+
+
+def _injecting(
+    user_fn: Callable[..., Any],
+    client_name: str,
+    make: Callable[[], Any],
+    target: tuple[str | None, str | None],
+    what: str,
+) -> Callable[..., Any]:
     signature = inspect.signature(user_fn)
     if client_name not in signature.parameters:
-        raise ValueError(
-            f"durable_client_input(client_name={client_name!r}): function {user_fn.__name__!r} "
-            f"has no parameter named {client_name!r}."
-        )
+        raise ValueError(f"{what}: function {user_fn.__name__!r} has no parameter named {client_name!r}.")
 
     @functools.wraps(user_fn)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        kwargs[client_name] = runtime.client_for(task_hub, connection_name, registry=registry)
+        kwargs[client_name] = make()
         result = user_fn(*args, **kwargs)
         if inspect.isawaitable(result):
             result = await result
@@ -56,5 +85,5 @@ def with_durable_client(
     del wrapper.__wrapped__  # the host must not unwrap to the user's signature
     wrapper.client_function = user_fn  # type: ignore[attr-defined]  # DF 1.7 test hook
     # The hub/connection this binding uses: the management API accepts them in taskHub=/connection=.
-    setattr(wrapper, TARGET_ATTRIBUTE, (task_hub, connection_name))
+    setattr(wrapper, TARGET_ATTRIBUTE, target)
     return wrapper

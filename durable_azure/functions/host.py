@@ -6,7 +6,7 @@ API at ``/runtime/webhooks/durabletask/`` and runs the engine for the app's task
 ``run_worker`` runs only the engine. Both stop cleanly on Ctrl-C/SIGTERM, releasing their leases.
 
 Keys (``access.py``): on a loopback address none is needed; beyond it ``serve`` refuses to start
-without ``DURABLE_AZURE_HOST_KEY``, which then guards the management API, the timeline pages and
+without ``DURABLE_AZURE_HOST_KEY``, which then guards the management API, the dashboard and
 every HTTP function that is not ``anonymous``.
 """
 
@@ -26,14 +26,15 @@ from typing import Any
 from azure.functions.decorators.function_app import Function
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from .. import telemetry
 from ..config import Settings, load_settings
+from ..dashboard import DASHBOARD_PATH, create_dashboard_app
 from . import runtime
 from .access import AccessPolicy, InsecureBindError, RequireKey, access_policy, needs_key
-from .api_support import bad_request, not_found, storage_unavailable, storage_unavailable_error
+from .api_support import not_found, storage_unavailable, storage_unavailable_error
 from .invoke import UnsupportedBindingError, invoke_http
 from .loader import IndexedApp, describe_http, load_app
 from .management_api import OPENAPI_FILE, create_management_app
@@ -99,7 +100,8 @@ class LocalHost:
         management = create_management_app(targets=lambda: self.targets)
         routes = [
             Mount(WEBHOOK_BASE_PATH, app=RequireKey(management, self.access, (f"/{OPENAPI_FILE}",))),
-            Route("/durable/instances/{instanceId}", self.timeline, methods=["GET"]),
+            Route(DASHBOARD_PATH, self.dashboard_home, methods=["GET"]),
+            Mount(DASHBOARD_PATH, app=RequireKey(self.dashboard_app(), self.access)),
             Route("/{path:path}", self.dispatch, methods=_METHODS),
         ]
         return Starlette(routes=[_any_character(r) for r in routes], lifespan=self.lifespan)
@@ -118,7 +120,7 @@ class LocalHost:
         if self.indexed.is_durable:
             from ..worker import TaskHubWorker
 
-            self.worker = TaskHubWorker.from_settings(self.indexed.app, self.settings)
+            self.worker = TaskHubWorker.from_settings(self.indexed.registry, self.settings)
             await self.worker.start()
             registry = self.worker.registry
         self.hosted = runtime.install(
@@ -170,11 +172,12 @@ class LocalHost:
             "",
             f"Management API: {self.origin}{WEBHOOK_BASE_PATH}/instances/",
             f"OpenAPI description: {self.origin}{WEBHOOK_BASE_PATH}/{OPENAPI_FILE}",
+            f"Dashboard: {self.origin}{DASHBOARD_PATH}/",
             f"Task hub: {self.settings.hub_name} ({describe_connection(self.settings.connection_string)})",
         ]
         if self.access.requires_key:
             lines.append(
-                "Keys: the management API, timeline pages and non-anonymous functions need "
+                "Keys: the management API, the dashboard and non-anonymous functions need "
                 "?code=<DURABLE_AZURE_HOST_KEY> or an x-functions-key header."
             )
         lines.append("")
@@ -234,31 +237,14 @@ class LocalHost:
             return PlainTextResponse(f"durable-azure: your function app is up and running.\n{self.banner()}")
         return not_found(f"No function matches {request.method} /{path}.").response()
 
-    async def timeline(self, request: Request) -> Response:
-        """An HTML timeline of one instance (when ``durable_azure.views.timeline`` is available)."""
-        denied = self.access.check(request)
-        if denied is not None:
-            return denied
-        try:
-            from ..views.timeline import render_timeline_html
-        except ImportError:
-            return PlainTextResponse("The timeline view is not available in this version.", status_code=404)
-        client = runtime.client_for()
-        instance_id = request.path_params["instanceId"]
-        try:
-            status = await client.get_status(
-                instance_id, show_history=True, show_history_output=True, show_input=True
-            )
-            if not status:
-                return PlainTextResponse(f"No instance with ID '{instance_id}' found.", status_code=404)
-            events = await client.get_history(instance_id)
-        except ValueError as e:  # an id storage cannot hold
-            return bad_request(str(e)).response()
-        except Exception as e:
-            if storage_unavailable(e):
-                return storage_unavailable_error().response()
-            raise
-        return HTMLResponse(render_timeline_html(status.to_json(), events))
+    @staticmethod
+    def dashboard_app() -> Any:
+        """The task-hub dashboard (``/durable/``) over the app's own hub."""
+        return create_dashboard_app(lambda: runtime.client_for(), unavailable=storage_unavailable)
+
+    async def dashboard_home(self, request: Request) -> Response:
+        query = request.url.query
+        return RedirectResponse(f"{DASHBOARD_PATH}/" + (f"?{query}" if query else ""), status_code=307)
 
 
 def _configure_logging() -> None:
@@ -309,7 +295,7 @@ async def _worker_until_signal(indexed: IndexedApp, settings: Settings) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    worker = TaskHubWorker.from_settings(indexed.app, settings)
+    worker = TaskHubWorker.from_settings(indexed.registry, settings)
     await worker.start()
     hosted = runtime.install(
         runtime.HostedRuntime(settings, registry=worker.registry, worker=worker, loop=loop, owner="worker")
@@ -332,7 +318,7 @@ def run_worker(app_dir: str) -> None:
     _configure_logging()
     indexed = load_app(app_dir)
     if not indexed.is_durable:
-        raise SystemExit(f"{indexed.app_dir}/function_app.py has no DFApp: nothing for a worker to run.")
+        raise SystemExit(f"{indexed.app_dir} has no durable functions: nothing for a worker to run.")
     settings = load_settings(indexed.app_dir)
     telemetry.configure_for_app(indexed.app_dir, settings.hub_name)
     asyncio.run(_worker_until_signal(indexed, settings))

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import azure.functions as func
+from azure.functions.decorators.core import BindingDirection
 from azure.functions.decorators.function_app import Function
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -70,6 +71,14 @@ class UnsupportedBindingError(RuntimeError):
     """The function needs a binding the local host does not provide."""
 
 
+def _is_output(binding: Any) -> bool:
+    """An output binding (``direction`` is ``BindingDirection.OUT`` or its value 1 on built bindings)."""
+    direction = getattr(binding, "direction", None)
+    if direction in (BindingDirection.OUT, BindingDirection.OUT.value):
+        return True
+    return str(direction).lower().endswith("out")
+
+
 def _binding_kwargs(
     function: Function, trigger_value: Any, app_dir: str
 ) -> tuple[dict[str, Any], dict[str, Out]]:
@@ -85,7 +94,7 @@ def _binding_kwargs(
             kwargs[name] = trigger_value
         elif name == "context":
             kwargs[name] = InvocationContext(str(function.get_function_name()), app_dir)
-        elif name in bindings and str(getattr(bindings[name], "direction", "")).lower().endswith("out"):
+        elif name in bindings and _is_output(bindings[name]):
             outs[name] = kwargs[name] = Out()
         elif params[name].default is inspect.Parameter.empty:
             kind = getattr(bindings.get(name), "type", "unknown")

@@ -1,4 +1,5 @@
-"""Load ``function_app.py`` the way the Functions host does and index its functions."""
+"""Load a function app the way the Functions host does and index its functions: ``function_app.py``
+(the v2 model) or, without one, function folders with ``function.json`` (the v1 model, ``v1_app.py``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ from typing import Any
 from azure.functions.decorators.function_app import Function, FunctionRegister
 
 from ..config import read_local_settings
+from ..registry import DurableRegistry
+from .app import durable_registry_of, is_durable_function
 from .runtime import SCRIPT_ROOT_SETTING
+from .v1_app import APP_PACKAGE, is_v1_app, v1_function_app
 
 SCRIPT_FILE = "function_app.py"
 
@@ -28,10 +32,15 @@ class IndexedApp:
     http: list[Function] = field(default_factory=list)
     timers: list[Function] = field(default_factory=list)
     other: list[Function] = field(default_factory=list)
+    #: Orchestrators, activities and entities, whether declared on a DFApp, a df.Blueprint
+    #: registered on a plain FunctionApp, or in v1 function folders.
+    registry: DurableRegistry = field(default_factory=DurableRegistry)
 
     @property
     def is_durable(self) -> bool:
-        return callable(getattr(self.app, "durable_registry", None))
+        registry = self.registry
+        has_durable = bool(registry.orchestrators or registry.activities or registry.entities)
+        return has_durable or callable(getattr(self.app, "durable_registry", None))
 
 
 def apply_local_settings(app_dir: Path) -> None:
@@ -45,7 +54,10 @@ def load_module(app_dir: Path) -> ModuleType:
     """Import ``app_dir/function_app.py`` as module ``function_app`` (its folder goes on ``sys.path``)."""
     script = app_dir / SCRIPT_FILE
     if not script.is_file():
-        raise FileNotFoundError(f"No {SCRIPT_FILE} in {app_dir}; pass the folder of your function app.")
+        raise FileNotFoundError(
+            f"No {SCRIPT_FILE} (v2 model) and no function folders with function.json (v1 model) in "
+            f"{app_dir}; pass the folder of your function app."
+        )
     if str(app_dir) not in sys.path:
         sys.path.insert(0, str(app_dir))
     name = script.stem
@@ -83,10 +95,16 @@ def load_app(app_dir: str | Path) -> IndexedApp:
     """Load and index the function app in ``app_dir``."""
     root = Path(app_dir).resolve()
     apply_local_settings(root)
-    module = load_module(root)
-    app = find_app(module)
-    indexed = IndexedApp(root, module, app)
+    if not (root / SCRIPT_FILE).is_file() and is_v1_app(root):
+        app: FunctionRegister = v1_function_app(root)  # the v1 model: function folders
+        module = sys.modules[APP_PACKAGE]
+    else:
+        module = load_module(root)
+        app = find_app(module)
+    indexed = IndexedApp(root, module, app, registry=durable_registry_of(app))
     for function in app.get_functions():  # not idempotent: call it once
+        if is_durable_function(function):
+            continue  # run by the engine (a plain FunctionApp lists them; a DFApp does not)
         kind = _trigger_type(function)
         if kind == "httpTrigger":
             indexed.http.append(function)

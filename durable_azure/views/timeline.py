@@ -36,7 +36,7 @@ from .rows import (
     task_spans,
 )
 
-__all__ = ["COLORS", "render_timeline_html"]
+__all__ = ["COLORS", "TIMELINE_CSS", "history_table_html", "render_timeline_html", "timeline_fragment"]
 
 #: Bar colours by outcome (CSS hex); the tests compare computed colours against these.
 COLORS = {
@@ -115,6 +115,8 @@ table.history tr.marker td { color: #adb5bd; }
 table.history tr.failed td { color: $failed; }
 .empty { color: #868e96; padding: 8px; }
 """).substitute(COLORS, episode=EPISODE_COLOR)
+#: The stylesheet of the timeline and history table (the dashboard's instance page embeds both).
+TIMELINE_CSS = _CSS
 
 
 def _ms(start: datetime, end: datetime) -> float:
@@ -239,7 +241,8 @@ def _summary(status_json: dict[str, Any], duration: float | None) -> str:
     return f'<dl class="summary">{items}</dl>'
 
 
-def _history_table(events: list[HistoryEvent]) -> str:
+def history_table_html(events: list[HistoryEvent]) -> str:
+    """The readable history as an HTML table (styled by :data:`TIMELINE_CSS`)."""
     rows = history_rows(events)
     if not rows:
         return '<p class="empty">No history yet.</p>'
@@ -260,18 +263,14 @@ def _history_table(events: list[HistoryEvent]) -> str:
     return f'<table class="history"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
-def render_timeline_html(
+def timeline_fragment(
     status_json: dict[str, Any],
     events: list[HistoryEvent],
     *,
     now: datetime | None = None,
-) -> str:
-    """A complete, self-contained HTML page drawing the instance as a timeline.
-
-    ``status_json`` is ``DurableOrchestrationStatus.to_json()``; ``events`` the raw history of the
-    current execution. ``now`` ends the bars of work still pending (default: the current time for a
-    running instance, the last recorded event for a finished one).
-    """
+) -> tuple[str, float | None]:
+    """The legend and ``#timeline`` element (styled by :data:`TIMELINE_CSS`), and the instance's
+    duration in seconds (``None`` before it started): the part of the page the dashboard embeds."""
     instance_id = str(status_json.get("instanceId") or "")
     name = str(status_json.get("name") or "")
     runtime_status = str(status_json.get("runtimeStatus") or "")
@@ -345,7 +344,6 @@ def render_timeline_html(
         f'<div class="episode-line" style="left:{_num(geo.pct(s.start))}%"></div>' for s in episodes
     )
 
-    badge_color = COLORS[_RUNTIME_OUTCOME.get(runtime_status, "pending")]
     duration = _ms(origin, end_of[id(orchestration)]) / 1000 if orchestration else None
     legend = (
         "".join(
@@ -362,6 +360,26 @@ def render_timeline_html(
         )
     else:
         timeline = '<div class="timeline empty" id="timeline" data-span-ms="0">No history yet: the instance has not started running.</div>'
+    return f'<div class="legend">{legend}</div>{timeline}', duration
+
+
+def render_timeline_html(
+    status_json: dict[str, Any],
+    events: list[HistoryEvent],
+    *,
+    now: datetime | None = None,
+) -> str:
+    """A complete, self-contained HTML page drawing the instance as a timeline.
+
+    ``status_json`` is ``DurableOrchestrationStatus.to_json()``; ``events`` the raw history of the
+    current execution. ``now`` ends the bars of work still pending (default: the current time for a
+    running instance, the last recorded event for a finished one).
+    """
+    instance_id = str(status_json.get("instanceId") or "")
+    name = str(status_json.get("name") or "")
+    runtime_status = str(status_json.get("runtimeStatus") or "")
+    badge_color = COLORS[_RUNTIME_OUTCOME.get(runtime_status, "pending")]
+    fragment, duration = timeline_fragment(status_json, events, now=now)
     title = f"{name or 'orchestration'} {instance_id} – durable-azure timeline"
     return (
         "<!DOCTYPE html>\n"
@@ -372,9 +390,8 @@ def render_timeline_html(
         f'<h1>{escape(name or "orchestration")} <span class="badge" style="background:{badge_color}">'
         f"{escape(runtime_status or 'Unknown')}</span></h1>"
         f"{_summary(status_json, duration)}"
-        f'<div class="legend">{legend}</div>'
-        f"{timeline}"
-        f"<h2>History</h2>{_history_table(events)}"
+        f"{fragment}"
+        f"<h2>History</h2>{history_table_html(events)}"
         "</body></html>\n"
     )
 

@@ -285,5 +285,5 @@ def test_v1_orchestrator_create_keeps_the_function_reachable() -> None:
 
     handle = df.Orchestrator.create(orchestrator)
     assert handle.orchestrator_function is orchestrator  # type: ignore[attr-defined]
-    with pytest.raises(TypeError, match="DFApp"):
+    with pytest.raises(TypeError, match=r"durable_azure\.testing"):
         handle(object())

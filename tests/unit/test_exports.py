@@ -61,6 +61,8 @@ PACKAGE_ALL = [
 
 # `from azure.durable_functions.models import ...` works as `from durable_azure.models import ...`.
 MODELS_ALL = [
+    "DurableEntityContext",
+    "DurableOrchestrationClient",
     "DurableOrchestrationContext",
     "DurableOrchestrationStatus",
     "EntityStateResponse",

@@ -66,6 +66,7 @@ def test_contracts_are_the_intended_ones() -> None:
     assert [layer.replace(" ", "") for layer in layers["layers"]] == [
         "cli|models|testing",
         "functions",
+        "dashboard",
         "worker|client|views",
         "entities|storage|telemetry",
         "orchestration",

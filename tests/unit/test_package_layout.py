@@ -17,15 +17,17 @@ TOP_LEVEL_FILES = {
     "registry.py",
     "config.py",
     "testing.py",
-    "models.py",
     "errors.py",
     "py.typed",
 }
+# models is a package because DF users import its submodules (models.utils.entity_utils, ...).
 TOP_LEVEL_PACKAGES = {
     "cli",
     "client",
+    "dashboard",
     "entities",
     "functions",
+    "models",
     "orchestration",
     "storage",
     "telemetry",

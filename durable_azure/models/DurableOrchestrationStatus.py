@@ -1,0 +1,5 @@
+"""``azure.durable_functions.models.DurableOrchestrationStatus``."""
+
+from ..client.models import DurableOrchestrationStatus
+
+__all__ = ["DurableOrchestrationStatus"]

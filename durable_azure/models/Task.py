@@ -1,0 +1,5 @@
+"""``azure.durable_functions.models.Task``."""
+
+from ..orchestration.tasks import TaskBase, TaskState, TimerTask
+
+__all__ = ["TaskBase", "TaskState", "TimerTask"]

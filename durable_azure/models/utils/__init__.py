@@ -1,0 +1,1 @@
+"""``azure.durable_functions.models.utils``."""
