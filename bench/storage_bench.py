@@ -817,6 +817,9 @@ def enable_telemetry() -> None:
         def shutdown(self) -> None:
             return None
 
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            return True
+
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(BatchSpanProcessor(Discard()))
     meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
