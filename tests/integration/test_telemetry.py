@@ -371,3 +371,24 @@ async def test_entity_operations_are_tracked(
     (exploded,) = [e for e in events if e.get("prop__operationName") == "explode"]
     assert exploded["EventName"] == "OperationFailed" and exploded["LogLevel"] == "Error"
     assert "entity boom" in exploded["prop__exception"]
+
+
+async def test_a_timer_is_tracked_and_spanned(
+    azurite: str, hub_name: str, capture: Callable[..., ts.Capture]
+) -> None:
+    cap = capture()
+    async with ws.task_hub(azurite, hub_name, app=APP) as hub:
+        instance_id = await hub.client.start_new("Journey", None, {"timer": True})
+        await ws.completed(hub.client, instance_id)
+        spans = await spans_when(cap, "orchestration:Journey")
+    events = cap.events()
+    (listening,) = state_of(events, "Journey", "Listening")
+    assert listening["prop__reason"].startswith("CreateTimer:20")
+    (expired,) = state_of(events, "Journey", "TimerExpired")
+    assert listening["prop__reason"] == f"CreateTimer:{expired['prop__expirationTime']}"
+    (timer,) = ts.named(spans, "orchestration:Journey:timer", "INTERNAL")
+    (orchestration,) = ts.named(spans, "orchestration:Journey", "SERVER")
+    assert timer["parent_id"] == orchestration["span_id"]
+    assert timer["attributes"]["durabletask.type"] == "timer"
+    assert timer["attributes"]["durabletask.fire_at"] == expired["prop__expirationTime"]
+    assert timer["end"] - timer["start"] >= 900_000_000  # created → fired: about the 1-s timer
