@@ -4,6 +4,7 @@
 * :mod:`.tracing` — OpenTelemetry spans with DurableTask's v2 names and attributes;
 * :mod:`.metrics` — episodes, activities, queues, checkpoints, poison messages;
 * :mod:`.context` — W3C trace context as DTFx stores it with events and messages;
+* :mod:`.episodes` — one orchestration episode's tracking events and ended spans;
 * :mod:`.hooks` — what the engine calls (only when :func:`active` is not ``None``);
 * :mod:`.setup` — Application Insights / OTLP / the app's own providers.
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import random
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timezone
@@ -18,24 +17,20 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from opentelemetry.trace import Span, SpanKind
 
-from ..orchestration.executor import Completion, OrchestrationResult
+from ..orchestration.executor import OrchestrationResult
 from ..orchestration.history import (
     EventRaised,
     ExecutionStarted,
     HistoryEvent,
-    OrchestrationStatus,
-    SubOrchestrationInstanceCompleted,
     SubOrchestrationInstanceCreated,
-    SubOrchestrationInstanceFailed,
     TaskCompleted,
     TaskFailed,
     TaskScheduled,
-    TimerCreated,
-    TimerFired,
     TraceContext,
 )
 from . import tracing as t
-from .context import SpanRef, format_traceparent, parse_traceparent, trace_context_of
+from .context import format_traceparent, parse_traceparent, trace_context_of
+from .episodes import episode_spans, new_span_id, orchestration_span, swap, track_episode
 from .metrics import Metrics
 from .options import TelemetryOptions
 from .tracking import ACTIVITY, ORCHESTRATOR, Tracker
@@ -55,25 +50,6 @@ class _Outbound(Protocol):
 
 
 _O = TypeVar("_O", bound=_Outbound)
-
-
-def _new_span_id() -> int:
-    return random.getrandbits(64) or 1
-
-
-def orchestration_span(started: ExecutionStarted | None) -> SpanRef | None:
-    """The orchestration span an execution runs under (``None``: no trace, as DTFx without a parent)."""
-    tc = started.trace_context if started is not None else None
-    if tc is None or tc.span_id is None:
-        return None
-    parent = parse_traceparent(tc.trace_parent, tc.trace_state)
-    if parent is None:
-        return None
-    try:
-        span_id = int(tc.span_id, 16)
-    except ValueError:
-        return None
-    return SpanRef(parent.trace_id, span_id, parent.flags, tc.trace_state)
 
 
 class Telemetry:
@@ -170,7 +146,7 @@ class Telemetry:
             parent = parse_traceparent(tc.trace_parent, tc.trace_state)
             if parent is None:
                 return started
-            span_id = _new_span_id()
+            span_id = new_span_id()
             stamped = dataclasses.replace(
                 started,
                 trace_context=dataclasses.replace(
@@ -180,7 +156,7 @@ class Telemetry:
                     activity_start_time=now,
                 ),
             )
-            _swap(result.new_events, started, stamped)
+            swap(result.new_events, started, stamped)
             started = stamped
         orchestration = orchestration_span(started)
         if orchestration is None:
@@ -188,13 +164,13 @@ class Telemetry:
         for action in list(result.actions):
             replacement: HistoryEvent | None = None
             if isinstance(action, TaskScheduled) and action.trace_context is None:
-                client = dataclasses.replace(orchestration, span_id=_new_span_id())
+                client = dataclasses.replace(orchestration, span_id=new_span_id())
                 replacement = dataclasses.replace(action, trace_context=trace_context_of(client))
             elif isinstance(action, SubOrchestrationInstanceCreated) and action.client_span_id is None:
-                replacement = dataclasses.replace(action, client_span_id=f"{_new_span_id():016x}")
+                replacement = dataclasses.replace(action, client_span_id=f"{new_span_id():016x}")
             if replacement is not None:
-                _swap(result.actions, action, replacement)
-                _swap(result.new_events, action, replacement)
+                swap(result.actions, action, replacement)
+                swap(result.new_events, action, replacement)
         return started
 
     def stamp_outbound(
@@ -297,174 +273,11 @@ class Telemetry:
         self.metrics.checkpoint_duration.record(checkpoint_seconds, {t.NAME: name})
         orchestration = orchestration_span(started)
         with self.spans.within(orchestration):  # tracking events carry the orchestration's trace
-            self._track_episode(instance_id, started, past if replayed else (), result, incoming, waiting_for)
+            track_episode(
+                self.tracking, instance_id, started, past if replayed else (), result, incoming, waiting_for
+            )
         if orchestration is not None:
-            self._episode_spans(orchestration, started, past, incoming, completion)
-
-    def _track_episode(
-        self,
-        instance_id: str,
-        started: ExecutionStarted,
-        replayed: Sequence[HistoryEvent],
-        result: OrchestrationResult,
-        incoming: Sequence[HistoryEvent],
-        waiting_for: Sequence[str],
-    ) -> None:
-        tracker = self.tracking
-        name = started.name
-        if replayed and tracker.wants(logging.INFO, is_replay=True):
-            tracker.started(name, instance_id, started.input, ORCHESTRATOR, True)
-            self._track_events(name, instance_id, replayed, is_replay=True)
-        if not tracker.wants(logging.INFO) and not tracker.wants(logging.ERROR):
-            return
-        tracker.started(name, instance_id, started.input, ORCHESTRATOR, False)
-        self._track_events(name, instance_id, incoming, is_replay=False)
-        self._track_events(name, instance_id, result.actions, is_replay=False)
-        completion = result.completion
-        if completion is None:
-            for event_name in waiting_for:
-                tracker.listening(name, instance_id, f"WaitForExternalEvent:{event_name}", False)
-            tracker.awaited(name, instance_id, False)
-        elif completion.status in (OrchestrationStatus.Completed, OrchestrationStatus.ContinuedAsNew):
-            tracker.completed(
-                name,
-                instance_id,
-                completion.output,
-                ORCHESTRATOR,
-                False,
-                continued_as_new=completion.status is OrchestrationStatus.ContinuedAsNew,
-            )
-        elif completion.status is OrchestrationStatus.Terminated:
-            tracker.terminated(name, instance_id, completion.output)
-        else:
-            tracker.failed(name, instance_id, _failure_reason(completion), ORCHESTRATOR, False)
-
-    def _track_events(
-        self, name: str, instance_id: str, events: Iterable[HistoryEvent], *, is_replay: bool
-    ) -> None:
-        tracker = self.tracking
-        for event in events:
-            if isinstance(event, TaskScheduled):
-                tracker.scheduled(event.name, instance_id, name, ACTIVITY, is_replay)
-            elif isinstance(event, SubOrchestrationInstanceCreated):
-                tracker.scheduled(event.name, event.instance_id, name, ORCHESTRATOR, is_replay)
-            elif isinstance(event, TimerCreated):
-                tracker.listening(name, instance_id, f"CreateTimer:{_iso(event.fire_at)}", is_replay)
-            elif isinstance(event, TimerFired):
-                tracker.timer_expired(name, instance_id, _iso(event.fire_at), is_replay)
-            elif isinstance(event, EventRaised):
-                tracker.external_event_raised(name, instance_id, event.name, event.input, is_replay)
-
-    def _episode_spans(
-        self,
-        orchestration: SpanRef,
-        started: ExecutionStarted,
-        past: Sequence[HistoryEvent],
-        incoming: Sequence[HistoryEvent],
-        completion: Completion | None,
-    ) -> None:
-        spans = self.spans
-        name = started.name
-        scheduled: dict[int, HistoryEvent] | None = None
-        for event in incoming:
-            if not isinstance(
-                event,
-                (
-                    TaskCompleted,
-                    TaskFailed,
-                    SubOrchestrationInstanceCompleted,
-                    SubOrchestrationInstanceFailed,
-                    TimerFired,
-                ),
-            ):
-                continue
-            if scheduled is None:
-                scheduled = {
-                    e.event_id: e
-                    for e in past
-                    if isinstance(e, (TaskScheduled, SubOrchestrationInstanceCreated, TimerCreated))
-                }
-            key = event.timer_id if isinstance(event, TimerFired) else event.task_scheduled_id
-            origin = scheduled.get(key)
-            error = (
-                event.reason or "failed"
-                if isinstance(event, (TaskFailed, SubOrchestrationInstanceFailed))
-                else None
-            )
-            if isinstance(origin, TaskScheduled):
-                client = origin.trace_context and parse_traceparent(origin.trace_context.trace_parent)
-                attributes = {
-                    t.TYPE: "activity",
-                    t.NAME: origin.name,
-                    t.INSTANCE_ID: started.instance_id,
-                    t.TASK_ID: origin.event_id,
-                }
-                if origin.version:
-                    attributes[t.VERSION] = origin.version
-                spans.emit(
-                    t.span_name("activity", origin.name, origin.version),
-                    SpanKind.CLIENT,
-                    attributes,
-                    parent=orchestration,
-                    span_id=client.span_id if client else None,
-                    start=origin.timestamp,
-                    error=error,
-                )
-            elif isinstance(origin, SubOrchestrationInstanceCreated):
-                attributes = {
-                    t.TYPE: "orchestration",
-                    t.NAME: origin.name,
-                    t.INSTANCE_ID: started.instance_id,
-                }
-                if origin.version:
-                    attributes[t.VERSION] = origin.version
-                spans.emit(
-                    t.span_name("orchestration", origin.name, origin.version),
-                    SpanKind.CLIENT,
-                    attributes,
-                    parent=orchestration,
-                    span_id=int(origin.client_span_id, 16) if origin.client_span_id else None,
-                    start=origin.timestamp,
-                    error=error,
-                )
-            elif isinstance(event, TimerFired):
-                spans.emit(
-                    f"orchestration:{name}:timer",
-                    SpanKind.INTERNAL,
-                    {
-                        t.TYPE: "timer",
-                        t.NAME: name,
-                        t.INSTANCE_ID: started.instance_id,
-                        t.FIRE_AT: _iso(event.fire_at),
-                        t.TASK_ID: event.timer_id,
-                    },
-                    parent=orchestration,
-                    start=origin.timestamp if origin is not None else event.timestamp,
-                )
-        if completion is None:
-            return
-        tc = started.trace_context
-        assert tc is not None
-        attributes = {t.TYPE: "orchestration", t.NAME: name, t.INSTANCE_ID: started.instance_id}
-        if started.version:
-            attributes[t.VERSION] = started.version
-        attributes[t.STATUS] = completion.status.name
-        error = None
-        if completion.status is OrchestrationStatus.Failed:
-            error = _failure_reason(completion)
-        elif completion.status is OrchestrationStatus.Terminated:
-            error = "Terminated"
-        spans.emit(
-            t.span_name("orchestration", name, started.version),
-            SpanKind.SERVER,
-            attributes,
-            parent=parse_traceparent(tc.trace_parent, tc.trace_state),
-            span_id=orchestration.span_id,
-            start=tc.activity_start_time,
-            error=error,
-            # DTFx: "Events: received events – name of the event, and timestamp"
-            events=[(e.name, e.timestamp) for e in (*past, *incoming) if isinstance(e, EventRaised)],
-        )
+            episode_spans(self.spans, orchestration, started, past, incoming, completion)
 
     # ---- entities ---------------------------------------------------------------------------------
     def entity_operations(self, entity_name: str, instance_id: str, records: Sequence[Any]) -> None:
@@ -557,24 +370,6 @@ class Telemetry:
             except Exception:
                 log.debug("could not sample queue depths", exc_info=True)
             await asyncio.sleep(interval)
-
-
-def _swap(events: list[HistoryEvent], old: HistoryEvent, new: HistoryEvent) -> None:
-    for index, event in enumerate(events):
-        if event is old:
-            events[index] = new
-            return
-
-
-def _iso(when: datetime) -> str:
-    return when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def _failure_reason(completion: Completion) -> str:
-    failure = completion.failure
-    if failure is not None:
-        return f"{failure.error_type}: {failure.error_message}"
-    return completion.output or completion.status.name
 
 
 # ---- the process's telemetry ------------------------------------------------------------------------
