@@ -7,6 +7,7 @@ The engine's telemetry is installed on OpenTelemetry SDK providers with in-memor
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -392,3 +393,18 @@ async def test_a_timer_is_tracked_and_spanned(
     assert timer["attributes"]["durabletask.type"] == "timer"
     assert timer["attributes"]["durabletask.fire_at"] == expired["prop__expirationTime"]
     assert timer["end"] - timer["start"] >= 900_000_000  # created → fired: about the 1-s timer
+
+
+async def test_the_host_json_level_of_the_category_filters_tracking_events(
+    azurite: str, hub_name: str, capture: Callable[..., ts.Capture]
+) -> None:
+    cap = capture(tracking_level=logging.WARNING)  # "Host.Triggers.DurableTask": "Warning"
+    async with ws.task_hub(azurite, hub_name, app=APP) as hub:
+        instance_id = await hub.client.start_new("Journey", None, {"fail": True})
+        status = await hub.client.wait_for_completion(instance_id, timeout=30)
+        assert status.runtime_status is S.Failed
+        events = await events_when(cap, lambda e: e["prop__functionName"] == "Journey", "the failure")
+    assert {(e["prop__functionName"], e["prop__state"]) for e in events} == {
+        ("Explode", "Failed"),
+        ("Journey", "Failed"),
+    }
