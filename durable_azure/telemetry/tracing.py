@@ -28,7 +28,16 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from .context import SpanRef, parse_traceparent
@@ -79,16 +88,16 @@ class _PresetSpanIds:
         return getattr(self._inner, name)
 
 
+def _span_context(ref: SpanRef) -> SpanContext:
+    return SpanContext(
+        trace_id=ref.trace_id, span_id=ref.span_id, is_remote=True, trace_flags=TraceFlags(ref.flags)
+    )
+
+
 def _parent_context(parent: SpanRef | None) -> otel_context.Context | None:
     if parent is None:
         return None
-    span_context = SpanContext(
-        trace_id=parent.trace_id,
-        span_id=parent.span_id,
-        is_remote=True,
-        trace_flags=TraceFlags(parent.flags),
-    )
-    return trace.set_span_in_context(NonRecordingSpan(span_context))
+    return trace.set_span_in_context(NonRecordingSpan(_span_context(parent)))
 
 
 def span_ref(span: Span) -> SpanRef | None:
@@ -120,13 +129,19 @@ class Spans:
         use_current: bool = False,
         span_id: int | None = None,
         start: datetime | None = None,
+        links: Sequence[SpanRef] = (),
     ) -> Span:
-        """Start a span under ``parent`` (or the current span, when ``use_current``)."""
+        """Start a span under ``parent`` (or the current span, when ``use_current``), linked to ``links``."""
         ctx = None if use_current else (_parent_context(parent) or otel_context.Context())
         token = _next_span_id.set(span_id) if span_id is not None and self.fixed_ids else None
         try:
             return self.tracer.start_span(
-                name, context=ctx, kind=kind, attributes=dict(attributes), start_time=to_ns(start)
+                name,
+                context=ctx,
+                kind=kind,
+                attributes=dict(attributes),
+                start_time=to_ns(start),
+                links=[Link(_span_context(ref)) for ref in links] or None,
             )
         finally:
             if token is not None:
@@ -144,9 +159,10 @@ class Spans:
         error: str | None = None,
         end: datetime | None = None,
         events: Sequence[tuple[str, datetime]] = (),
+        links: Sequence[SpanRef] = (),
     ) -> None:
-        """A span that is over: started at ``start``, ended now (or at ``end``), with ``events``."""
-        span = self.start(name, kind, attributes, parent=parent, span_id=span_id, start=start)
+        """A span that is over: started at ``start``, ended now (or at ``end``), with ``events`` and ``links``."""
+        span = self.start(name, kind, attributes, parent=parent, span_id=span_id, start=start, links=links)
         for event_name, when in events:
             span.add_event(event_name, timestamp=to_ns(when))
         finish(span, error, end=end)
