@@ -132,6 +132,16 @@ class Telemetry:
     def stamp_episode(
         self, result: OrchestrationResult, started: ExecutionStarted, now: datetime
     ) -> ExecutionStarted:
+        """:meth:`_stamp_episode`; a failure leaves the episode without trace context, never fails it."""
+        try:
+            return self._stamp_episode(result, started, now)
+        except Exception:
+            log.warning("could not add trace context to an episode of %s", started.instance_id, exc_info=True)
+            return started
+
+    def _stamp_episode(
+        self, result: OrchestrationResult, started: ExecutionStarted, now: datetime
+    ) -> ExecutionStarted:
         """Give the episode's new events their trace context before they are written and sent.
 
         The first episode records the orchestration span (id, start) in the ``ExecutionStarted``;
@@ -174,6 +184,16 @@ class Telemetry:
         return started
 
     def stamp_outbound(
+        self, outbound: list[_O], started: ExecutionStarted, actions: Sequence[HistoryEvent]
+    ) -> list[_O]:
+        """:meth:`_stamp_outbound`; a failure sends the messages as they are."""
+        try:
+            return self._stamp_outbound(outbound, started, actions)
+        except Exception:
+            log.warning("could not add trace context to messages of %s", started.instance_id, exc_info=True)
+            return outbound
+
+    def _stamp_outbound(
         self, outbound: list[_O], started: ExecutionStarted, actions: Sequence[HistoryEvent]
     ) -> list[_O]:
         """Trace context for sub-orchestration starts and events this episode sends."""
