@@ -42,6 +42,7 @@ from .errors import (
     TaskFailedError,
 )
 from .orchestration.context import DurableOrchestrationContext
+from .orchestration.durable_http import DurableHttpRequest, ManagedIdentityTokenSource, TokenSource
 from .orchestration.entity_id import EntityId
 from .orchestration.history import EventType, OrchestrationStatus
 from .orchestration.retry import RetryOptions
@@ -80,6 +81,7 @@ __all__ = [
     "DFApp",
     "DurableEntityContext",
     "DurableError",
+    "DurableHttpRequest",
     "DurableOrchestrationClient",
     "DurableOrchestrationContext",
     "DurableOrchestrationStatus",
@@ -97,6 +99,7 @@ __all__ = [
     "InvalidInputError",
     "InvalidInstanceIdError",
     "InvalidOperationError",
+    "ManagedIdentityTokenSource",
     "NonDeterminismError",
     "OperationTimeoutError",
     "OrchestrationRuntimeStatus",
@@ -114,5 +117,6 @@ __all__ = [
     "TaskHubWorker",
     "TaskState",
     "TimerTask",
+    "TokenSource",
     "enable_azure_hosting",
 ]

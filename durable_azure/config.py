@@ -12,7 +12,19 @@ from typing import Any
 
 DEFAULT_HUB_NAME = "TestHubName"
 DEFAULT_CONNECTION = "UseDevelopmentStorage=true"
+#: host.json ``versionMatchStrategy`` and ``versionFailureStrategy`` values (rules:
+#: :mod:`durable_azure.orchestration.versioning`).
+VERSION_MATCH_STRATEGIES = ("None", "Strict", "CurrentOrOlder")
+VERSION_FAILURE_STRATEGIES = ("Reject", "Fail")
 _TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d+))?$")
+
+
+def _canonical(value: str, allowed: tuple[str, ...], setting: str) -> str:
+    """``value`` spelled as in ``allowed`` (matched case-insensitively, as .NET reads enums)."""
+    for name in allowed:
+        if str(value).strip().lower() == name.lower():
+            return name
+    raise ValueError(f"Setting {setting} must be one of {', '.join(allowed)}; got {value!r}.")
 
 
 def parse_timespan(value: Any) -> float:
@@ -58,6 +70,13 @@ class Settings:
     max_dequeue_count: int = 10
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     route_prefix: str = "api"
+    #: Version stamped on new orchestrations (and sub-orchestrations started without one), and the
+    #: version this worker runs (see :mod:`durable_azure.orchestration.versioning`). ``defaultVersion``.
+    default_version: str = ""
+    #: ``None``, ``Strict`` or ``CurrentOrOlder``. ``versionMatchStrategy``.
+    version_match_strategy: str = "CurrentOrOlder"
+    #: ``Reject`` or ``Fail``. ``versionFailureStrategy``.
+    version_failure_strategy: str = "Reject"
 
     def __post_init__(self) -> None:
         positive = {
@@ -75,6 +94,18 @@ class Settings:
             raise ValueError(
                 f"Setting lease_duration (leaseInterval) must be 15..60 seconds, got {self.lease_duration!r}."
             )
+        if not isinstance(self.default_version, str):
+            raise ValueError(f"Setting default_version must be a string, got {self.default_version!r}.")
+        object.__setattr__(
+            self,
+            "version_match_strategy",
+            _canonical(self.version_match_strategy, VERSION_MATCH_STRATEGIES, "versionMatchStrategy"),
+        )
+        object.__setattr__(
+            self,
+            "version_failure_strategy",
+            _canonical(self.version_failure_strategy, VERSION_FAILURE_STRATEGIES, "versionFailureStrategy"),
+        )
         if self.lease_renew_interval >= self.lease_duration:
             raise ValueError(
                 f"Setting lease_renew_interval ({self.lease_renew_interval} s) must be shorter than "
@@ -140,6 +171,12 @@ def load_settings(app_dir: str | Path = ".", **overrides: Any) -> Settings:
             values["lease_acquire_interval"] = parse_timespan(provider["leaseAcquireInterval"])
         if "maxDequeueCount" in provider:
             values["max_dequeue_count"] = int(provider["maxDequeueCount"])
+        if durable.get("defaultVersion") is not None:  # null is the same as not set (DF)
+            values["default_version"] = _expand(str(durable["defaultVersion"]), env)
+        if durable.get("versionMatchStrategy") is not None:
+            values["version_match_strategy"] = str(durable["versionMatchStrategy"])
+        if durable.get("versionFailureStrategy") is not None:
+            values["version_failure_strategy"] = str(durable["versionFailureStrategy"])
         if "maxConcurrentActivityFunctions" in durable:
             values["max_concurrent_activities"] = int(durable["maxConcurrentActivityFunctions"])
         if "maxConcurrentOrchestratorFunctions" in durable:

@@ -151,3 +151,13 @@ class OperationTimeoutError(DurableError, TimeoutError):
 class AppDefinitionError(DurableError, ValueError):
     """A function app cannot be loaded as written: a ``function.json`` that is not valid JSON, has no
     single trigger, or names a script or entry point that does not exist (the message says which)."""
+
+
+class VersionMismatchError(DurableError):
+    """An orchestration's version is one this worker may not run (host.json ``versionMatchStrategy``);
+    with ``versionFailureStrategy`` ``Fail`` the instance fails with it."""
+
+
+class DurableHttpError(DurableError):
+    """A durable HTTP request (``context.call_http``) could not be sent or got no answer: the host
+    is unreachable, the connection failed or timed out, or no token could be had."""

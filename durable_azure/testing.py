@@ -100,6 +100,7 @@ def run_orchestrator(
     instance_id: str = "test-instance",
     name: str | None = None,
     max_episodes: int = 100_000,
+    version: str | None = None,
 ) -> OrchestrationTestResult:
     """Drive ``orchestrator`` to completion (or until it waits for something nobody will send).
 
@@ -108,7 +109,8 @@ def run_orchestrator(
     function (run recursively) or to a scripted value/exception like activities. ``entities``
     maps ``"entityname.operation"`` to a scripted result for ``call_entity``. ``events`` are raised
     in order: timed ones at their time, the others whenever the instance is idle. Timers fire on a
-    virtual clock that jumps forward, so a 72-hour timer takes no real time.
+    virtual clock that jumps forward, so a 72-hour timer takes no real time. ``version`` is the
+    instance's version (``context.version``).
     """
     fn = _orchestrator_function(orchestrator)
     activities = activities or {}
@@ -132,6 +134,7 @@ def run_orchestrator(
             instance_id=instance_id,
             execution_id="test-execution",
             input=serialization.dumps(input, what="orchestration input"),
+            version=version or "",
             timestamp=now,
         )
     ]

@@ -23,6 +23,8 @@ def print_status(status: Any, *, history: list[Any] | None = None) -> None:
     data = status_to_json(status)
     grid.add_row("Instance", status.instance_id)
     grid.add_row("Name", status.name or "")
+    if getattr(status, "version", None):
+        grid.add_row("Version", status.version)
     grid.add_row("Status", styled_status(data["runtimeStatus"]))
     grid.add_row("Created", fmt_time(status.created_time))
     grid.add_row("Last updated", fmt_time(status.last_updated_time))

@@ -22,6 +22,12 @@ from .state import CliState, pass_state, status_or_not_found
     "--input", "input_", type=JSON, metavar="JSON", help="Orchestration input as JSON (or @file.json)."
 )
 @click.option("--id", "instance_id", metavar="ID", help="Instance id (default: a new GUID).")
+@click.option(
+    "--version",
+    "version",
+    metavar="V",
+    help="Orchestration version (default: extensions.durableTask.defaultVersion in host.json).",
+)
 @click.option("--wait", is_flag=True, help="Wait until the instance finishes and print its status.")
 @click.option(
     "--timeout",
@@ -37,6 +43,7 @@ def start(
     name: str,
     input_: Any,
     instance_id: str | None,
+    version: str | None,
     wait: bool,
     timeout: float,
     as_json: bool,
@@ -44,7 +51,7 @@ def start(
     """Start orchestration NAME. Exit 4 if an instance with that --id is still running."""
 
     async def body(client: Any) -> tuple[str, Any]:
-        new_id = await client.start_new(name, instance_id, input_)
+        new_id = await client.start_new(name, instance_id, input_, version)
         if not wait:
             return new_id, None
         await client.wait_for_completion(new_id, timeout=timeout, poll_interval=0.25)

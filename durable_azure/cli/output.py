@@ -10,9 +10,11 @@ from typing import Any
 
 import click
 
+from ..orchestration.serialization import display_default
+
 
 def echo_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=display_default))
 
 
 def console(stderr: bool = False) -> Any:
@@ -37,7 +39,7 @@ def json_preview(value: Any, limit: int = 80) -> str:
         return ""
     from ..views.rows import preview
 
-    return preview(json.dumps(value, ensure_ascii=False, default=str), limit)
+    return preview(json.dumps(value, ensure_ascii=False, default=display_default), limit)
 
 
 STATUS_STYLE = {

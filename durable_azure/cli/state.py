@@ -112,7 +112,10 @@ class CliState:
 
         settings = self.settings
         client = DurableOrchestrationClient.from_connection_string(
-            settings.connection_string, hub_name=settings.hub_name, partition_count=settings.partition_count
+            settings.connection_string,
+            hub_name=settings.hub_name,
+            partition_count=settings.partition_count,
+            default_version=settings.default_version,
         )
         if self.partitions is None:
             try:
@@ -124,7 +127,10 @@ class CliState:
             if recorded != settings.partition_count:
                 await client.close()
                 client = DurableOrchestrationClient.from_connection_string(
-                    settings.connection_string, hub_name=settings.hub_name, partition_count=recorded
+                    settings.connection_string,
+                    hub_name=settings.hub_name,
+                    partition_count=recorded,
+                    default_version=settings.default_version,
                 )
         return client
 

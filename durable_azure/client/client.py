@@ -68,17 +68,28 @@ def _statuses(values: Iterable[OrchestrationRuntimeStatus | str] | None) -> list
 class DurableOrchestrationClient(metaclass=BindingAwareClientType):
     """The Durable Functions client API (async), for one task hub."""
 
-    def __init__(self, storage: TaskHubStorage, *, notify: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        storage: TaskHubStorage,
+        *,
+        notify: Callable[[str], None] | None = None,
+        default_version: str = "",
+    ) -> None:
         self._storage = storage
         self._notify = notify
+        #: Stamped on instances started without a version (host.json ``defaultVersion``).
+        self.default_version = default_version
         self.task_hub_name = storage.hub_name
         self._signals = SignalBatcher(self._send)
 
     @classmethod
     def from_connection_string(
-        cls, connection_string: str, *, hub_name: str, partition_count: int = 4
+        cls, connection_string: str, *, hub_name: str, partition_count: int = 4, default_version: str = ""
     ) -> DurableOrchestrationClient:
-        return cls(TaskHubStorage(connection_string, hub_name, partition_count=partition_count))
+        return cls(
+            TaskHubStorage(connection_string, hub_name, partition_count=partition_count),
+            default_version=default_version,
+        )
 
     @property
     def storage(self) -> TaskHubStorage:
@@ -120,12 +131,16 @@ class DurableOrchestrationClient(metaclass=BindingAwareClientType):
     ) -> str:
         """Start an orchestration; returns its instance id. A finished instance with the same id is replaced.
 
+        Without ``version`` (or with an empty one) the instance gets the client's ``default_version``
+        (host.json ``defaultVersion``), as in Durable Functions.
+
         Raises :class:`InvalidInstanceIdError`, :class:`InvalidInputError` (name, version) or
         :class:`SerializationError` (input) before anything is written.
         """
         limits.check_name(orchestration_function_name, "orchestrator name")
         if version is not None:
             limits.check_name(version, "version", allow_empty=True)
+        version = version or self.default_version
         instance_id = limits.check_instance_id(instance_id) if instance_id is not None else uuid.uuid4().hex
         payload = serialization.dumps(client_input, what="orchestration input")
         await self._storage.create_if_not_exists()

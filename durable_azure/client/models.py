@@ -45,6 +45,8 @@ class DurableOrchestrationStatus:
         self._history = history
         self.completed_time: datetime | None = kwargs.pop("completedTime", None)
         self.execution_id: str | None = kwargs.pop("executionId", None)
+        #: The orchestration's version (host.json ``defaultVersion`` or ``start_new(version=...)``).
+        self.version: str | None = kwargs.pop("version", None) or None
         for key, value in kwargs.items():
             setattr(self, key, value)
 
@@ -64,6 +66,7 @@ class DurableOrchestrationStatus:
             history=history,
             completedTime=record.completed_time,
             executionId=record.execution_id,
+            version=record.version,
         )
 
     name = property(lambda self: self._name)
@@ -91,6 +94,8 @@ class DurableOrchestrationStatus:
             "createdTime": _http_time(self._created_time),
             "lastUpdatedTime": _http_time(self._last_updated_time),
         }
+        if self.version:  # only versioned instances: unversioned answers stay exactly DF's
+            data["version"] = self.version
         if self._history is not None:
             data["historyEvents"] = self._history
         return data

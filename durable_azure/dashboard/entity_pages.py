@@ -8,6 +8,7 @@ from datetime import datetime
 
 from ..entities.messages import decode_entity_state
 from ..orchestration.entity_id import EntityId
+from ..orchestration.serialization import display_default
 from ..storage.taskhub import TaskHubStorage
 from ..views.rows import preview
 from .html import Links, attr, json_block, stamp, text
@@ -48,7 +49,7 @@ async def list_entities(
 
 def _state_preview(state: object) -> str:
     try:
-        return preview(json.dumps(state, ensure_ascii=False, default=str), 120)
+        return preview(json.dumps(state, ensure_ascii=False, default=display_default), 120)
     except (TypeError, ValueError):
         return preview(str(state), 120)
 

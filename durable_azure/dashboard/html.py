@@ -15,6 +15,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from ..orchestration.serialization import display_default
 from ..storage.values import assume_utc
 
 __all__ = [
@@ -85,7 +86,7 @@ def json_block(value: Any, *, element_id: str | None = None, limit: int = 20_000
         body = "null"
     else:
         try:
-            body = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+            body = json.dumps(value, indent=2, ensure_ascii=False, default=display_default)
         except (TypeError, ValueError):
             body = str(value)
     note = ""

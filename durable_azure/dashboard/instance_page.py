@@ -196,6 +196,11 @@ def render_instance(
         for label, ident, value in (
             ("Instance ID", ' class="mono" id="instance-id"', text(instance_id)),
             ("Name", ' id="instance-name"', text(name)),
+            *(
+                [("Version", ' id="instance-version"', text(status_json["version"]))]
+                if status_json.get("version")
+                else []
+            ),
             ("Status", ' id="instance-status"', badge(status)),
             ("Created", "", text(status_json.get("createdTime"))),
             ("Last updated", ' id="last-updated"', text(status_json.get("lastUpdatedTime"))),

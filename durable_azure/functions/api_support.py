@@ -27,6 +27,7 @@ from ..errors import (
     InvalidOperationError,
     SerializationError,
 )
+from ..orchestration import serialization
 from ..orchestration.limits import MAX_JSON_DEPTH
 from ..orchestration.status import OrchestrationRuntimeStatus
 
@@ -41,7 +42,8 @@ STORAGE_RETRY_AFTER = "10"
 
 def json_response(body: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON response with DF's content type."""
-    content = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    # Values decoded into custom classes (to_json/from_json) are shown as the envelope they are stored as.
+    content = json.dumps(body, ensure_ascii=False, default=serialization.json_default).encode("utf-8")
     return Response(content, status_code=status_code, headers=headers, media_type=JSON_CONTENT_TYPE)
 
 
@@ -247,11 +249,13 @@ def parse_datetime(value: str, name: str = "value") -> datetime:
         text = text[:-1] + "+00:00"
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+        # In UTC here, so that a time whose UTC value is outside year 1..9999 (0001-01-01T00:00+01:00)
+        # is a 400 now rather than an OverflowError wherever it is converted later.
+        return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    except (ValueError, OverflowError):
         raise argument_error(
             f"Query parameter '{name}' is not a valid date/time: {value!r} (use ISO 8601, e.g. 2024-05-01T10:00:00Z)."
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def media_type(request: Request) -> str:
@@ -294,6 +298,30 @@ def parse_json(raw: bytes | str) -> Any:
         except UnicodeEncodeError:
             raise ValueError("JSON strings must not hold lone surrogates (\\ud800-\\udfff).") from None
     return value
+
+
+def unwrap_json_text(value: Any, *, scalars: bool = True) -> Any:
+    """The value a JSON string body carries when its text is itself JSON; otherwise ``value``.
+
+    Durable Functions for Python's client (``DurableOrchestrationClient``) encodes start inputs,
+    event payloads and entity operation inputs twice: ``{"a": 1}`` arrives as the JSON string
+    ``"{\"a\": 1}"``. The Durable extension decodes that second layer for start inputs and entity
+    operations (the orchestrator and entity SDKs parse the string again), so ``"5"`` there is 5; we do
+    the same. For event payloads it does not (DF Python's extra-quotes bug), and a JSON string such as
+    ``"1234"`` stays a string there; with ``scalars=False`` we decode only strings holding a JSON
+    object, array or string (``"{...}"``, ``"[...]"``, ``"\"text\""``), which no one sends by hand,
+    so DF Python's objects, arrays and strings arrive intact and ``"1234"`` stays ``"1234"``. A body
+    such as ``{"a": 1}`` (curl) is always taken as it is, and so is a string whose text is not JSON.
+    """
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if not text or (not scalars and text[0] not in '{["'):
+        return value
+    try:
+        return parse_json(text)
+    except ValueError:
+        return value
 
 
 async def json_body(request: Request, message: str = "Invalid JSON content") -> tuple[bool, Any]:

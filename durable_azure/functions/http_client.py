@@ -10,6 +10,7 @@ import azure.functions as func
 
 from ..client import DurableOrchestrationClient
 from ..errors import FunctionNotFoundError
+from ..orchestration import serialization
 from ..orchestration.entity_id import EntityId
 from ..orchestration.status import OrchestrationRuntimeStatus
 from ..storage.taskhub import TaskHubStorage
@@ -63,8 +64,9 @@ class FunctionsDurableClient(DurableOrchestrationClient):
         connection_name: str = DEFAULT_CONNECTION_NAME,
         owns_storage: bool = True,
         runtime: HostedRuntime | None = None,
+        default_version: str = "",
     ) -> None:
-        super().__init__(storage, notify=notify)
+        super().__init__(storage, notify=notify, default_version=default_version)
         self.registry = registry
         self.management_base = "/" + management_base.strip("/")
         self.origin = origin.rstrip("/")
@@ -166,10 +168,14 @@ def _finished_response(status: Any) -> func.HttpResponse | None:
     if runtime_status is OrchestrationRuntimeStatus.Completed:
         output = status.output
         # As in DF: a string output is the body as is; anything else is JSON-encoded.
-        body = output if isinstance(output, str) else json.dumps(output)
+        body = output if isinstance(output, str) else json.dumps(output, default=serialization.json_default)
         return func.HttpResponse(body, status_code=200, headers={"Content-Type": _JSON}, mimetype=_JSON)
     if runtime_status in (OrchestrationRuntimeStatus.Canceled, OrchestrationRuntimeStatus.Terminated):
-        return func.HttpResponse(json.dumps(status.to_json()), status_code=200, mimetype=_JSON)
+        return func.HttpResponse(
+            json.dumps(status.to_json(), default=serialization.json_default), status_code=200, mimetype=_JSON
+        )
     if runtime_status is OrchestrationRuntimeStatus.Failed:
-        return func.HttpResponse(json.dumps(status.to_json()), status_code=500, mimetype=_JSON)
+        return func.HttpResponse(
+            json.dumps(status.to_json(), default=serialization.json_default), status_code=500, mimetype=_JSON
+        )
     return None

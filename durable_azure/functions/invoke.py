@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..orchestration import serialization
 from .urls import encode_path, encode_query, origin_of
 from .waits import attach_disconnect_waiter, disconnect_waiter
 
@@ -164,7 +165,7 @@ def to_starlette_response(result: Any) -> Response:
         return Response(result, media_type="application/octet-stream")
     if isinstance(result, str):
         return Response(result, media_type="text/plain")
-    return Response(json.dumps(result), media_type="application/json")
+    return Response(json.dumps(result, default=serialization.json_default), media_type="application/json")
 
 
 async def invoke_http(

@@ -37,6 +37,7 @@ from .api_support import (
     json_response,
     media_type,
     not_found,
+    unwrap_json_text,
 )
 from .http_client import FunctionsDurableClient
 from .targets import AppTargets
@@ -197,8 +198,9 @@ class ManagementApi:
         if instance_id is not None:
             validate_instance_id(instance_id)
         _, value = await json_body(request)
+        version = query.get("version")  # DF Python's start_new(..., version=) sends it here
         wait = self.wait_options(query)
-        instance_id = await client.start_new(name, instance_id, value)
+        instance_id = await client.start_new(name, instance_id, unwrap_json_text(value), version)
         return await self.respond_started(request, query, client, instance_id, wait)
 
     # ---- instances/ ------------------------------------------------------------------------
@@ -272,7 +274,9 @@ class ManagementApi:
         if media_type(request) != "application/json":
             raise error(400, "Only application/json request content is supported")
         _, value = await json_body(request)
-        await client.raise_event(instance_id, request.path_params["eventName"], value)
+        await client.raise_event(
+            instance_id, request.path_params["eventName"], unwrap_json_text(value, scalars=False)
+        )
         return Response(status_code=202)
 
     # ---- instances/{instanceId}/{operation} --------------------------------------------------
@@ -360,7 +364,7 @@ class ManagementApi:
         """JSON for ``application/json`` bodies, the raw text otherwise, ``None`` when empty."""
         if media_type(request) == "application/json":
             _, value = await json_body(request, "Could not parse JSON content")
-            return value
+            return unwrap_json_text(value)
         raw = await request.body()
         if not raw:
             return None

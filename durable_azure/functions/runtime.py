@@ -212,6 +212,7 @@ def client_for(
         connection_name=connection_name or DEFAULT_CONNECTION_NAME,
         owns_storage=owns_storage,
         runtime=runtime,
+        default_version=settings.default_version if own_hub else "",
     )
     with _lock:
         _clients.setdefault(loop, {})[key] = client

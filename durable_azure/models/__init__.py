@@ -10,6 +10,7 @@ DF, ``models.DurableOrchestrationContext`` is the class; the module is reached b
 # `import durable_azure.models.DurableOrchestrationContext` does not rebind it to the module.
 from ..errors import FailureDetails
 from .DurableEntityContext import DurableEntityContext
+from .DurableHttpRequest import DurableHttpRequest
 from .DurableOrchestrationClient import DurableOrchestrationClient
 from .DurableOrchestrationContext import DurableOrchestrationContext
 from .DurableOrchestrationStatus import DurableOrchestrationStatus
@@ -18,14 +19,17 @@ from .OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 from .PurgeHistoryResult import PurgeHistoryResult
 from .RetryOptions import RetryOptions
 from .Task import TaskBase, TaskState, TimerTask
+from .TokenSource import ManagedIdentityTokenSource
 
 __all__ = [
     "DurableEntityContext",
+    "DurableHttpRequest",
     "DurableOrchestrationClient",
     "DurableOrchestrationContext",
     "DurableOrchestrationStatus",
     "EntityStateResponse",
     "FailureDetails",
+    "ManagedIdentityTokenSource",
     "OrchestrationRuntimeStatus",
     "PurgeHistoryResult",
     "RetryOptions",

@@ -7,6 +7,7 @@ the unmatched ones as new actions.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import PayloadTooLargeError
 from . import limits, serialization
+from .durable_http import HTTP_ACTIVITY_NAME, DurableHttpRequest, DurableHttpTask, TokenSource, check_request
 from .entity_id import EntityId
 from .entity_request import EntityRequest
 from .history import EventSent, SubOrchestrationInstanceCreated, TaskScheduled
@@ -127,6 +129,55 @@ class DurableOrchestrationContext:
         """Schedule an activity, retrying failures as ``retry_options`` says."""
         return RetryableTask(
             self._state, retry_options, lambda: self.call_activity(name, input_, expected_type)
+        )
+
+    def call_http(
+        self,
+        method: str,
+        uri: str,
+        content: Any = None,
+        headers: dict[str, str] | None = None,
+        token_source: TokenSource | None = None,
+        is_raw_str: bool = False,
+        *,
+        asynchronous_pattern_enabled: bool = True,
+    ) -> TaskBase:
+        """A durable HTTP request; the task's result is ``{"statusCode", "headers", "content"}``.
+
+        As in Durable Functions: ``content`` is sent as JSON (``is_raw_str=True`` sends a string
+        as it is); ``token_source`` (:class:`ManagedIdentityTokenSource`) adds a bearer token; a
+        ``202 Accepted`` with a ``Location`` header is polled on durable timers (``Retry-After``
+        seconds, else 30 s) until another status comes (``asynchronous_pattern_enabled=False``
+        returns the 202). Every request is recorded in history as the activity
+        ``BuiltIn::HttpActivity``. An unreachable host fails the task with ``ActivityFailedError``
+        (``error_type`` ``DurableHttpError``); HTTP error statuses are results, not failures.
+        """
+        method, uri, headers = check_request(method, uri, headers)
+        if is_raw_str and not isinstance(content, str):
+            raise TypeError(
+                "Invalid use of 'is_raw_str' parameter: 'is_raw_str' is set to 'True' but 'content' is not "
+                "an instance of type 'str'. Either set 'is_raw_str' to 'False', or ensure your 'content' "
+                "is of type 'str'."
+            )
+        body: str | None = None
+        if content is not None:
+            if isinstance(content, str) and is_raw_str:
+                body = content
+            else:
+                serialization.dumps(content, what="call_http content")  # refuses NaN, huge ints, ...
+                body = json.dumps(content, default=serialization.json_default)
+        if token_source is not None and not isinstance(token_source, TokenSource):
+            raise TypeError(f"token_source must be a TokenSource, not {type(token_source).__name__}.")
+        request = DurableHttpRequest(
+            method,
+            uri,
+            body,
+            headers,
+            token_source.to_json() if token_source is not None else None,
+            asynchronous_pattern_enabled,
+        )
+        return DurableHttpTask(
+            self._state, request, lambda r: self.call_activity(HTTP_ACTIVITY_NAME, [r.to_json()])
         )
 
     def call_sub_orchestrator(

@@ -31,6 +31,22 @@ def _encode_custom(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
+def json_default(value: Any) -> Any:
+    """``default=`` hook for ``json.dumps`` where decoded values are shown again (status answers,
+    the CLI): a custom object becomes the same ``{"__class__", "__module__", "__data__"}`` envelope
+    it was stored as; anything else raises ``TypeError`` as ``json.dumps`` would."""
+    return _encode_custom(value)
+
+
+def display_default(value: Any) -> Any:
+    """``default=`` hook for text meant for people (CLI, timeline): the envelope for custom objects,
+    ``str(value)`` for anything else, so showing a value never fails."""
+    try:
+        return _encode_custom(value)
+    except Exception:
+        return str(value)
+
+
 def _decode_custom(obj: dict[str, Any]) -> Any:
     if _CLASS in obj and _MODULE in obj and _DATA in obj and len(obj) == 3:
         module = sys.modules.get(obj[_MODULE])

@@ -159,6 +159,7 @@ class HistoryRow:
     instance_id: str | None = None  # sub-orchestration or event target
     fire_at: datetime | None = None
     status: str | None = None  # ExecutionCompleted's orchestration status
+    version: str | None = None  # ExecutionStarted's / SubOrchestrationInstanceCreated's version
 
     @property
     def detail(self) -> str:
@@ -168,6 +169,8 @@ class HistoryRow:
         if self.fire_at is not None and self.event_type == "TimerCreated":
             return f"fires at {format_clock_ms(self.fire_at)}"
         parts = []
+        if self.version:
+            parts.append(f"version {self.version}")
         if self.instance_id and self.event_type in ("SubOrchestrationInstanceCreated", "EventSent"):
             parts.append(f"→ {self.instance_id}")
         if self.result is not None:
@@ -177,8 +180,9 @@ class HistoryRow:
         return " ".join(parts)
 
     def to_json(self) -> dict[str, Any]:
-        """JSON for scripts: full decoded payloads, times in ISO 8601, durations in milliseconds."""
-        return {
+        """JSON for scripts: full decoded payloads, times in ISO 8601, durations in milliseconds
+        (``version`` only on rows that carry one)."""
+        data = {
             "sequence": self.sequence,
             "timestamp": self.timestamp.isoformat(),
             "offsetMs": round(self.offset * 1000, 3),
@@ -195,6 +199,9 @@ class HistoryRow:
             "fireAt": self.fire_at.isoformat() if self.fire_at else None,
             "status": self.status,
         }
+        if self.version:
+            data["version"] = self.version
+        return data
 
 
 def history_rows(events: list[HistoryEvent]) -> list[HistoryRow]:
@@ -221,7 +228,7 @@ def history_rows(events: list[HistoryEvent]) -> list[HistoryRow]:
 
 def _row_fields(event: HistoryEvent, scheduled: dict[int, HistoryEvent]) -> dict[str, Any]:
     if isinstance(event, ExecutionStarted):
-        return {"name": event.name, "input": event.input}
+        return {"name": event.name, "input": event.input, "version": event.version or None}
     if isinstance(event, ExecutionCompleted):
         return {
             "name": event.orchestration_status.name,
@@ -235,6 +242,7 @@ def _row_fields(event: HistoryEvent, scheduled: dict[int, HistoryEvent]) -> dict
         fields: dict[str, Any] = {"name": event.name, "input": event.input}
         if isinstance(event, SubOrchestrationInstanceCreated):
             fields["instance_id"] = event.instance_id
+            fields["version"] = event.version or None
         return fields
     if isinstance(event, _ANSWER):
         origin = scheduled.get(event.task_scheduled_id)

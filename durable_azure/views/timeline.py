@@ -23,6 +23,7 @@ from string import Template
 from typing import Any
 
 from ..orchestration.history import HistoryEvent
+from ..orchestration.serialization import display_default
 from ..storage.values import assume_utc, format_clock_ms, parse_iso
 from .rows import (
     Span,
@@ -227,6 +228,7 @@ def _summary(status_json: dict[str, Any], duration: float | None) -> str:
     fields: list[tuple[str, str]] = [
         ("Instance", str(status_json.get("instanceId") or "")),
         ("Orchestrator", str(status_json.get("name") or "")),
+        *([("Version", str(status_json["version"]))] if status_json.get("version") else []),
         ("Status", str(status_json.get("runtimeStatus") or "")),
         ("Created", str(status_json.get("createdTime") or "")),
         ("Last updated", str(status_json.get("lastUpdatedTime") or "")),
@@ -236,7 +238,9 @@ def _summary(status_json: dict[str, Any], duration: float | None) -> str:
     for key, label in (("input", "Input"), ("output", "Output"), ("customStatus", "Custom status")):
         value = status_json.get(key)
         if value is not None:
-            fields.append((label, preview(json.dumps(value, ensure_ascii=False, default=str), 400)))
+            fields.append(
+                (label, preview(json.dumps(value, ensure_ascii=False, default=display_default), 400))
+            )
     items = "".join(f'<dt>{escape(k)}</dt><dd class="mono">{escape(v)}</dd>' for k, v in fields)
     return f'<dl class="summary">{items}</dl>'
 

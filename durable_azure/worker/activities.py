@@ -33,6 +33,7 @@ from ..storage.messages import TaskMessage
 from ..storage.queues import ReceivedMessage
 from ..storage.taskhub import FAST_FAIL, TaskHubStorage
 from ..telemetry import hooks as telemetry
+from .durable_http import BUILTIN_ACTIVITIES
 from .health import RepeatedFailure, StorageHealth
 from .polling import Poller
 from .settle import MessageSettler
@@ -233,7 +234,7 @@ class ActivityDispatcher:
 
     async def _invoke(self, scheduled: TaskScheduled, instance_id: str) -> HistoryEvent:
         """Run the activity; the result event is stamped when the activity finished."""
-        fn = self._registry.activities.get(scheduled.name)
+        fn = self._registry.activities.get(scheduled.name) or BUILTIN_ACTIVITIES.get(scheduled.name)
         try:
             if fn is None:
                 raise FunctionNotFoundError(

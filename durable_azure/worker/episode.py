@@ -14,10 +14,11 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
-from ..errors import FunctionNotFoundError, SplitBrainError
+from ..errors import FunctionNotFoundError, SplitBrainError, VersionMismatchError
 from ..orchestration.context import DurableOrchestrationContext
-from ..orchestration.executor import Completion, OrchestrationResult, ReplaySession
+from ..orchestration.executor import Completion, OrchestrationResult, ReplaySession, failure_from_exception
 from ..orchestration.history import (
+    ExecutionCompleted,
     ExecutionResumed,
     ExecutionStarted,
     ExecutionSuspended,
@@ -25,7 +26,10 @@ from ..orchestration.history import (
     OrchestrationStatus,
     OrchestratorCompleted,
     OrchestratorStarted,
+    SubOrchestrationInstanceCreated,
 )
+from ..orchestration.serialization import dumps
+from ..orchestration.versioning import VersionPolicy
 from ..registry import DurableRegistry
 from ..storage.instance_table import InstanceUpdate
 from ..storage.payloads import table_property_too_large
@@ -49,6 +53,47 @@ def _stamp_end(result: OrchestrationResult) -> OrchestrationResult:
     return result
 
 
+class VersionRejected(Exception):
+    """This worker may not run the instance's version and rejects it (``versionFailureStrategy``
+    ``Reject``): nothing was written; its messages go back to the queue for a later attempt."""
+
+
+def _stamp_sub_versions(result: OrchestrationResult, version: str) -> OrchestrationResult:
+    """Sub-orchestrations started without a version get ``version`` (``defaultVersion``), in the
+    actions sent and in the history recorded."""
+    if not version or not any(
+        isinstance(a, SubOrchestrationInstanceCreated) and not a.version for a in result.actions
+    ):
+        return result
+    stamped: dict[int, HistoryEvent] = {}
+    for action in result.actions:
+        if isinstance(action, SubOrchestrationInstanceCreated) and not action.version:
+            stamped[id(action)] = replace(action, version=version)
+    actions = [stamped.get(id(a), a) for a in result.actions]
+    events = [stamped.get(id(e), e) for e in result.new_events]
+    return replace(result, new_events=events, actions=actions)
+
+
+def _version_failure(new_events: list[HistoryEvent], message: str, now: datetime) -> OrchestrationResult:
+    """The episode of an instance failed for its version (``versionFailureStrategy`` ``Fail``): the
+    orchestrator does not run; the new events are recorded, then the failure."""
+    failure = failure_from_exception(VersionMismatchError(message))
+    completion = Completion(
+        OrchestrationStatus.Failed,
+        dumps(f"{failure.error_type}: {failure.error_message}"),
+        failure=failure,
+    )
+    done = ExecutionCompleted(
+        event_id=-1,
+        timestamp=now,
+        orchestration_status=OrchestrationStatus.Failed,
+        result=completion.output,
+        failure_details=failure,
+    )
+    events = [*new_events, done, OrchestratorCompleted(timestamp=now)]
+    return OrchestrationResult(events, completion, None, [])
+
+
 def _missing_orchestrator(name: str, known: list[str]) -> Callable[[DurableOrchestrationContext], Any]:
     def orchestrator(context: DurableOrchestrationContext) -> Any:
         raise FunctionNotFoundError(
@@ -69,11 +114,13 @@ class EpisodeRunner:
         registry: DurableRegistry,
         cache: InstanceCache,
         sender: OutboundSender,
+        versioning: VersionPolicy | None = None,
     ) -> None:
         self._storage = storage
         self._registry = registry
         self._cache = cache
         self._sender = sender
+        self._versioning = versioning or VersionPolicy()
         self.episodes = 0
 
     async def run(
@@ -88,10 +135,15 @@ class EpisodeRunner:
         """Run one episode of ``instance_id`` on ``incoming`` events and checkpoint it.
 
         ``new_start`` begins a new execution (its history replaces the cached one). Raises
-        :class:`SplitBrainError` when another worker appended history first.
+        :class:`SplitBrainError` when another worker appended history first, and
+        :class:`VersionRejected` (before writing anything) when this worker may not run the
+        instance's version and the failure strategy is ``Reject``.
         """
         started = new_start or state.started
         assert started is not None
+        mismatch = self._versioning.mismatch(started.version)
+        if mismatch is not None and self._versioning.rejects:
+            raise VersionRejected(mismatch)
         past: list[HistoryEvent] = [] if new_start else state.history
         start_index = 0 if new_start else len(state.history)
         execution_id = started.execution_id
@@ -105,9 +157,17 @@ class EpisodeRunner:
         began = time.perf_counter() if tel is not None else 0.0
         replayed = session is None and bool(past)
         for _ in range(MAX_CONTINUE_AS_NEW_PER_EPISODE):
+            if mismatch is not None:  # versionFailureStrategy Fail: the code does not run
+                session = None
+                result = _version_failure(new_events, mismatch, now)
+                self.episodes += 1
+                completion = result.completion
+                break
             if session is None:
                 session = ReplaySession(orchestrator, past)  # replay once; cached sessions skip this
-            result = _stamp_end(session.run_episode(new_events))
+            result = _stamp_sub_versions(
+                _stamp_end(session.run_episode(new_events)), self._versioning.default_version
+            )
             self.episodes += 1
             if tel is not None:
                 started = tel.stamp_episode(result, started, now)

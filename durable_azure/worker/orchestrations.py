@@ -25,13 +25,14 @@ from ..orchestration.history import (
     HistoryEvent,
     TimerFired,
 )
+from ..orchestration.versioning import VersionPolicy
 from ..registry import DurableRegistry
 from ..storage.poison import is_permanent_error
 from ..storage.queues import ReceivedMessage
 from ..storage.status_rows import load_for_checkpoint
 from ..storage.taskhub import FAST_FAIL, TaskHubStorage
 from ..telemetry import hooks as telemetry
-from .episode import EpisodeRunner
+from .episode import EpisodeRunner, VersionRejected
 from .health import RepeatedFailure, StorageHealth
 from .inboxes import Inbox, PartitionInboxes
 from .instance_state import InstanceCache, InstanceState, completion_id, row_repair
@@ -60,6 +61,11 @@ MAX_HOLD_SECONDS = 0.5
 RECEIVE_RETRY_SECONDS = 1.0
 
 EntityHandler = Callable[[int, str, list[ReceivedMessage]], Awaitable[None]]
+
+#: Seconds before the messages of an instance this worker rejected for its version come back
+#: (``versionFailureStrategy`` ``Reject``): a compatible worker, or this one after a deployment,
+#: takes them then. They are sent again as new messages, so rejecting never makes them poison.
+VERSION_REJECT_DELAY_SECONDS = 10.0
 
 
 def _needs_reload(state: InstanceState, messages: list[ReceivedMessage]) -> bool:
@@ -132,7 +138,9 @@ class OrchestrationDispatcher:
         self.cache = InstanceCache()
         self.settler = MessageSettler(storage, max_dequeue_count=settings.max_dequeue_count)
         self._sender = OutboundSender(storage, settings, inboxes=inboxes, activities=activities)
-        self._episodes = EpisodeRunner(storage, registry, self.cache, self._sender)
+        self._episodes = EpisodeRunner(
+            storage, registry, self.cache, self._sender, versioning=VersionPolicy.of(settings)
+        )
         self._loops: dict[int, _Partition] = {}
         self._settling: set[asyncio.Task[None]] = set()
         self._limit = asyncio.Semaphore(max(1, settings.max_concurrent_orchestrations))
@@ -417,8 +425,19 @@ class OrchestrationDispatcher:
                 )
             disposal.delete += intake.consumed
         elif intake.incoming:
-            await self._episodes.run(index, instance_id, state, intake.new_start, intake.incoming, now)
-            disposal.delete += intake.consumed
+            try:
+                await self._episodes.run(index, instance_id, state, intake.new_start, intake.incoming, now)
+            except VersionRejected as rejected:
+                log.warning(
+                    "not running this instance: %s Its messages come back in %.0f s (versionFailureStrategy "
+                    "Reject).",
+                    rejected,
+                    VERSION_REJECT_DELAY_SECONDS,
+                    extra={"instance_id": instance_id, "event": "VersionRejected"},
+                )
+                disposal.requeue += [(m, VERSION_REJECT_DELAY_SECONDS) for m in intake.consumed]
+            else:
+                disposal.delete += intake.consumed
         self._finish(disposal)
 
     # ---- settling -----------------------------------------------------------------------

@@ -48,15 +48,18 @@ class Disposal:
     delete: list[ReceivedMessage] = field(default_factory=list)
     retry: list[tuple[ReceivedMessage, str, int | None]] = field(default_factory=list)
     aside: list[tuple[ReceivedMessage, str]] = field(default_factory=list)
+    #: Not for this worker (another version): sent again as new messages after the delay (seconds).
+    requeue: list[tuple[ReceivedMessage, float]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.delete or self.retry or self.aside)
+        return bool(self.delete or self.retry or self.aside or self.requeue)
 
     def handled(self, received: ReceivedMessage) -> bool:
         return (
             received in self.delete
             or any(m is received for m, _, _ in self.retry)
             or any(m is received for m, _ in self.aside)
+            or any(m is received for m, _ in self.requeue)
         )
 
 
@@ -132,6 +135,17 @@ class MessageSettler:
         else:
             await self.queue_of(received).abandon(received, delay)
 
+    async def requeue(self, received: ReceivedMessage, delay: float) -> None:
+        """Send ``received`` again as a new message, visible after ``delay`` seconds, then delete it.
+
+        For messages that are fine but not for this worker (an instance of a version it may not
+        run): unlike a retry, the new message starts with no receives, so it never becomes poison.
+        A crash between the two steps leaves a duplicate, which the worker drops (starts are matched
+        by execution id, completions by task id).
+        """
+        await self.home_queue(received).send(received.message, visibility_delay=delay)
+        await self.queue_of(received).delete(received)
+
     async def set_aside(self, received: ReceivedMessage, reason: str) -> None:
         """Record ``received`` in the poison store, then delete it from its queue.
 
@@ -167,6 +181,7 @@ class MessageSettler:
             [self.delete(m) for m in disposal.delete]
             + [self.retry_later(m, reason, limit=limit) for m, reason, limit in disposal.retry]
             + [self.set_aside(m, reason) for m, reason in disposal.aside]
+            + [self.requeue(m, delay) for m, delay in disposal.requeue]
         )
 
     @staticmethod

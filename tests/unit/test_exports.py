@@ -22,6 +22,7 @@ PACKAGE_ALL = [
     "DFApp",
     "DurableEntityContext",
     "DurableError",
+    "DurableHttpRequest",
     "DurableOrchestrationClient",
     "DurableOrchestrationContext",
     "DurableOrchestrationStatus",
@@ -39,6 +40,7 @@ PACKAGE_ALL = [
     "InvalidInputError",
     "InvalidInstanceIdError",
     "InvalidOperationError",
+    "ManagedIdentityTokenSource",
     "NonDeterminismError",
     "OperationTimeoutError",
     "OrchestrationRuntimeStatus",
@@ -56,17 +58,20 @@ PACKAGE_ALL = [
     "TaskHubWorker",
     "TaskState",
     "TimerTask",
+    "TokenSource",
     "enable_azure_hosting",
 ]
 
 # `from azure.durable_functions.models import ...` works as `from durable_azure.models import ...`.
 MODELS_ALL = [
     "DurableEntityContext",
+    "DurableHttpRequest",
     "DurableOrchestrationClient",
     "DurableOrchestrationContext",
     "DurableOrchestrationStatus",
     "EntityStateResponse",
     "FailureDetails",
+    "ManagedIdentityTokenSource",
     "OrchestrationRuntimeStatus",
     "PurgeHistoryResult",
     "RetryOptions",
@@ -91,6 +96,7 @@ HOME = {
     "DFApp": "durable_azure.functions.app",
     "DurableEntityContext": "durable_azure.entities.context",
     "DurableError": "durable_azure.errors",
+    "DurableHttpRequest": "durable_azure.orchestration.durable_http",
     "DurableOrchestrationClient": "durable_azure.client.client",
     "DurableOrchestrationContext": "durable_azure.orchestration.context",
     "DurableOrchestrationStatus": "durable_azure.client.models",
@@ -108,6 +114,7 @@ HOME = {
     "InvalidInputError": "durable_azure.errors",
     "InvalidInstanceIdError": "durable_azure.errors",
     "InvalidOperationError": "durable_azure.errors",
+    "ManagedIdentityTokenSource": "durable_azure.orchestration.durable_http",
     "NonDeterminismError": "durable_azure.errors",
     "OrchestrationRuntimeStatus": "durable_azure.orchestration.status",
     "OrchestrationStatus": "durable_azure.orchestration.history",
@@ -125,6 +132,7 @@ HOME = {
     "TaskHubWorker": "durable_azure.worker.worker",
     "TaskState": "durable_azure.orchestration.tasks",
     "TimerTask": "durable_azure.orchestration.tasks",
+    "TokenSource": "durable_azure.orchestration.durable_http",
     "enable_azure_hosting": "durable_azure.functions.azure_hosting",
 }
 

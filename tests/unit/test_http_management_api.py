@@ -58,7 +58,9 @@ class FakeClient:
         if name.lower() != "counter":
             raise function_not_found(name, "entity", ["counter"])
 
-    async def start_new(self, name: str, instance_id: str | None = None, client_input: Any = None) -> str:
+    async def start_new(
+        self, name: str, instance_id: str | None = None, client_input: Any = None, version: str | None = None
+    ) -> str:
         if instance_id is None:
             self.counter += 1
             instance_id = f"id{self.counter}"

@@ -1,0 +1,124 @@
+"""The built-in activity behind ``context.call_http``: send one durable HTTP request.
+
+Requests go through azure-core's async pipeline on its aiohttp transport (already our storage
+transport), with redirects followed as .NET's ``HttpClient`` does and no retries (a durable HTTP
+call is retried only when the orchestrator asks). Like the Durable extension's ``HttpActivity``:
+a request with content and no ``Content-Type`` is sent as ``text/plain``; a token source adds
+``Authorization: Bearer``; any HTTP status is a result; a host that cannot be reached (or that does
+not answer within :data:`REQUEST_TIMEOUT_SECONDS`) fails the activity with :class:`DurableHttpError`.
+
+Tokens for :class:`~durable_azure.orchestration.durable_http.ManagedIdentityTokenSource` come from
+azure-identity's ``DefaultAzureCredential`` (imported on first use: ``pip install
+'durable-azure[identity]'``), or from the provider installed with :func:`set_token_provider`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from azure.core.exceptions import AzureError
+from azure.core.pipeline import AsyncPipeline
+from azure.core.pipeline.policies import AsyncRedirectPolicy
+from azure.core.pipeline.transport import AioHttpTransport
+from azure.core.rest import HttpRequest
+
+from ..errors import DurableHttpError
+from ..orchestration.durable_http import HTTP_ACTIVITY_NAME, DurableHttpRequest
+
+#: Seconds to connect and to wait for an answer (.NET ``HttpClient``'s default timeout is 100 s).
+REQUEST_TIMEOUT_SECONDS = 100.0
+
+#: ``provider(scope) -> token`` (or an awaitable of it).
+TokenProvider = Callable[[str], "str | Awaitable[str]"]
+_provider: TokenProvider | None = None
+
+
+def set_token_provider(provider: TokenProvider | None) -> None:
+    """Use ``provider(scope)`` for managed-identity tokens in this process (``None``: azure-identity)."""
+    global _provider
+    _provider = provider
+
+
+def token_scope(resource: str) -> str:
+    """The scope asked for: as the Durable extension maps the management and Graph resources, and
+    ``/.default`` appended to any other resource that has no scope."""
+    bare = resource.rstrip("/")
+    if bare in ("https://management.core.windows.net", "https://graph.microsoft.com"):
+        return bare + "/.default"
+    return resource if resource.endswith("/.default") else bare + "/.default"
+
+
+async def _default_token(scope: str) -> str:
+    try:
+        from azure.identity.aio import DefaultAzureCredential
+    except ImportError:
+        raise DurableHttpError(
+            "ManagedIdentityTokenSource needs azure-identity: pip install 'durable-azure[identity]' "
+            "(or install a provider with durable_azure.worker.durable_http.set_token_provider)."
+        ) from None
+    async with DefaultAzureCredential() as credential:
+        return str((await credential.get_token(scope)).token)
+
+
+async def _token(source: dict[str, Any]) -> str:
+    resource = source.get("resource")
+    if not isinstance(resource, str) or not resource:
+        raise DurableHttpError(f"The token source {source!r} names no resource.")
+    scope = token_scope(resource)
+    try:
+        if _provider is None:
+            return await _default_token(scope)
+        token = _provider(scope)
+        return await token if inspect.isawaitable(token) else token
+    except DurableHttpError:
+        raise
+    except Exception as error:
+        raise DurableHttpError(
+            f"Could not get a token for {scope}: {type(error).__name__}: {error}"
+        ) from error
+
+
+async def send(request: DurableHttpRequest) -> dict[str, Any]:
+    """Send ``request``; the Durable extension's ``DurableHttpResponse`` JSON."""
+    headers = dict(request.headers)
+    if request.content is not None and not any(k.lower() == "content-type" for k in headers):
+        headers["Content-Type"] = "text/plain"
+    if request.token_source:
+        headers["Authorization"] = f"Bearer {await _token(request.token_source)}"
+    outgoing = HttpRequest(
+        request.method,
+        request.uri,
+        headers=headers,
+        content=request.content.encode("utf-8") if request.content is not None else None,
+    )
+    pipeline: AsyncPipeline[Any, Any] = AsyncPipeline(
+        transport=AioHttpTransport(), policies=[AsyncRedirectPolicy()]
+    )
+    try:
+        async with pipeline:
+            result = await pipeline.run(
+                outgoing,
+                connection_timeout=REQUEST_TIMEOUT_SECONDS,
+                read_timeout=REQUEST_TIMEOUT_SECONDS,
+            )
+            response = result.http_response
+            await response.read()
+            content = response.text()
+    except AzureError as error:
+        raise DurableHttpError(
+            f"The durable HTTP request {request.method} {request.uri} failed: {error.message}"
+        ) from None
+    # azure-core joins a repeated header's values with ", " (DF writes them as an array).
+    headers = dict(response.headers.items())
+    return {"statusCode": response.status_code, "headers": headers, "content": content}
+
+
+async def http_activity(argument: Any) -> dict[str, Any]:
+    """The ``BuiltIn::HttpActivity`` activity: its input is ``[request]``."""
+    return await send(DurableHttpRequest.from_json(argument))
+
+
+#: Activities every worker runs without registration.
+BUILTIN_ACTIVITIES: dict[str, Callable[[Any], Awaitable[Any]]] = {HTTP_ACTIVITY_NAME: http_activity}
