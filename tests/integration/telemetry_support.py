@@ -120,4 +120,17 @@ def telemetry_app() -> Any:
         from durable_azure.functions.loader import load_app
 
         _app = load_app(APP_DIR)
+        forget_app_module()
     return _app
+
+
+def forget_app_module() -> None:
+    """Undo what ``load_app`` did here as the Functions host would (the module registered as
+    ``function_app``, its folder on sys.path), so other tests importing a ``function_app`` never get this one."""
+    import sys
+
+    module = sys.modules.get("function_app")
+    if module is not None and str(getattr(module, "__file__", "")).startswith(str(APP_DIR)):
+        del sys.modules["function_app"]
+    while str(APP_DIR) in sys.path:
+        sys.path.remove(str(APP_DIR))

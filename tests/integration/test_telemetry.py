@@ -24,7 +24,11 @@ from durable_azure import OrchestrationRuntimeStatus as S
 from durable_azure.telemetry import TelemetryOptions
 
 SECRET = "secret-input-1"
-APP = ts.telemetry_app().app
+
+
+def app() -> Any:
+    """The telemetry app, loaded on first use (not at collection)."""
+    return ts.telemetry_app().app
 
 
 @pytest.fixture
@@ -72,7 +76,7 @@ async def test_one_trace_from_the_caller_through_chain_fan_out_and_sub_orchestra
     azurite: str, hub_name: str, capture: Callable[..., ts.Capture]
 ) -> None:
     cap = capture()
-    async with ws.task_hub(azurite, hub_name, app=APP) as hub:
+    async with ws.task_hub(azurite, hub_name, app=app()) as hub:
         with cap.tracer_provider.get_tracer("test").start_as_current_span("caller") as caller:
             instance_id = await hub.client.start_new("Journey", None, {})
         await ws.completed(hub.client, instance_id)
@@ -143,7 +147,7 @@ async def test_tracking_events_carry_dfs_dimensions_and_no_payloads_by_default(
     azurite: str, hub_name: str, capture: Callable[..., ts.Capture]
 ) -> None:
     cap = capture()
-    async with ws.task_hub(azurite, hub_name, app=APP) as hub:
+    async with ws.task_hub(azurite, hub_name, app=app()) as hub:
         instance_id = await hub.client.start_new("Journey", None, {})
         await ws.completed(hub.client, instance_id)
         events = await events_when(
@@ -178,7 +182,7 @@ async def test_inputs_and_outputs_appear_only_when_trace_inputs_and_outputs_is_o
     azurite: str, hub_name: str, capture: Callable[..., ts.Capture]
 ) -> None:
     cap = capture(trace_inputs_and_outputs=True)
-    async with ws.task_hub(azurite, hub_name, app=APP) as hub:
+    async with ws.task_hub(azurite, hub_name, app=app()) as hub:
         instance_id = await hub.client.start_new("Journey", None, {})
         await ws.completed(hub.client, instance_id)
         events = await events_when(
@@ -201,7 +205,7 @@ async def test_failure_is_tracked_and_its_spans_are_errors(
     azurite: str, hub_name: str, capture: Callable[..., ts.Capture]
 ) -> None:
     cap = capture()
-    async with ws.task_hub(azurite, hub_name, app=APP) as hub:
+    async with ws.task_hub(azurite, hub_name, app=app()) as hub:
         instance_id = await hub.client.start_new("Journey", None, {"fail": True})
         status = await hub.client.wait_for_completion(instance_id, timeout=30)
         assert status.runtime_status is S.Failed
@@ -226,7 +230,7 @@ async def test_external_event_and_terminate_are_tracked(
     azurite: str, hub_name: str, capture: Callable[..., ts.Capture]
 ) -> None:
     cap = capture()
-    async with ws.task_hub(azurite, hub_name, app=APP) as hub:
+    async with ws.task_hub(azurite, hub_name, app=app()) as hub:
         instance_id = await hub.client.start_new("Waiter")
         await events_when(cap, lambda e: e["prop__state"] == "Awaited", "the first episode")
         await hub.client.raise_event(instance_id, "Go", "first")
@@ -272,7 +276,7 @@ async def test_is_replay_is_true_only_for_what_a_replay_re_runs(
     azurite: str, hub_name: str, capture: Callable[..., ts.Capture], trace_replay_events: bool
 ) -> None:
     cap = capture(trace_replay_events=trace_replay_events)
-    async with ws.task_hub(azurite, hub_name, app=APP) as hub:
+    async with ws.task_hub(azurite, hub_name, app=app()) as hub:
         instance_id = await hub.client.start_new("Waiter")
         await hub.client.raise_event(instance_id, "Go", "first")
         await ws.wait_until(lambda: _history_has(hub, instance_id, "TaskCompleted"), what="the Hop result")
@@ -309,7 +313,7 @@ async def test_metrics_cover_episodes_activities_queues_and_checkpoints(
     azurite: str, hub_name: str, capture: Callable[..., ts.Capture]
 ) -> None:
     cap = capture()
-    async with ws.task_hub(azurite, hub_name, app=APP) as hub:
+    async with ws.task_hub(azurite, hub_name, app=app()) as hub:
         instance_id = await hub.client.start_new("Journey", None, {})
         await ws.completed(hub.client, instance_id)
         await spans_when(cap, "orchestration:Journey")
@@ -339,7 +343,7 @@ async def test_a_poison_message_is_counted(
     from durable_azure.storage.messages import TaskMessage
 
     cap = capture()
-    async with ws.task_hub(azurite, hub_name, app=APP) as hub:
+    async with ws.task_hub(azurite, hub_name, app=app()) as hub:
         # a work item that is not a TaskScheduled can never run: it is set aside at once
         await hub.storage.workitems.send(
             TaskMessage(event=EventRaised(name="x"), instance_id="nobody", execution_id="e")
@@ -360,7 +364,7 @@ async def test_entity_operations_are_tracked(
 
     cap = capture()
     counter = df.EntityId("Counter", "one")
-    async with ws.task_hub(azurite, hub_name, app=APP) as hub:
+    async with ws.task_hub(azurite, hub_name, app=app()) as hub:
         await hub.client.signal_entity(counter, "add", 5)
         await events_when(cap, lambda e: e.get("prop__operationName") == "add", "the add operation")
         await hub.client.signal_entity(counter, "explode")
@@ -378,7 +382,7 @@ async def test_a_timer_is_tracked_and_spanned(
     azurite: str, hub_name: str, capture: Callable[..., ts.Capture]
 ) -> None:
     cap = capture()
-    async with ws.task_hub(azurite, hub_name, app=APP) as hub:
+    async with ws.task_hub(azurite, hub_name, app=app()) as hub:
         instance_id = await hub.client.start_new("Journey", None, {"timer": True})
         await ws.completed(hub.client, instance_id)
         spans = await spans_when(cap, "orchestration:Journey")
@@ -399,7 +403,7 @@ async def test_the_host_json_level_of_the_category_filters_tracking_events(
     azurite: str, hub_name: str, capture: Callable[..., ts.Capture]
 ) -> None:
     cap = capture(tracking_level=logging.WARNING)  # "Host.Triggers.DurableTask": "Warning"
-    async with ws.task_hub(azurite, hub_name, app=APP) as hub:
+    async with ws.task_hub(azurite, hub_name, app=app()) as hub:
         instance_id = await hub.client.start_new("Journey", None, {"fail": True})
         status = await hub.client.wait_for_completion(instance_id, timeout=30)
         assert status.runtime_status is S.Failed

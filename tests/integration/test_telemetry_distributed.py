@@ -129,6 +129,7 @@ async def test_http_start_to_finish_is_one_trace_across_two_worker_processes(
         if hosted is not None:
             runtime.uninstall(hosted)
             await runtime.close_clients()
+        ts.forget_app_module()
         host_spans = cap.span_dicts()
         cap.close()
 
