@@ -11,12 +11,13 @@
 OpenTelemetry's API is a dependency; its SDK and exporters are optional extras.
 """
 
-from .hooks import Telemetry, active, client_event, client_start, install, uninstall
+from .hooks import Generation, Telemetry, active, client_event, client_start, install, uninstall
 from .options import TRACKING_CATEGORY, TelemetryOptions
 from .setup import configure, configure_for_app
 
 __all__ = [
     "TRACKING_CATEGORY",
+    "Generation",
     "Telemetry",
     "TelemetryOptions",
     "active",

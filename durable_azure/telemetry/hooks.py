@@ -52,6 +52,17 @@ class _Outbound(Protocol):
 _O = TypeVar("_O", bound=_Outbound)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Generation:
+    """An execution that ended in an episode by continuing as new: what its telemetry needs."""
+
+    started: ExecutionStarted
+    past: Sequence[HistoryEvent]
+    replayed: bool
+    result: OrchestrationResult
+    incoming: Sequence[HistoryEvent]
+
+
 class Telemetry:
     """Tracking events, spans and metrics of one process, for one task hub's options."""
 
@@ -256,9 +267,16 @@ class Telemetry:
         episode_seconds: float,
         checkpoint_seconds: float,
         waiting_for: Sequence[str] = (),
+        ended: Sequence[Generation] = (),
     ) -> None:
-        """After a checkpoint: tracking events, the spans that ended, the episode's metrics."""
+        """After a checkpoint: tracking events, the spans that ended, the episode's metrics.
+
+        ``ended`` are the generations that continued as new earlier in the episode (each gets its
+        tracking events and its orchestration span); the arguments describe the last one.
+        """
         try:
+            for generation in ended:
+                self._generation_done(generation)
             self._episode_done(
                 instance_id,
                 started,
@@ -272,6 +290,19 @@ class Telemetry:
             )
         except Exception:  # telemetry never breaks an episode
             log.warning("telemetry of an episode of %s failed", instance_id, exc_info=True)
+
+    def _generation_done(self, generation: Generation) -> None:
+        started, result = generation.started, generation.result
+        orchestration = orchestration_span(started)
+        replayed = generation.past if generation.replayed else ()
+        with self.spans.within(orchestration):
+            track_episode(
+                self.tracking, started.instance_id, started, replayed, result, generation.incoming, ()
+            )
+        if orchestration is not None:
+            episode_spans(
+                self.spans, orchestration, started, generation.past, generation.incoming, result.completion
+            )
 
     def _episode_done(
         self,

@@ -156,6 +156,7 @@ class EpisodeRunner:
         tel = telemetry.active()
         began = time.perf_counter() if tel is not None else 0.0
         replayed = session is None and bool(past)
+        generations: list[telemetry.Generation] = []  # executions that continued as new (telemetry)
         for _ in range(MAX_CONTINUE_AS_NEW_PER_EPISODE):
             if mismatch is not None:  # versionFailureStrategy Fail: the code does not run
                 session = None
@@ -183,6 +184,9 @@ class EpisodeRunner:
             if completion is None or completion.status is not OrchestrationStatus.ContinuedAsNew:
                 break
             continued = True
+            if tel is not None:
+                generations.append(telemetry.Generation(started, past, replayed, result, new_events))
+                replayed = False
             session = None
             started = ExecutionStarted(
                 name=started.name,
@@ -278,10 +282,11 @@ class EpisodeRunner:
                 past=past,
                 replayed=replayed,
                 result=result,
-                incoming=incoming,
+                incoming=new_events,
                 episode_seconds=ended - began,
                 checkpoint_seconds=ended - checkpoint_began,
                 waiting_for=session.waiting_for() if session is not None else (),
+                ended=generations,
             )
 
     async def repair_row(self, instance_id: str, state: InstanceState) -> None:

@@ -412,3 +412,25 @@ async def test_the_host_json_level_of_the_category_filters_tracking_events(
         ("Explode", "Failed"),
         ("Journey", "Failed"),
     }
+
+
+async def test_each_generation_of_continue_as_new_is_tracked_and_has_its_span(
+    azurite: str, hub_name: str, capture: Callable[..., ts.Capture]
+) -> None:
+    cap = capture()
+    async with ws.task_hub(azurite, hub_name, app=app()) as hub:
+        instance_id = await hub.client.start_new("Repeat", None, 0)
+        await ws.completed(hub.client, instance_id)
+        spans = await spans_when(cap, "orchestration:Repeat", 3)
+    completed = state_of(cap.events(), "Repeat", "Completed")
+    assert [e["prop__continuedAsNew"] for e in completed] == [True, True, False]
+    generations = ts.named(spans, "orchestration:Repeat", "SERVER")
+    assert [g["attributes"]["durabletask.task.status"] for g in generations] == [
+        "ContinuedAsNew",
+        "ContinuedAsNew",
+        "Completed",
+    ]
+    (create,) = ts.named(spans, "create_orchestration:Repeat", "PRODUCER")
+    assert {g["parent_id"] for g in generations} == {create["span_id"]}  # siblings under the start
+    squares = ts.named(spans, "activity:Square", "CLIENT")
+    assert sorted(s["parent_id"] for s in squares) == sorted(g["span_id"] for g in generations)

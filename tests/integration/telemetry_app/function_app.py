@@ -82,3 +82,14 @@ def Counter(context: df.DurableEntityContext) -> None:
         raise ValueError("entity boom")
     context.set_state(value)
     context.set_result(value)
+
+
+@app.orchestration_trigger(context_name="context")
+def Repeat(context: df.DurableOrchestrationContext):
+    """Three generations: each squares its input, then continues as new (in the episode of the result)."""
+    n = context.get_input() or 0
+    yield context.call_activity("Square", n)
+    if n < 2:
+        context.continue_as_new(n + 1)
+        return None
+    return n
