@@ -32,6 +32,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from .. import telemetry
 from ..config import Settings, load_settings
 from ..dashboard import DASHBOARD_PATH, create_dashboard_app
+from ..telemetry.asgi import traced
 from . import runtime
 from .access import AccessPolicy, InsecureBindError, RequireKey, access_policy, needs_key
 from .api_support import not_found, storage_unavailable, storage_unavailable_error
@@ -99,7 +100,14 @@ class LocalHost:
     def asgi(self) -> Starlette:
         management = create_management_app(targets=lambda: self.targets)
         routes = [
-            Mount(WEBHOOK_BASE_PATH, app=RequireKey(management, self.access, (f"/{OPENAPI_FILE}",))),
+            Mount(
+                WEBHOOK_BASE_PATH,
+                app=traced(  # a server span per request when telemetry is on
+                    RequireKey(management, self.access, (f"/{OPENAPI_FILE}",)),
+                    f"{WEBHOOK_BASE_PATH}/{{*path}}",
+                    "durable_management_api",
+                ),
+            ),
             Route(DASHBOARD_PATH, self.dashboard_home, methods=["GET"]),
             Mount(DASHBOARD_PATH, app=RequireKey(self.dashboard_app(), self.access)),
             Route("/{path:path}", self.dispatch, methods=_METHODS),

@@ -6,6 +6,7 @@
 * :mod:`.context` — W3C trace context as DTFx stores it with events and messages;
 * :mod:`.episodes` — one orchestration episode's tracking events and ended spans;
 * :mod:`.hooks` — what the engine calls (only when :func:`active` is not ``None``);
+* :mod:`.asgi` — server spans for an ASGI app (the local host's management API);
 * :mod:`.setup` — Application Insights / OTLP / the app's own providers.
 
 OpenTelemetry's API is a dependency; its SDK and exporters are optional extras.

@@ -434,3 +434,48 @@ async def test_each_generation_of_continue_as_new_is_tracked_and_has_its_span(
     assert {g["parent_id"] for g in generations} == {create["span_id"]}  # siblings under the start
     squares = ts.named(spans, "activity:Square", "CLIENT")
     assert sorted(s["parent_id"] for s in squares) == sorted(g["span_id"] for g in generations)
+
+
+async def test_a_start_through_the_management_api_continues_the_callers_trace(
+    azurite: str, hub_name: str, capture: Callable[..., ts.Capture]
+) -> None:
+    import asyncio
+    import uuid
+
+    import httpx
+
+    from durable_azure.config import load_settings
+    from durable_azure.functions import runtime
+    from durable_azure.functions.host import LocalHost
+
+    cap = capture()
+    caller_trace, caller_span = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    settings = load_settings(ts.APP_DIR).with_overrides(hub_name=hub_name, connection_string=azurite)
+    async with ws.task_hub(azurite, hub_name, app=app()) as hub:
+        host = LocalHost(ts.APP_DIR, settings=settings)
+        ts.forget_app_module()
+        hosted = runtime.install(
+            runtime.HostedRuntime(settings, loop=asyncio.get_running_loop(), owner="test")
+        )
+        try:
+            transport = httpx.ASGITransport(app=host.asgi())
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:7071") as http:
+                response = await http.post(
+                    "/runtime/webhooks/durabletask/orchestrators/Journey",
+                    json={},
+                    headers={"traceparent": f"00-{caller_trace}-{caller_span}-01"},
+                )
+            assert response.status_code == 202, response.text
+            await ws.completed(hub.client, response.json()["id"])
+            spans = await spans_when(cap, "orchestration:Journey")
+        finally:
+            runtime.uninstall(hosted)
+            await runtime.close_clients()
+    (request,) = ts.named(spans, "POST /runtime/webhooks/durabletask/{*path}", "SERVER")
+    assert request["trace_id"] == caller_trace and request["parent_id"] == caller_span
+    assert request["attributes"]["http.response.status_code"] == 202
+    assert request["attributes"]["url.path"] == "/runtime/webhooks/durabletask/orchestrators/Journey"
+    (create,) = ts.named(spans, "create_orchestration:Journey", "PRODUCER")
+    assert create["parent_id"] == request["span_id"]
+    (journey,) = ts.named(spans, "orchestration:Journey", "SERVER")
+    assert journey["trace_id"] == caller_trace and journey["parent_id"] == create["span_id"]
