@@ -31,6 +31,7 @@ from ..storage.poison import is_permanent_error
 from ..storage.queues import ReceivedMessage
 from ..storage.status_rows import load_for_checkpoint
 from ..storage.taskhub import FAST_FAIL, TaskHubStorage
+from ..telemetry import hooks as telemetry
 from .episode import EpisodeRunner, VersionRejected
 from .health import RepeatedFailure, StorageHealth
 from .inboxes import Inbox, PartitionInboxes
@@ -223,6 +224,8 @@ class OrchestrationDispatcher:
                     )
                     self._health.succeeded()
                     receiving.succeeded()
+                    if polled and (tel := telemetry.active()) is not None:
+                        tel.received(queue.name, index, [m.inserted_on for m in polled])
                 except Exception as error:
                     if not self._health.failed(error):
                         receiving.failed(error)
