@@ -14,7 +14,9 @@ indexes through the Python worker:
 * each ``function.json`` is renamed ``function.json.v1`` (kept for reference; nothing reads it), so
   the host cannot index the durable bindings;
 * ``requirements.txt``: ``azure-functions-durable`` becomes ``durable-azure``;
-* ``host.json``: an ``extensionBundle`` older than 4.x is raised to ``[4.*, 5.0.0)`` (the v2 model's);
+* ``host.json``: an ``extensionBundle`` older than 4.x is raised to ``[4.*, 5.0.0)`` (the v2 model's),
+  one is added if there is none, and ``extensions.queues`` gets what the work-item queue trigger
+  needs (``messageEncoding`` ``none``, ``maxDequeueCount`` above durableTask's; docs/hosting.md).
 * the one code change the migration needs: ``azure.durable_functions`` becomes ``durable_azure`` in
   the app's ``.py`` files (imports and ``@patch`` targets), since ``azure-functions-durable`` leaves
   ``requirements.txt``. Nothing else in the code is touched.
@@ -41,6 +43,7 @@ SCRIPT = "function_app.py"
 MANIFEST = "function.json"
 RENAMED = MANIFEST + ".v1"
 BUNDLE_RANGE = "[4.*, 5.0.0)"
+BUNDLE_ID = "Microsoft.Azure.Functions.ExtensionBundle"
 _DF_REQUIREMENT = re.compile(r"^\s*azure-functions-durable\b.*$", re.MULTILINE | re.IGNORECASE)
 _DF_MODULE = re.compile(r"\bazure\.durable_functions\b")
 #: Folders whose .py files are not the app's own (virtual environments, packages, caches).
@@ -146,6 +149,16 @@ def plan(app_dir: Path) -> Migration:
             )
             bundle["version"] = BUNDLE_RANGE
             migration.host_json = config
+        if isinstance(config, dict):  # the work-item queue trigger of enable_azure_hosting
+            from ..functions.host_env import add_workitem_queue_settings
+
+            if bundle is None:
+                config["extensionBundle"] = {"id": BUNDLE_ID, "version": BUNDLE_RANGE}
+                migration.changes.append(f"update host.json: add extensionBundle {BUNDLE_RANGE}")
+                migration.host_json = config
+            for change in add_workitem_queue_settings(config):
+                migration.changes.append(f"update host.json: {change}")
+                migration.host_json = config
     for source in _app_sources(app_dir):
         try:
             code = source.read_text(encoding="utf-8")
