@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from ..errors import InvalidInputError
 from .tasks import CompoundTask, TaskBase, TimerSource, TimerTask
@@ -102,9 +102,11 @@ class DurableHttpRequest:
         )
 
     def poll(self, location: str) -> DurableHttpRequest:
-        """The GET of a 202's ``Location`` (same headers but ``x-functions-key``, same token source)."""
+        """The GET of a 202's ``Location`` (same headers but ``x-functions-key``, same token source).
+
+        A relative ``Location`` (RFC 9110 allows one) is resolved against this request's URL."""
         headers = {k: v for k, v in self.headers.items() if k.lower() != "x-functions-key"}
-        return DurableHttpRequest("GET", location, None, headers, self.token_source, True)
+        return DurableHttpRequest("GET", urljoin(self.uri, location), None, headers, self.token_source, True)
 
 
 def _one_value(value: Any) -> str:
