@@ -202,6 +202,17 @@ def loads(text: str | None) -> Any:
         # Custom objects are rare: decode with the fast C path unless the text may hold one.
         decoder = _DECODER if _CLASS in text else _PLAIN_DECODER
         return decoder.decode(text)
-    except ValueError:
+    except json.JSONDecodeError:  # not a ValueError raised by a class's from_json: that propagates
         # DTFx stores some values (reasons, plain strings from other SDKs) as bare text.
         return text
+
+
+def loads_stored(text: str | None) -> Any:
+    """:func:`loads` for reading values back (status, history, listings, entity reads, the CLI and
+    dashboard): an envelope whose class cannot read it (its ``from_json`` raises) stays the stored
+    ``{"__class__", "__module__", "__data__"}`` dict, so showing a value never fails. Code that runs
+    on the value (orchestrators, activities, entities) uses :func:`loads` and sees the error."""
+    try:
+        return loads(text)
+    except Exception:
+        return _PLAIN_DECODER.decode(text) if text else None
