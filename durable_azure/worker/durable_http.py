@@ -71,15 +71,19 @@ async def _token(source: dict[str, Any]) -> str:
     scope = token_scope(resource)
     try:
         if _provider is None:
-            return await _default_token(scope)
-        token = _provider(scope)
-        return await token if inspect.isawaitable(token) else token
+            token: Any = await _default_token(scope)
+        else:
+            token = _provider(scope)
+            token = await token if inspect.isawaitable(token) else token
     except DurableHttpError:
         raise
     except Exception as error:
         raise DurableHttpError(
             f"Could not get a token for {scope}: {type(error).__name__}: {error}"
         ) from error
+    if not isinstance(token, str) or not token:  # never send "Bearer None"
+        raise DurableHttpError(f"Could not get a token for {scope}: the token provider gave {token!r}.")
+    return token
 
 
 class _RedirectsAsDotNet(AsyncRedirectPolicy):  # type: ignore[type-arg]

@@ -112,3 +112,21 @@ def test_a_relative_location_is_polled_at_the_absolute_url() -> None:
     assert (poll.method, poll.uri, poll.headers) == ("GET", "https://api.test/jobs/1/status", {"A": "b"})
     assert request.poll("status").uri == "https://api.test/jobs/status"
     assert request.poll("https://other.test/s").uri == "https://other.test/s"
+
+
+@pytest.mark.parametrize("token", [None, "", 42, RuntimeError("no identity")])
+async def test_a_token_that_cannot_be_had_fails_clearly_and_sends_nothing(
+    base_url: str, token: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from durable_azure.errors import DurableHttpError
+    from durable_azure.worker import durable_http
+
+    def provider(scope: str) -> Any:
+        if isinstance(token, Exception):
+            raise token
+        return token
+
+    monkeypatch.setattr(durable_http, "_provider", provider)
+    source = {"resource": "https://management.core.windows.net", "kind": "AzureManagedIdentity"}
+    with pytest.raises(DurableHttpError, match=r"token for https://management.core.windows.net/.default"):
+        await send(DurableHttpRequest("GET", base_url + "/echo", None, {}, source))
