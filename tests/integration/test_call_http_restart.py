@@ -24,7 +24,7 @@ app = df.DFApp()
 
 
 @app.orchestration_trigger(context_name="context")
-def PollJob(context: df.DurableOrchestrationContext):  # noqa: N802 - a function name as in DF apps
+def PollJob(context: df.DurableOrchestrationContext):
     response = yield context.call_http("POST", context.get_input(), content={"job": 1})
     return {"status": response["statusCode"], "content": json.loads(response["content"])}
 
