@@ -148,6 +148,11 @@ class OperationTimeoutError(DurableError, TimeoutError):
     """An instance did not reach the awaited state in time (it may still get there later)."""
 
 
+class EngineNotRunningError(DurableError):
+    """A work item reached a Functions worker process whose engine is not running (it did not come
+    up in time, or it is stopping); the Functions host delivers it again (its queue trigger retries)."""
+
+
 class AppDefinitionError(DurableError, ValueError):
     """A function app cannot be loaded as written: a ``function.json`` that is not valid JSON, has no
     single trigger, or names a script or entry point that does not exist (the message says which)."""

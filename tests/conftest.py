@@ -19,7 +19,7 @@ AZURITE_START = REPO / "azurite-setup" / "start"
 #: The connection string tests use; resolves to Azurite on 127.0.0.1:10000-10002.
 CONNECTION_STRING = "UseDevelopmentStorage=true"
 
-_AZURITE_DIRS = ("integration", "e2e")
+_AZURITE_DIRS = ("integration", "e2e", "hosting")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

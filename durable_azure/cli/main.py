@@ -6,7 +6,7 @@ Errors are one line on stderr. ``--json`` prints machine-readable output on stdo
 
 The commands live beside this entry point: ``instances`` (start, status, list, raise, terminate,
 suspend, resume, rewind, restart, purge), ``inspect`` (history), ``entities`` (signal, entity,
-entities), ``poison`` (list, show, retry, delete), ``host`` (serve, worker) and ``migrate`` (migrate-v1); the plumbing in ``errors`` (exit codes), ``params``
+entities), ``poison`` (list, show, retry, delete), ``host`` (serve, worker), ``migrate`` (migrate-v1) and ``package`` (a deployable app folder); the plumbing in ``errors`` (exit codes), ``params``
 (parameter types), ``output`` and ``state`` (global options and the client).
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from . import entities, host, inspect, instances, migrate, poison
+from . import entities, host, inspect, instances, migrate, package, poison
 from .errors import EXIT_CONFLICT, EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, NotFound, one_line
 from .output import console, echo_json, styled_status
 from .params import JSON_OPTION
@@ -179,6 +179,7 @@ for _command in (
     *entities.COMMANDS,
     *poison.COMMANDS,
     *host.COMMANDS,
+    *package.COMMANDS,
     *migrate.COMMANDS,
 ):
     cli.add_command(_command)

@@ -31,6 +31,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from ..config import Settings, load_settings
 from ..dashboard import DASHBOARD_PATH, create_dashboard_app
+from ..storage.naming import workitem_queue_name
 from . import runtime
 from .access import AccessPolicy, InsecureBindError, RequireKey, access_policy, needs_key
 from .api_support import not_found, storage_unavailable, storage_unavailable_error
@@ -156,8 +157,12 @@ class LocalHost:
         for name, schedule in self.timers.schedules:
             lines.append(f"    {name}: timerTrigger ({schedule})")
         for function in self.indexed.other:
-            kind = getattr(function.get_trigger(), "type", "?")
-            lines.append(f"    {function.get_function_name()}: {kind} (not run locally)")
+            trigger = function.get_trigger()
+            kind = getattr(trigger, "type", "?")
+            # enable_azure_hosting's work-item trigger: here the engine receives that queue itself.
+            ours = getattr(trigger, "queue_name", None) == workitem_queue_name(self.settings.hub_name)
+            note = "received by the engine" if ours else "not run locally"
+            lines.append(f"    {function.get_function_name()}: {kind} ({note})")
         if self.worker is not None:
             registry = self.worker.registry
             for kind, names in (

@@ -177,7 +177,15 @@ class TaskHubQueue:
         received.sort(key=_order_key)
         return received
 
-    async def _decode(self, qm: QueueMessage) -> ReceivedMessage | None:
+    async def decode_delivered(self, qm: QueueMessage) -> ReceivedMessage | None:
+        """Decode a message someone else received (the Functions host's queue trigger).
+
+        ``None`` when it was set aside (recorded as poison and deleted); a large message whose blob
+        cannot be read yet raises, so the deliverer makes it visible again instead of deleting it.
+        """
+        return await self._decode(qm, raise_transient=True)
+
+    async def _decode(self, qm: QueueMessage, *, raise_transient: bool = False) -> ReceivedMessage | None:
         body = (
             qm.content if isinstance(qm.content, str) else bytes(qm.content or b"").decode("utf-8", "replace")
         )
@@ -193,6 +201,8 @@ class TaskHubQueue:
             if dequeues >= self.max_dequeue_count:
                 reason = f"large message could not be read in {dequeues} attempts: {type(e).__name__}: {e}"
                 await self._set_aside(qm, body, reason)
+            elif raise_transient:
+                raise
             else:
                 log.warning(
                     "could not read large message %s on %s (attempt %d of %d); will retry: %s",

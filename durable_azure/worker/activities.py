@@ -21,8 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+from azure.storage.queue import QueueMessage
+
 from ..config import Settings
-from ..errors import FunctionNotFoundError
+from ..errors import EngineNotRunningError, FunctionNotFoundError
 from ..orchestration import serialization
 from ..orchestration.executor import failure_from_exception
 from ..orchestration.history import HistoryEvent, TaskCompleted, TaskFailed, TaskScheduled
@@ -61,8 +63,11 @@ class ActivityDispatcher:
         *,
         results: ResultSink,
         health: StorageHealth | None = None,
+        receive: bool = True,
     ) -> None:
         self._storage = storage
+        self._receive = receive
+        self.delivered = 0
         self._health = health or StorageHealth(storage.ping)
         self._settler = MessageSettler(storage, max_dequeue_count=settings.max_dequeue_count)
         self._registry = registry
@@ -84,7 +89,8 @@ class ActivityDispatcher:
         self._poller.wake()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="work-items")
+        if self._receive:  # else the Functions host receives work items (run_delivered)
+            self._task = asyncio.create_task(self._loop(), name="work-items")
 
     async def stop(self, timeout: float = 30.0) -> None:
         """Stop receiving; let running activities finish (their results are still delivered)."""
@@ -135,21 +141,42 @@ class ActivityDispatcher:
         self.local_runs += 1
         self._start(received)
 
+    async def run_delivered(self, qm: QueueMessage) -> None:
+        """Run a work item the Functions host received (its queue trigger), as a received one.
+
+        Returns once the result is on the instance's control queue and the work item deleted (the
+        host's own delete then finds it gone, which it ignores). Raises when that could not be done;
+        the host then makes the message visible again, and its dequeue count decides poison as here.
+        """
+        if self._stop.is_set():
+            raise EngineNotRunningError(
+                "the durable-azure worker is stopping; the host retries the work item"
+            )
+        received = await self._storage.workitems.decode_delivered(qm)
+        if received is None:
+            return  # undecodable: recorded in the poison store and deleted
+        self.delivered += 1
+        self._in_flight += 1
+        await self._start(received, delivered=True)
+
     def pending_for(self, instance_id: str) -> int:
         """Activities of ``instance_id`` running in this process right now."""
         return self._per_instance.get(instance_id, 0)
 
-    def _start(self, received: ReceivedMessage) -> None:
+    def _start(self, received: ReceivedMessage, *, delivered: bool = False) -> asyncio.Task[None]:
         instance_id = received.message.instance_id
         self._per_instance[instance_id] = self._per_instance.get(instance_id, 0) + 1
-        task = asyncio.create_task(self._run(received))
+        task = asyncio.create_task(self._run(received, delivered=delivered))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
+        return task
 
-    async def _run(self, received: ReceivedMessage) -> None:
+    async def _run(self, received: ReceivedMessage, *, delivered: bool = False) -> None:
         try:
-            await self._execute(received)
+            await self._execute(received, delivered=delivered)
         except Exception as error:
+            if delivered:
+                raise  # to the Functions host, which retries the message
             if self._health.failed(error):
                 log.info("work item %s interrupted: storage is unreachable", received.message_id)
             else:
@@ -164,7 +191,7 @@ class ActivityDispatcher:
                 self._per_instance.pop(instance_id, None)
             self._poller.nudge()
 
-    async def _execute(self, received: ReceivedMessage) -> None:
+    async def _execute(self, received: ReceivedMessage, *, delivered: bool = False) -> None:
         message = received.message
         scheduled = message.event
         if not isinstance(scheduled, TaskScheduled):
@@ -179,11 +206,13 @@ class ActivityDispatcher:
             await self._settler.set_aside(received, reason)
             return
         renewed = [received]
-        keeper = asyncio.create_task(self._keep_hidden(renewed))
+        # A delivered work item is kept hidden by the Functions host while the function runs.
+        keeper = None if delivered else asyncio.create_task(self._keep_hidden(renewed))
         try:
             result = await self._invoke(scheduled, message.instance_id)
         finally:
-            keeper.cancel()
+            if keeper is not None:
+                keeper.cancel()
         received = renewed[0]
         reply = TaskMessage(
             event=result,
@@ -195,8 +224,11 @@ class ActivityDispatcher:
         )
         # When this worker owns the instance, the result is handed over in-process. The work item
         # stays hidden and is deleted only after the history holding the result is durable, so a
-        # crash before that re-runs the activity (at least once), never loses its result.
-        if self._results.deliver(dataclasses.replace(received, message=reply, carries_result=True)):
+        # crash before that re-runs the activity (at least once), never loses its result. Not for a
+        # delivered work item: the Functions host deletes it as soon as the function returns.
+        if not delivered and self._results.deliver(
+            dataclasses.replace(received, message=reply, carries_result=True)
+        ):
             self.local_results += 1
             self.executed += 1
             return

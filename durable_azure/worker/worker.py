@@ -41,14 +41,29 @@ class TaskHubWorker:
 
     @classmethod
     def from_settings(
-        cls, registry_or_app: Any, settings: Settings, *, counter: RequestCounter | None = None
+        cls,
+        registry_or_app: Any,
+        settings: Settings,
+        *,
+        counter: RequestCounter | None = None,
+        receive_work_items: bool = True,
     ) -> TaskHubWorker:
-        """A worker for ``registry_or_app`` (a ``DurableRegistry`` or ``DFApp``) with ``settings`` as given."""
+        """A worker for ``registry_or_app`` (a ``DurableRegistry`` or ``DFApp``) with ``settings`` as given.
+
+        ``receive_work_items=False``: someone else receives the work-item queue (the Functions host's
+        queue trigger) and hands each message to ``worker.activities.run_delivered``.
+        """
         worker = cls.__new__(cls)
-        worker._compose(registry_of(registry_or_app), settings, counter)
+        worker._compose(registry_of(registry_or_app), settings, counter, receive_work_items)
         return worker
 
-    def _compose(self, registry: DurableRegistry, settings: Settings, counter: RequestCounter | None) -> None:
+    def _compose(
+        self,
+        registry: DurableRegistry,
+        settings: Settings,
+        counter: RequestCounter | None,
+        receive_work_items: bool = True,
+    ) -> None:
         """Build storage and the dispatchers; each gets its collaborators when it is constructed."""
         self.settings = settings
         self.registry = registry
@@ -63,7 +78,12 @@ class TaskHubWorker:
         self.health = StorageHealth(self.storage.ping)
         self._inboxes = PartitionInboxes(self.storage.partition_of, settings.max_queue_polling_interval)
         self.activities = ActivityDispatcher(
-            self.storage, registry, settings, results=self._inboxes, health=self.health
+            self.storage,
+            registry,
+            settings,
+            results=self._inboxes,
+            health=self.health,
+            receive=receive_work_items,
         )
         self.entities = EntityDispatcher(self.storage, registry, settings, wake=self._inboxes.wake_instance)
         self.orchestrations = OrchestrationDispatcher(

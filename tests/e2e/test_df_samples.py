@@ -317,6 +317,7 @@ def test_v2_blueprint_in_azure_mode(azurite: str, monkeypatch: pytest.MonkeyPatc
             "HttpTrigger",
             "durable_management_api",
             "durable_dashboard",
+            "durable_workitems",
             "durable_worker_supervisor",
         }
         functions["durable_worker_supervisor"].get_user_function()(TimerRequest(past_due=False))

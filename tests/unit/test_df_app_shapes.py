@@ -110,6 +110,7 @@ def test_hidden_durable_functions_leave_only_host_bindings_for_azure() -> None:
     assert [f.get_function_name() for f in indexed] == [
         "durable_management_api",
         "durable_dashboard",
+        "durable_workitems",
         "durable_worker_supervisor",
     ]
     assert not set().union(*map(_bindings, indexed)) & DURABLE_BINDINGS

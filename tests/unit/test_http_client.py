@@ -136,7 +136,12 @@ def test_enable_azure_hosting_is_idempotent() -> None:
     assert df.enable_azure_hosting(app) is first
     assert app.enable_azure_hosting() is app
     names = sorted(f.get_function_name() for f in app.get_functions())
-    assert names == ["durable_dashboard", "durable_management_api", "durable_worker_supervisor"]
+    assert names == [
+        "durable_dashboard",
+        "durable_management_api",
+        "durable_worker_supervisor",
+        "durable_workitems",
+    ]
 
 
 # ---------------------------------------------------------------- HTTP helpers
