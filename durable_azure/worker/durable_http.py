@@ -14,6 +14,7 @@ azure-identity's ``DefaultAzureCredential`` (imported on first use: ``pip instal
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import inspect
 from collections.abc import Awaitable, Callable
@@ -170,12 +171,12 @@ async def send(request: DurableHttpRequest) -> dict[str, Any]:
     pipeline: AsyncPipeline[Any, Any] = AsyncPipeline(
         transport=AioHttpTransport(), policies=[_RedirectsAsDotNet()]
     )
+    limit = REQUEST_TIMEOUT_SECONDS
     try:
         async with pipeline:
-            result = await pipeline.run(
-                outgoing,
-                connection_timeout=REQUEST_TIMEOUT_SECONDS,
-                read_timeout=REQUEST_TIMEOUT_SECONDS,
+            # The whole exchange is bounded, as by HttpClient.Timeout (aiohttp's are per read).
+            result = await asyncio.wait_for(
+                pipeline.run(outgoing, connection_timeout=limit, read_timeout=limit), limit
             )
             response = result.http_response
             # Loaded by run() (stream=False); read() again would re-read an empty body and fail.
@@ -184,6 +185,11 @@ async def send(request: DurableHttpRequest) -> dict[str, Any]:
     except AzureError as error:
         raise DurableHttpError(
             f"The durable HTTP request {request.method} {request.uri} failed: {error.message}"
+        ) from None
+    except asyncio.TimeoutError:
+        raise DurableHttpError(
+            f"The durable HTTP request {request.method} {request.uri} failed: it did not answer "
+            f"within {limit:g} s."
         ) from None
     return {"statusCode": response.status_code, "headers": response_headers, "content": content}
 

@@ -5,6 +5,7 @@ come back as the Durable extension's ``HttpActivity`` gives them, never as an un
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -48,7 +49,23 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    do_GET = do_POST = do_DELETE = _handle
+    def _drip(self) -> None:
+        """Headers at once, then one byte every 0.2 s for 3 s: never idle long enough for a read timeout."""
+        self.send_response(200)
+        self.send_header("Content-Length", "15")
+        self.end_headers()
+        for _ in range(15):
+            self.wfile.write(b"x")
+            self.wfile.flush()
+            time.sleep(0.2)
+
+    def do_GET(self) -> None:
+        if self.path == "/drip":
+            self._drip()
+        else:
+            self._handle()
+
+    do_POST = do_DELETE = _handle
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +147,18 @@ async def test_a_token_that_cannot_be_had_fails_clearly_and_sends_nothing(
     source = {"resource": "https://management.core.windows.net", "kind": "AzureManagedIdentity"}
     with pytest.raises(DurableHttpError, match=r"token for https://management.core.windows.net/.default"):
         await send(DurableHttpRequest("GET", base_url + "/echo", None, {}, source))
+
+
+async def test_the_timeout_bounds_the_whole_request_as_httpclients_does(
+    base_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """.NET's ``HttpClient.Timeout`` covers the whole answer, not each read: a server that drips
+    its body never gets past it."""
+    from durable_azure.errors import DurableHttpError
+    from durable_azure.worker import durable_http
+
+    monkeypatch.setattr(durable_http, "REQUEST_TIMEOUT_SECONDS", 1.0)
+    started = time.monotonic()
+    with pytest.raises(DurableHttpError, match="did not answer within 1 s"):
+        await _send("GET", base_url + "/drip")
+    assert time.monotonic() - started < 4
