@@ -78,3 +78,10 @@ def test_stored_values_are_shown_as_their_envelope(error: type[Exception]) -> No
     assert isinstance(serialization.loads_stored(serialization.dumps(Fragile({"ok": True}))), Fragile)
     assert serialization.loads_stored("not json") == "not json"
     assert serialization.loads_stored(None) is None
+
+
+def test_text_json_cannot_read_stays_text_everywhere() -> None:
+    """Bare text (DTFx reasons) and numbers Python refuses to convert are returned as the text."""
+    for text in ("not json", "1" * 5000, '{"a": ' + "1" * 5000 + "}"):
+        assert serialization.loads(text) == text
+        assert serialization.loads_stored(text) == text
