@@ -106,7 +106,11 @@ class DurableHttpRequest:
 
         A relative ``Location`` (RFC 9110 allows one) is resolved against this request's URL."""
         headers = {k: v for k, v in self.headers.items() if k.lower() != "x-functions-key"}
-        return DurableHttpRequest("GET", urljoin(self.uri, location), None, headers, self.token_source, True)
+        try:
+            uri = urljoin(self.uri, location)
+        except ValueError:  # not a URL (say "http://[::1"): the poll fails with a clear error instead
+            uri = location
+        return DurableHttpRequest("GET", uri, None, headers, self.token_source, True)
 
 
 def _one_value(value: Any) -> str:
@@ -133,7 +137,10 @@ def check_request(method: Any, uri: Any, headers: Any) -> tuple[str, str, dict[s
         )
     if not isinstance(uri, str):
         raise InvalidInputError(f"call_http: the uri must be a string, not {type(uri).__name__}.")
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # "http://[::1"
+        raise InvalidInputError(f"call_http: {uri!r} is not an absolute http:// or https:// URL.") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise InvalidInputError(f"call_http: {uri!r} is not an absolute http:// or https:// URL.")
     if headers is None:

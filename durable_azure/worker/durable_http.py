@@ -186,6 +186,10 @@ async def send(request: DurableHttpRequest) -> dict[str, Any]:
         raise DurableHttpError(
             f"The durable HTTP request {request.method} {request.uri} failed: {error.message}"
         ) from None
+    except ValueError as error:  # a URL that cannot be parsed (a polled Location, say)
+        raise DurableHttpError(
+            f"The durable HTTP request {request.method} {request.uri} failed: {error}"
+        ) from None
     except asyncio.TimeoutError:
         raise DurableHttpError(
             f"The durable HTTP request {request.method} {request.uri} failed: it did not answer "

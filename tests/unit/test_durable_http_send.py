@@ -162,3 +162,18 @@ async def test_the_timeout_bounds_the_whole_request_as_httpclients_does(
     with pytest.raises(DurableHttpError, match="did not answer within 1 s"):
         await _send("GET", base_url + "/drip")
     assert time.monotonic() - started < 4
+
+
+async def test_a_location_that_is_no_url_fails_the_poll_clearly_never_the_episode() -> None:
+    """``urljoin`` raises for ``http://[::1``; the poll goes to the text as given and fails as a
+    durable HTTP error, instead of an exception escaping the replay of the orchestration."""
+    from durable_azure.errors import DurableHttpError, InvalidInputError
+    from durable_azure.orchestration.durable_http import check_request
+
+    request = DurableHttpRequest("GET", "https://api.test/jobs")
+    poll = request.poll("http://[::1")
+    assert poll.uri == "http://[::1"
+    with pytest.raises(DurableHttpError, match="failed"):
+        await send(poll)
+    with pytest.raises(InvalidInputError, match="not an absolute"):
+        check_request("GET", "http://[::1", None)
