@@ -25,6 +25,8 @@ HTTP_ACTIVITY_NAME = "BuiltIn::HttpActivity"
 #: Seconds between polls of a 202 without ``Retry-After`` (the extension's
 #: ``DefaultAsyncRequestSleepTimeMilliseconds``).
 DEFAULT_POLL_SECONDS = 30.0
+#: The longest ``Retry-After`` honoured: a week (a larger one would overflow the timer's date).
+MAX_POLL_DELAY_SECONDS = 7 * 24 * 3600
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE"})
 
 
@@ -153,9 +155,11 @@ def check_request(method: Any, uri: Any, headers: Any) -> tuple[str, str, dict[s
 
 
 def _poll_delay(response: dict[str, Any]) -> float:
-    retry_after = header(response, "Retry-After")
-    if retry_after is not None and retry_after.strip().isdigit():
-        return float(int(retry_after.strip()))
+    """``Retry-After`` seconds (ASCII digits; at most :data:`MAX_POLL_DELAY_SECONDS`), else 30 s.
+    Whatever a server sends, this never raises: it runs inside the replay."""
+    retry_after = (header(response, "Retry-After") or "").strip()
+    if retry_after.isascii() and retry_after.isdigit():
+        return float(min(int(retry_after), MAX_POLL_DELAY_SECONDS))
     return DEFAULT_POLL_SECONDS
 
 
