@@ -45,6 +45,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import durable_azure as df
+from bench._instrument import find_azurite_pid, process_cpu_seconds, system_busy_seconds
 from durable_azure.storage.clients import RequestCounter
 from durable_azure.storage.taskhub import TaskHubStorage
 
@@ -126,6 +127,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             first_batch["ops"] = worker.entities.operations
 
         log.info("starting the worker")
+        azurite_pid = find_azurite_pid()
+        azurite0, busy0 = process_cpu_seconds(azurite_pid), system_busy_seconds()
         cpu1, start = time.process_time(), time.perf_counter()
         watcher = asyncio.create_task(watch_first_batch())
         await worker.start()
@@ -145,6 +148,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(args.poll)
         done = time.perf_counter()
         worker_cpu_s = time.process_time() - cpu1  # worker + observer polls (the observer is cheap)
+        azurite1, busy1 = process_cpu_seconds(azurite_pid), system_busy_seconds()
+        azurite_cpu_s = None if azurite0 is None or azurite1 is None else azurite1 - azurite0
+        others_cpu_s = (
+            None
+            if busy0 is None or busy1 is None or azurite_cpu_s is None
+            else max(0.0, busy1 - busy0 - worker_cpu_s - azurite_cpu_s)
+        )
         worker_requests = worker_counter.snapshot()
         await watcher
         final = (await observer.read_entity_state(entity)).entity_state
@@ -184,6 +194,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "operations": worker.entities.operations,
                 "operations_per_batch": round(worker.entities.operations / worker.entities.batches, 2),
                 "cpu_s": round(worker_cpu_s, 3),
+                "cpu_ms_per_request": round(1000 * worker_cpu_s / worker_total, 3),
+                # Azurite's CPU and that of every other process on the machine in the same window
+                # (other jobs on a shared machine show up there).
+                "azurite_cpu_s": None if azurite_cpu_s is None else round(azurite_cpu_s, 3),
+                "other_processes_cpu_s": None if others_cpu_s is None else round(others_cpu_s, 3),
                 "requests_total": worker_total,
                 "requests_per_operation": round(worker_total / args.signals, 3),
                 "requests_per_operation_by_name": per_op(worker_requests, args.signals),

@@ -26,7 +26,10 @@ event-loop lag (how late a 20 ms sleep wakes up), and the CPU cores used by this
 and by everything else on the machine (other load makes timings pessimistic; request counts are
 exact whatever the load). The chain also carries a timeline of every request of a few steady steps.
 ``--idle-seconds S`` counts the requests of S idle seconds after the workload (polling back-off and
-lease renewals); ``--set KEY=VALUE`` overrides a worker setting.
+lease renewals); ``--set KEY=VALUE`` overrides a worker setting. ``--telemetry on`` runs the workload
+with the engine's telemetry installed on OpenTelemetry SDK providers (spans through a batch processor,
+tracking events through a logging handler, metrics to an in-memory reader; nothing leaves the
+process), to measure its overhead against ``--telemetry off`` (the default).
 
 Prints one JSON line per workload on stdout; progress goes to stderr. The issue-3 targets are
 reported as met or not, never enforced.
@@ -731,6 +734,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="worker setting override, e.g. --set max_concurrent_activities=32 (JSON values)",
     )
     common.add_argument("--log-level", default="INFO", help="bench progress level (engine logs: WARNING)")
+    common.add_argument(
+        "--telemetry",
+        choices=["off", "on"],
+        default="off",
+        help="on: spans, tracking events and metrics through the OpenTelemetry SDK (exported in-process)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     chain = sub.add_parser("chain", parents=[common], help="N sequential activities in one orchestration")
     chain.add_argument("--steps", type=int, default=None)
@@ -775,12 +784,56 @@ async def amain(args: argparse.Namespace) -> int:
         log.warning("no Azurite process found in /proc; Azurite CPU will be reported as null")
     machine = machine_info(azurite_pid)  # once: the engine code was imported at start-up
     machine["azurite_queue_port"] = queue_port
+    machine["telemetry"] = args.telemetry
+    if args.telemetry == "on":
+        enable_telemetry()
     failures = 0
     for job in jobs_for(args):
         result = await run_job(job, args, settings, azurite_pid, machine)
         failures += not result["ok"]
         print(json.dumps(result, default=str), flush=True)
     return 1 if failures else 0
+
+
+def enable_telemetry() -> None:
+    """The engine's telemetry on SDK providers whose exporters keep nothing and send nothing."""
+    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    from durable_azure import telemetry
+
+    class Discard(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    class DiscardLogs(LogRecordExporter):
+        def export(self, batch: Any) -> Any:
+            return None
+
+        def shutdown(self) -> None:
+            return None
+
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            return True
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(Discard()))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    logger_provider = LoggerProvider()
+    logger_provider.add_log_record_processor(BatchLogRecordProcessor(DiscardLogs()))
+    logging.getLogger(telemetry.TRACKING_CATEGORY).addHandler(LoggingHandler(logger_provider=logger_provider))
+    logging.getLogger(telemetry.TRACKING_CATEGORY).propagate = False  # keep stderr for progress
+    telemetry.install(
+        telemetry.Telemetry(
+            telemetry.TelemetryOptions(hub_name="bench"),
+            tracer=tracer_provider.get_tracer("DurableTask.Core"),
+            meter=meter_provider.get_meter("durable_azure"),
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

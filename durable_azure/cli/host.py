@@ -13,8 +13,10 @@ from .errors import EXIT_USAGE, CliError, one_line
 from .state import CliState, pass_state
 
 
-def _host_environment(state: CliState) -> None:
-    """Hand explicit --connection / --hub to the host through the variables load_settings reads."""
+def _host_environment(state: CliState, otlp_endpoint: str | None = None) -> None:
+    """Hand explicit --connection / --hub / --otlp-endpoint to the host through the variables it reads."""
+    if otlp_endpoint:
+        os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp_endpoint
     if state.connection:
         os.environ["AzureWebJobsStorage"] = state.connection  # noqa: SIM112 (the Functions setting name)
     if state.hub:
@@ -41,6 +43,13 @@ _LOG_OPTIONS = [
         type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
     ),
     click.option("--log-json", is_flag=True, help="Log one JSON object per line."),
+    click.option(
+        "--otlp-endpoint",
+        metavar="URL",
+        help="Export traces, metrics and tracking events to this OpenTelemetry collector "
+        "(OTLP/HTTP, e.g. http://localhost:4318; same as OTEL_EXPORTER_OTLP_ENDPOINT). "
+        "Needs durable-azure[otlp].",
+    ),
 ]
 
 
@@ -81,11 +90,19 @@ def _app_dir(state: CliState, app_dir: str | None, *, need_app: bool) -> str:
 )
 @_with_log_options
 @pass_state
-def serve(state: CliState, app_dir: str | None, port: int, bind: str, log_level: str, log_json: bool) -> None:
+def serve(
+    state: CliState,
+    app_dir: str | None,
+    port: int,
+    bind: str,
+    log_level: str,
+    log_json: bool,
+    otlp_endpoint: str | None,
+) -> None:
     """Serve the function app's HTTP functions, the durable HTTP API and the task-hub dashboard
     (/durable/), with a worker running the orchestrations. Ctrl-C stops it."""
     folder = _app_dir(state, app_dir, need_app=True)
-    _host_environment(state)
+    _host_environment(state, otlp_endpoint)
     run_serve = _host_function("run_serve")
     from ..functions.access import InsecureBindError
     from .logging_setup import configure_logging
@@ -110,11 +127,13 @@ def serve(state: CliState, app_dir: str | None, port: int, bind: str, log_level:
 )
 @_with_log_options
 @pass_state
-def worker(state: CliState, app_dir: str | None, log_level: str, log_json: bool) -> None:
+def worker(
+    state: CliState, app_dir: str | None, log_level: str, log_json: bool, otlp_endpoint: str | None
+) -> None:
     """Run the worker for the app in DIR (function_app.py, or v1 function folders): its orchestrations, activities, entities
     with the connection from AzureWebJobsStorage and the hub from host.json. Ctrl-C stops it."""
     folder = _app_dir(state, app_dir, need_app=True)
-    _host_environment(state)
+    _host_environment(state, otlp_endpoint)
     run_worker = _host_function("run_worker")
     from .logging_setup import configure_logging
 

@@ -37,6 +37,7 @@ from ..storage.messages import TaskMessage
 from ..storage.naming import escape_partition_key
 from ..storage.taskhub import TaskHubStorage
 from ..storage.values import format_iso_seconds
+from ..telemetry import hooks as telemetry
 from .binding import BindingAwareClientType
 from .history_json import history_to_json
 from .models import DurableOrchestrationStatus, EntityStateResponse, PurgeHistoryResult
@@ -161,7 +162,8 @@ class DurableOrchestrationClient(metaclass=BindingAwareClientType):
             generation=generation,
             timestamp=now,
         )
-        await self._send(instance_id, started, execution_id)
+        with telemetry.client_start(started) as started:
+            await self._send(instance_id, started, execution_id)
         try:
             await self._storage.instances.write_pending(
                 instance_id,
@@ -294,9 +296,9 @@ class DurableOrchestrationClient(metaclass=BindingAwareClientType):
             raise InvalidOperationError(
                 f"Instance '{instance_id}' is {record.runtime_status.name}; it can no longer receive events."
             )
-        await self._send(
-            instance_id, EventRaised(name=event_name, input=payload, timestamp=datetime.now(timezone.utc))
-        )
+        raised = EventRaised(name=event_name, input=payload, timestamp=datetime.now(timezone.utc))
+        with telemetry.client_event(instance_id, raised) as raised:
+            await self._send(instance_id, raised)
 
     async def _control(self, instance_id: str, event: HistoryEvent, verb: str) -> None:
         record = await self._require(instance_id)

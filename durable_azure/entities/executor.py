@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import traceback
 import uuid
 from collections.abc import Callable
@@ -112,6 +113,18 @@ class Outgoing:
     event: EventRaised
 
 
+@dataclass(frozen=True, slots=True)
+class OperationRecord:
+    """One operation as telemetry reports it (kept only when ``run_batch(record=True)``)."""
+
+    operation: str
+    request_id: str
+    input: str | None
+    output: str | None
+    error: str | None
+    seconds: float
+
+
 @dataclass
 class BatchResult:
     scheduler: SchedulerState
@@ -120,6 +133,7 @@ class BatchResult:
     failed: int = 0
     duplicates: int = 0
     applied: list[str] = field(default_factory=list)
+    records: list[OperationRecord] = field(default_factory=list)
 
 
 def _error_response(error: BaseException) -> str:
@@ -156,6 +170,9 @@ class _Batch:
         self.ctx = DurableEntityContext(entity.name, entity.key, scheduler.exists, scheduler.state)
         self.result = BatchResult(scheduler, [])
         self.applied: list[str] = []
+        self.record = False
+        #: (result JSON, error) of the last operation, for :class:`OperationRecord`.
+        self.outcome: tuple[str | None, str | None] = (None, None)
 
     def respond(self, request: EntityRequest, body: str) -> None:
         if request.signal or not request.parent:
@@ -203,6 +220,20 @@ class _Batch:
             self.handle(EntityRequest.from_json(item))
 
     def operate(self, request: EntityRequest) -> None:
+        if not self.record:
+            self._operate(request)
+            return
+        began = time.perf_counter()
+        self.outcome = (None, None)
+        self._operate(request)
+        output, error = self.outcome
+        self.result.records.append(
+            OperationRecord(
+                request.operation, request.id, request.input, output, error, time.perf_counter() - began
+            )
+        )
+
+    def _operate(self, request: EntityRequest) -> None:
         ctx = self.ctx
         self.result.operations += 1
         saved = ctx.begin_operation(request.operation, request.input)
@@ -236,6 +267,7 @@ class _Batch:
                 error,
                 extra={"instance_id": self.entity.instance_id},
             )
+            self.outcome = (None, f"{type(error).__name__}: {error}")
             self.respond(request, _error_response(error))
             return
         for position, (target, operation, payload) in enumerate(ctx.signals):
@@ -249,6 +281,7 @@ class _Batch:
             )
             self.result.outgoing.append(Outgoing(target.instance_id, None, event))
         ctx.signals.clear()
+        self.outcome = (result_text, None)
         self.respond(request, serialization.dumps({"result": result_text}) or "")
 
 
@@ -258,9 +291,15 @@ def run_batch(
     scheduler: SchedulerState,
     events: list[EventRaised],
     now: datetime,
+    *,
+    record: bool = False,
 ) -> BatchResult:
-    """Apply ``events`` (operation, lock and release messages) in order; returns the new state and messages."""
+    """Apply ``events`` (operation, lock and release messages) in order; returns the new state and messages.
+
+    ``record`` keeps an :class:`OperationRecord` of each operation (for telemetry).
+    """
     batch = _Batch(fn, entity, scheduler, now)
+    batch.record = record
     for event in events:
         data = serialization.loads(event.input)
         if event.name == RELEASE_EVENT:

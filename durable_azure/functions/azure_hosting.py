@@ -31,6 +31,7 @@ from typing import Any, cast
 
 import azure.functions as func
 
+from .. import telemetry
 from ..config import Settings, load_settings
 from ..dashboard import create_dashboard_app
 from ..storage.naming import workitem_queue_name
@@ -171,6 +172,7 @@ class AzureHosting:
         self._loop, self._stop_event = loop, asyncio.Event()
         if self._stopping.is_set():
             return
+        telemetry.configure_for_app(runtime.script_root(), settings.hub_name)  # App Insights, if set
         worker = TaskHubWorker.from_settings(self.app, settings, receive_work_items=not self.in_host)
         await worker.start()
         hosted = runtime.install(

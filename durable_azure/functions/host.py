@@ -29,9 +29,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from .. import telemetry
 from ..config import Settings, load_settings
 from ..dashboard import DASHBOARD_PATH, create_dashboard_app
 from ..storage.naming import workitem_queue_name
+from ..telemetry.asgi import traced
 from . import runtime
 from .access import AccessPolicy, InsecureBindError, RequireKey, access_policy, needs_key
 from .api_support import not_found, storage_unavailable, storage_unavailable_error
@@ -99,7 +101,14 @@ class LocalHost:
     def asgi(self) -> Starlette:
         management = create_management_app(targets=lambda: self.targets)
         routes = [
-            Mount(WEBHOOK_BASE_PATH, app=RequireKey(management, self.access, (f"/{OPENAPI_FILE}",))),
+            Mount(
+                WEBHOOK_BASE_PATH,
+                app=traced(  # a server span per request when telemetry is on
+                    RequireKey(management, self.access, (f"/{OPENAPI_FILE}",)),
+                    f"{WEBHOOK_BASE_PATH}/{{*path}}",
+                    "durable_management_api",
+                ),
+            ),
             Route(DASHBOARD_PATH, self.dashboard_home, methods=["GET"]),
             Mount(DASHBOARD_PATH, app=RequireKey(self.dashboard_app(), self.access)),
             Route("/{path:path}", self.dispatch, methods=_METHODS),
@@ -216,7 +225,16 @@ class LocalHost:
                 if denied is not None:
                     return denied
             try:
-                return await invoke_http(function, request, values, self.app_dir)
+                tel = telemetry.active()
+                if tel is None:
+                    return await invoke_http(function, request, values, self.app_dir)
+                route = describe_http(function)[0]
+                with tel.http_request(
+                    request.method, route, request.url.path, request.headers, name or ""
+                ) as span:
+                    response = await invoke_http(function, request, values, self.app_dir)
+                    span.set_attribute("http.response.status_code", response.status_code)
+                    return response
             except UnsupportedBindingError as e:
                 log.error("%s", e)
                 return PlainTextResponse(str(e), status_code=500)
@@ -272,6 +290,7 @@ def run_serve(app_dir: str, port: int, host: str = "127.0.0.1") -> None:
 
     _configure_logging()
     local = LocalHost(app_dir, host=host, port=port)
+    telemetry.configure_for_app(local.app_dir, local.settings.hub_name)
     config = uvicorn.Config(
         local.asgi(), host=host, port=port, lifespan="on", log_level="info", timeout_graceful_shutdown=10
     )
@@ -313,7 +332,9 @@ def run_worker(app_dir: str) -> None:
     indexed = load_app(app_dir)
     if not indexed.is_durable:
         raise SystemExit(f"{indexed.app_dir} has no durable functions: nothing for a worker to run.")
-    asyncio.run(_worker_until_signal(indexed, load_settings(indexed.app_dir)))
+    settings = load_settings(indexed.app_dir)
+    telemetry.configure_for_app(indexed.app_dir, settings.hub_name)
+    asyncio.run(_worker_until_signal(indexed, settings))
 
 
 def main(argv: list[str] | None = None) -> None:

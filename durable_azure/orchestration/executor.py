@@ -409,6 +409,10 @@ class ReplaySession:
         """True when the replayed history already holds the execution's completion."""
         return self._replay.recorded_completion
 
+    def waiting_for(self) -> list[str]:
+        """Names of the external events the orchestrator waits for right now (for telemetry)."""
+        return self._replay.state.waiting_for()
+
     def successes_needed(self) -> int:
         """The fewest successful task results after which the orchestrator can run again: the open
         children of a ``task_all`` it awaits, else 1. (A failure can wake it sooner.)"""

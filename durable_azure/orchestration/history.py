@@ -81,6 +81,24 @@ class ParentInstance:
     version: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class TraceContext:
+    """DTFx ``DistributedTraceContext``: the W3C trace context an event continues.
+
+    ``trace_parent`` is the W3C ``traceparent`` of the span that scheduled the work (the client's
+    ``create_orchestration`` span, the orchestration's ``activity`` client span, ...). On an
+    ``ExecutionStarted`` the worker also records the orchestration span it runs under (``id``: its
+    traceparent, ``span_id``, ``activity_start_time``), so every episode — on any worker, after
+    any restart — continues the same span.
+    """
+
+    trace_parent: str
+    trace_state: str | None = None
+    id: str | None = None
+    span_id: str | None = None
+    activity_start_time: datetime | None = None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HistoryEvent:
     """Base of every history event (DTFx ``HistoryEvent``)."""
@@ -104,6 +122,7 @@ class ExecutionStarted(HistoryEvent):
     tags: dict[str, str] | None = None
     generation: int | None = None
     scheduled_start_time: datetime | None = None
+    trace_context: TraceContext | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,6 +145,7 @@ class TaskScheduled(HistoryEvent):
     name: str
     input: str | None = None
     version: str = ""
+    trace_context: TraceContext | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -151,6 +171,8 @@ class SubOrchestrationInstanceCreated(HistoryEvent):
     instance_id: str
     input: str | None = None
     version: str = ""
+    #: The span id of the parent's ``orchestration:{name}`` client span (DTFx ``ClientSpanId``).
+    client_span_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -205,6 +227,7 @@ class EventRaised(HistoryEvent):
     EVENT_TYPE: ClassVar[EventType] = EventType.EventRaised
     name: str
     input: str | None = None
+    trace_context: TraceContext | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -159,6 +159,10 @@ class ReplayState:
         else:
             self._waiters.setdefault(name, deque()).append(task)
 
+    def waiting_for(self) -> list[str]:
+        """Names of events with a waiter that has not completed."""
+        return [name for name, waiters in self._waiters.items() if any(not w.is_completed for w in waiters)]
+
     def deliver_event(self, name: str, payload: str | None, awaited: TaskBase | None) -> None:
         """Complete the oldest live waiter for ``name`` with ``payload``, or buffer it.
 

@@ -1,18 +1,39 @@
-"""Async Azure SDK clients for one storage account, with every request counted in one place."""
+"""Async Azure SDK clients for one storage account, with every request counted in one place.
+
+:class:`StorageClients` builds the three service clients of an account once, on **one aiohttp
+session** (one connection pool, per-host limits as before) and without aiohttp's per-request
+``trust_env`` look-ups (two thread-pool hand-offs per request) unless proxies are configured. The
+queue and table clients it hands out have the fast paths of :mod:`durable_azure.storage.fast_paths`
+for the engine's hot operations (the SDK's own classes, request formats, retry and signing
+policies, on a short azure-core pipeline).
+"""
 
 from __future__ import annotations
 
 import collections
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from typing import Any, cast
+from urllib.parse import parse_qs
 
 from azure.core.pipeline import PipelineRequest
-from azure.data.tables.aio import TableServiceClient
 from azure.storage.blob.aio import BlobServiceClient
-from azure.storage.queue.aio import QueueServiceClient
+
+from durable_azure.storage.fast_paths import (
+    STORAGE_CONNECTION_CONFIG,
+    FastQueueServiceClient,
+    FastTableServiceClient,
+    ServiceTransport,
+    SharedSession,
+    fast_paths_unavailable,
+    install,
+    proxies_configured,
+    warned_once,
+)
+
+log = logging.getLogger(__name__)
 
 DEVELOPMENT_STORAGE = (
     "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
@@ -30,12 +51,35 @@ def resolve_connection_string(connection_string: str) -> str:
     return connection_string
 
 
+_QUEUE_BY_METHOD = {"DELETE": "queue.delete", "PUT": "queue.update"}
+_QUEUE_SERVICE_BY_METHOD = {"PUT": "queue.create", "DELETE": "queue.delete_queue"}
+_TABLE_BY_METHOD = {
+    "POST": "table.insert",
+    "PUT": "table.upsert",
+    "PATCH": "table.merge",
+    "MERGE": "table.merge",
+    "DELETE": "table.delete",
+}
+_TABLES_BY_METHOD = {"POST": "table.create_table", "DELETE": "table.delete_table"}
+_CONTAINER_BY_METHOD = {"PUT": "blob.create_container", "DELETE": "blob.delete_container"}
+_BLOB_BY_METHOD = {
+    "PUT": "blob.upload",
+    "GET": "blob.download",
+    "DELETE": "blob.delete",
+    "HEAD": "blob.properties",
+}
+
+
 def operation_name(service: str, method: str, url: str, headers: Any) -> str:
     """A stable name for one storage request, e.g. ``queue.send`` or ``table.batch``."""
-    parts = urlsplit(url)
-    query = parse_qs(parts.query)
+    path, _, query_string = url.partition("#")[0].partition("?")
+    scheme_end = path.find("://")
+    if scheme_end >= 0:  # drop scheme://host[:port]
+        slash = path.find("/", scheme_end + 3)
+        path = path[slash:] if slash >= 0 else ""
+    path = path.rstrip("/")
+    query = parse_qs(query_string) if query_string else {}
     comp = (query.get("comp") or [""])[0]
-    path = parts.path.rstrip("/")
     if service == "queue":
         if path.endswith("/messages"):
             if method == "POST":
@@ -45,43 +89,28 @@ def operation_name(service: str, method: str, url: str, headers: Any) -> str:
             if method == "DELETE":
                 return "queue.clear"
         if "/messages/" in path:
-            return {"DELETE": "queue.delete", "PUT": "queue.update"}.get(method, f"queue.{method.lower()}")
+            return _QUEUE_BY_METHOD.get(method, f"queue.{method.lower()}")
         if comp == "metadata":
             return "queue.properties"
         if comp == "list":
             return "queue.list"
-        return {"PUT": "queue.create", "DELETE": "queue.delete_queue"}.get(method, f"queue.{method.lower()}")
+        return _QUEUE_SERVICE_BY_METHOD.get(method, f"queue.{method.lower()}")
     if service == "table":
         if path.endswith("$batch"):
             return "table.batch"
         if path.endswith("/Tables") or "/Tables(" in path:
-            return {"POST": "table.create_table", "DELETE": "table.delete_table"}.get(
-                method, "table.list_tables"
-            )
+            return _TABLES_BY_METHOD.get(method, "table.list_tables")
         if method == "GET":
             return "table.get" if "PartitionKey=" in path else "table.query"
-        return {
-            "POST": "table.insert",
-            "PUT": "table.upsert",
-            "PATCH": "table.merge",
-            "MERGE": "table.merge",
-            "DELETE": "table.delete",
-        }.get(method, f"table.{method.lower()}")
+        return _TABLE_BY_METHOD.get(method, f"table.{method.lower()}")
     if comp == "lease":
         action = (headers.get("x-ms-lease-action") or "").lower()
         return f"blob.lease_{action or 'unknown'}"
     if comp == "list":
         return "blob.list"
     if query.get("restype") == ["container"]:
-        return {"PUT": "blob.create_container", "DELETE": "blob.delete_container"}.get(
-            method, "blob.container_properties"
-        )
-    return {
-        "PUT": "blob.upload",
-        "GET": "blob.download",
-        "DELETE": "blob.delete",
-        "HEAD": "blob.properties",
-    }.get(method, f"blob.{method.lower()}")
+        return _CONTAINER_BY_METHOD.get(method, "blob.container_properties")
+    return _BLOB_BY_METHOD.get(method, f"blob.{method.lower()}")
 
 
 @dataclass
@@ -121,31 +150,71 @@ class RequestCounter:
 # Azurite 3.35 accepts this version; newer SDK defaults are rejected without --skipApiVersionCheck.
 QUEUE_BLOB_API_VERSION = "2025-11-05"
 
+# ------------------------------------------------------------------------------ the clients
+
 
 class StorageClients:
-    """The three async service clients of one account, sharing one :class:`RequestCounter`."""
+    """The three async service clients of one account, sharing one :class:`RequestCounter` and one
+    aiohttp session; queue and table clients got from them have the fast paths (module docstring).
 
-    def __init__(self, connection_string: str, counter: RequestCounter | None = None) -> None:
+    ``fast_paths=False`` (or ``DURABLE_AZURE_SDK_FAST_PATHS=0``) sends every request the SDK's way.
+    """
+
+    def __init__(
+        self, connection_string: str, counter: RequestCounter | None = None, *, fast_paths: bool = True
+    ) -> None:
         self.connection_string = resolve_connection_string(connection_string)
         self.counter = counter or RequestCounter()
-        self.tables = TableServiceClient.from_connection_string(
-            self.connection_string, raw_request_hook=self.counter.hook("table")
+        proxies = proxies_configured()
+        self._session = SharedSession(trust_env=proxies)
+        common: dict[str, Any] = {"use_env_settings": proxies}
+        table_transport = ServiceTransport(self._session)
+        queue_transport = ServiceTransport(self._session, **STORAGE_CONNECTION_CONFIG)
+        blob_transport = ServiceTransport(self._session, **STORAGE_CONNECTION_CONFIG)
+        self.tables = cast(
+            FastTableServiceClient,
+            FastTableServiceClient.from_connection_string(
+                self.connection_string,
+                raw_request_hook=self.counter.hook("table"),
+                transport=table_transport,
+                **common,
+            ),
         )
-        self.queues = QueueServiceClient.from_connection_string(
+        self.queues: FastQueueServiceClient = FastQueueServiceClient.from_connection_string(
             self.connection_string,
             api_version=QUEUE_BLOB_API_VERSION,
             raw_request_hook=self.counter.hook("queue"),
+            transport=queue_transport,
+            **common,
         )
         self.blobs = BlobServiceClient.from_connection_string(
             self.connection_string,
             api_version=QUEUE_BLOB_API_VERSION,
             raw_request_hook=self.counter.hook("blob"),
+            transport=blob_transport,
+            **common,
         )
+        why_not = "fast_paths=False" if not fast_paths else fast_paths_unavailable()
+        if why_not is None and proxies:
+            why_not = "proxies are configured"
+        #: Why the fast paths are off (``None``: they are on).
+        self.fast_paths_off_reason = why_not
+        if why_not is None:
+            install(self.queues, self.tables, queue_transport, table_transport, self.counter.hook)
+        elif fast_paths and not warned_once(why_not):
+            log.warning("storage fast paths are off (%s); every request takes the SDK's path", why_not)
+
+    @property
+    def fast_paths(self) -> bool:
+        return self.fast_paths_off_reason is None
 
     async def close(self) -> None:
-        await self.tables.close()
-        await self.queues.close()
-        await self.blobs.close()
+        try:
+            await self.tables.close()
+            await self.queues.close()
+            await self.blobs.close()
+        finally:
+            await self._session.close()
 
     async def __aenter__(self) -> StorageClients:
         return self

@@ -28,6 +28,7 @@ from ..orchestration.history import (
     HistoryEvent,
     OrchestrationStatus,
     ParentInstance,
+    TraceContext,
 )
 from .values import format_timestamp, parse_timestamp, to_json
 
@@ -39,11 +40,14 @@ __all__ = [
     "event_to_json_dict",
     "event_type_name",
     "instance_json",
+    "trace_context_from_json",
+    "trace_context_json",
 ]
 
 INSTANCE_TYPE = "DurableTask.Core.OrchestrationInstance"
 PARENT_INSTANCE_TYPE = "DurableTask.Core.ParentInstance"
 FAILURE_DETAILS_TYPE = "DurableTask.Core.FailureDetails"
+TRACE_CONTEXT_TYPE = "DurableTask.Core.Tracing.DistributedTraceContext"
 EVENT_TYPE_PREFIX = "DurableTask.Core.History."
 
 
@@ -65,7 +69,7 @@ _SPECS: dict[EventType, _Spec] = {
         ("Input", "input", "str"),
         ("Tags", "tags", "tags"),
         ("Correlation", "", "null"),
-        ("ParentTraceContext", "", "null"),
+        ("ParentTraceContext", "trace_context", "trace"),
         ("ScheduledStartTime", "scheduled_start_time", "time"),
         ("Generation", "generation", "int"),
     ),
@@ -80,7 +84,7 @@ _SPECS: dict[EventType, _Spec] = {
         ("Version", "version", "str"),
         ("Input", "input", "str"),
         ("Tags", "", "null"),
-        ("ParentTraceContext", "", "null"),
+        ("ParentTraceContext", "trace_context", "trace"),
     ),
     EventType.TaskCompleted: (("TaskScheduledId", "task_scheduled_id", "int"), ("Result", "result", "str")),
     EventType.TaskFailed: _FAILED,
@@ -108,7 +112,7 @@ _SPECS: dict[EventType, _Spec] = {
     EventType.EventRaised: (
         ("Name", "name", "str"),
         ("Input", "input", "str"),
-        ("ParentTraceContext", "", "null"),
+        ("ParentTraceContext", "trace_context", "trace"),
     ),
     EventType.ContinueAsNew: (
         ("OrchestrationStatus", "", "continued"),
@@ -150,6 +154,44 @@ def _failure_json(fd: FailureDetails | None) -> dict[str, Any] | None:
     return {"$type": FAILURE_DETAILS_TYPE, **data}
 
 
+def trace_context_json(tc: TraceContext | None, *, typed: bool = True) -> dict[str, Any] | None:
+    """DTFx ``DistributedTraceContext`` as Newtonsoft writes it (``$type`` first in messages)."""
+    if tc is None:
+        return None
+    out: dict[str, Any] = {"$type": TRACE_CONTEXT_TYPE} if typed else {}
+    out["TraceParent"] = tc.trace_parent
+    out["TraceState"] = tc.trace_state
+    out["Id"] = tc.id
+    out["SpanId"] = tc.span_id
+    out["ActivityStartTime"] = (
+        None if tc.activity_start_time is None else format_timestamp(tc.activity_start_time)
+    )
+    return out
+
+
+def trace_context_from_json(value: Any) -> TraceContext | None:
+    """A ``DistributedTraceContext`` object, leniently: trace context never makes a message unreadable."""
+    if not isinstance(value, dict) or not isinstance(value.get("TraceParent"), str):
+        return None
+
+    def text(key: str) -> str | None:
+        item = value.get(key)
+        return item if isinstance(item, str) else None
+
+    started = text("ActivityStartTime")
+    try:
+        start_time = parse_timestamp(started) if started else None
+    except ValueError:
+        start_time = None
+    return TraceContext(
+        trace_parent=value["TraceParent"],
+        trace_state=text("TraceState"),
+        id=text("Id"),
+        span_id=text("SpanId"),
+        activity_start_time=start_time,
+    )
+
+
 def _encode_value(event: HistoryEvent, attr: str, kind: str) -> Any:
     if kind == "null":
         return None
@@ -168,6 +210,8 @@ def _encode_value(event: HistoryEvent, attr: str, kind: str) -> Any:
         return _failure_json(value)
     if kind == "tags":
         return dict(value)
+    if kind == "trace":
+        return trace_context_json(value)
     if kind == "parent":
         p: ParentInstance = value
         return {
@@ -265,6 +309,7 @@ _DECODERS: dict[str, Callable[[Any, str], Any]] = {
     "tags": lambda v, w: {str(k): str(x) for k, x in as_object(v, w).items() if k != "$type"},
     "parent": _as_parent,
     "json": _as_json_text,
+    "trace": lambda v, w: trace_context_from_json(v),
 }
 
 _REQUIRED: dict[EventType, frozenset[str]] = {
@@ -323,7 +368,9 @@ def event_from_json_dict(d: dict[str, Any]) -> HistoryEvent:
             if inst.get("ExecutionId") is not None:
                 kwargs["execution_id"] = as_str(inst["ExecutionId"], what + ".ExecutionId")
             continue
-        kwargs[attr] = _DECODERS[kind](value, what)
+        decoded = _DECODERS[kind](value, what)
+        if decoded is not None:
+            kwargs[attr] = decoded
     missing = _REQUIRED[event_type] - kwargs.keys()
     if missing:
         names = sorted({_MEMBER_OF[event_type].get(a, a) for a in missing})

@@ -36,7 +36,9 @@ from ..orchestration.history import (
     TaskScheduled,
     TimerCreated,
     TimerFired,
+    TraceContext,
 )
+from .event_json import trace_context_from_json, trace_context_json
 from .naming import row_key, unescape_partition_key
 from .values import EPOCH, NULL_JSON, read_datetime, read_int, read_json, read_str, to_json, utc
 
@@ -89,6 +91,11 @@ def parent_from_json(value: Any) -> ParentInstance | None:
     )
 
 
+def trace_json(tc: TraceContext | None) -> str:
+    """The ``ParentTraceContext`` column: DTFx's ``DistributedTraceContext`` as JSON, or ``"null"``."""
+    return NULL_JSON if tc is None else to_json(trace_context_json(tc, typed=False))
+
+
 def _put(entity: dict[str, Any], column: str, value: str | None) -> None:
     """Set a string column unless it is ``None`` (Table storage has no null)."""
     if value is not None:
@@ -125,7 +132,7 @@ def _w_execution_started(e: ExecutionStarted, d: dict[str, Any]) -> None:
     d["Version"] = e.version
     _put(d, "Input", e.input)
     d["Tags"] = NULL_JSON if e.tags is None else to_json(e.tags)
-    d["ParentTraceContext"] = NULL_JSON
+    d["ParentTraceContext"] = trace_json(e.trace_context)
     if e.scheduled_start_time is not None:
         d["ScheduledStartTime"] = utc(e.scheduled_start_time)
     if e.generation is not None:
@@ -153,6 +160,8 @@ def _w_task_scheduled(e: TaskScheduled, d: dict[str, Any]) -> None:
     d["Name"] = e.name
     d["Version"] = e.version
     _put(d, "Input", e.input)
+    if e.trace_context is not None:
+        d["ParentTraceContext"] = trace_json(e.trace_context)
 
 
 def _w_completed(e: TaskCompleted | SubOrchestrationInstanceCompleted, d: dict[str, Any]) -> None:
@@ -172,6 +181,7 @@ def _w_sub_created(e: SubOrchestrationInstanceCreated, d: dict[str, Any]) -> Non
     d["Version"] = e.version
     d["InstanceId"] = e.instance_id
     _put(d, "Input", e.input)
+    _put(d, "ClientSpanId", e.client_span_id)
 
 
 def _w_timer_created(e: TimerCreated, d: dict[str, Any]) -> None:
@@ -192,6 +202,8 @@ def _w_event_sent(e: EventSent, d: dict[str, Any]) -> None:
 def _w_event_raised(e: EventRaised, d: dict[str, Any]) -> None:
     d["Name"] = e.name
     _put(d, "Input", e.input)
+    if e.trace_context is not None:
+        d["ParentTraceContext"] = trace_json(e.trace_context)
 
 
 def _w_generic(e: GenericEvent, d: dict[str, Any]) -> None:
@@ -281,7 +293,15 @@ def _r_execution_started(d: Mapping[str, Any]) -> dict[str, Any]:
         "tags": {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else None,
         "generation": None if generation is None else read_int(generation, 0),
         "scheduled_start_time": read_datetime(d.get("ScheduledStartTime")),
+        "trace_context": _trace_column(d),
     }
+
+
+def _trace_column(d: Mapping[str, Any]) -> TraceContext | None:
+    try:
+        return trace_context_from_json(read_json(d.get("ParentTraceContext")))
+    except ValueError:  # trace context never makes history unreadable
+        return None
 
 
 def _status(value: Any, default: OrchestrationStatus) -> OrchestrationStatus:
@@ -312,7 +332,12 @@ def _r_input_only(d: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _r_task_scheduled(d: Mapping[str, Any]) -> dict[str, Any]:
-    return {"name": d.get("Name") or "", "input": read_str(d.get("Input")), "version": d.get("Version") or ""}
+    return {
+        "name": d.get("Name") or "",
+        "input": read_str(d.get("Input")),
+        "version": d.get("Version") or "",
+        "trace_context": _trace_column(d),
+    }
 
 
 def _r_completed(d: Mapping[str, Any]) -> dict[str, Any]:
@@ -334,6 +359,7 @@ def _r_sub_created(d: Mapping[str, Any]) -> dict[str, Any]:
         "instance_id": d.get("InstanceId") or "",
         "input": read_str(d.get("Input")),
         "version": d.get("Version") or "",
+        "client_span_id": read_str(d.get("ClientSpanId")),
     }
 
 
@@ -354,7 +380,11 @@ def _r_event_sent(d: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _r_event_raised(d: Mapping[str, Any]) -> dict[str, Any]:
-    return {"name": d.get("Name") or "", "input": read_str(d.get("Input"))}
+    return {
+        "name": d.get("Name") or "",
+        "input": read_str(d.get("Input")),
+        "trace_context": _trace_column(d),
+    }
 
 
 def _r_generic(d: Mapping[str, Any]) -> dict[str, Any]:

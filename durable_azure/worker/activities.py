@@ -13,7 +13,9 @@ the poison store instead of being run again.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
+import functools
 import inspect
 import logging
 from collections.abc import Callable
@@ -32,6 +34,7 @@ from ..registry import DurableRegistry
 from ..storage.messages import TaskMessage
 from ..storage.queues import ReceivedMessage
 from ..storage.taskhub import FAST_FAIL, TaskHubStorage
+from ..telemetry import hooks as telemetry
 from .durable_http import BUILTIN_ACTIVITIES
 from .health import RepeatedFailure, StorageHealth
 from .polling import Poller
@@ -117,6 +120,8 @@ class ActivityDispatcher:
                 )
                 self._health.succeeded()
                 receiving.succeeded()
+                if batch and (tel := telemetry.active()) is not None:
+                    tel.received(queue.name, None, [m.inserted_on for m in batch])
             except Exception as error:
                 if not self._health.failed(error):
                     receiving.failed(error)
@@ -209,7 +214,13 @@ class ActivityDispatcher:
         # A delivered work item is kept hidden by the Functions host while the function runs.
         keeper = None if delivered else asyncio.create_task(self._keep_hidden(renewed))
         try:
-            result = await self._invoke(scheduled, message.instance_id)
+            tel = telemetry.active()
+            if tel is None:
+                result = await self._invoke(scheduled, message.instance_id)
+            else:
+                result = await tel.run_activity(
+                    scheduled, message.instance_id, lambda: self._invoke(scheduled, message.instance_id)
+                )
         finally:
             if keeper is not None:
                 keeper.cancel()
@@ -291,6 +302,8 @@ class ActivityDispatcher:
         if inspect.iscoroutinefunction(fn):
             return await (fn(**kwargs) if kwargs is not None else fn(argument))
         loop = asyncio.get_running_loop()
+        if telemetry.active() is not None:  # the activity's span stays current in the pool thread
+            fn = functools.partial(contextvars.copy_context().run, fn)
         if kwargs is not None:
             return await loop.run_in_executor(self._pool, lambda: fn(**kwargs))
         return await loop.run_in_executor(self._pool, fn, argument)

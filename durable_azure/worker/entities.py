@@ -33,6 +33,7 @@ from ..storage.messages import TaskMessage
 from ..storage.queues import ReceivedMessage
 from ..storage.status_rows import load_for_checkpoint, write_status_row
 from ..storage.taskhub import TaskHubStorage
+from ..telemetry import hooks as telemetry
 from .settle import MessageSettler
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,8 @@ class EntityDispatcher:
         state = await self._load(instance_id)
         fn = self._registry.entity(entity.name)
         scheduler = SchedulerState.from_json(state.scheduler.to_json())  # the cache changes only on commit
-        result = run_batch(fn, entity, scheduler, events, now)
+        tel = telemetry.active()
+        result = run_batch(fn, entity, scheduler, events, now, record=tel is not None)
         self.batches += 1
         self.operations += result.operations
 
@@ -181,6 +183,8 @@ class EntityDispatcher:
             self._cache.pop(instance_id, None)
         else:
             self._cache[instance_id] = _EntityState(result.scheduler, etag, created, row_etag)
+        if tel is not None:
+            tel.entity_operations(entity.name, instance_id, result.records)
         # The batch is durable: delete its messages off the critical path, so the next batch starts now.
         consumed = [m for m in messages if m not in others]
         task = asyncio.create_task(self._delete(index, instance_id, consumed, result.applied))

@@ -8,6 +8,7 @@ the inbound messages afterwards: nothing is deleted before the history that cons
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -34,6 +35,8 @@ from ..storage.instance_table import InstanceUpdate
 from ..storage.payloads import table_property_too_large
 from ..storage.status_rows import write_status_row
 from ..storage.taskhub import TaskHubStorage
+from ..telemetry import hooks as telemetry
+from ..telemetry.context import continued_trace
 from .instance_state import InstanceCache, InstanceState, execution_update
 from .outbound import Outbound, OutboundSender, new_execution_id, outbound_messages, parent_notification
 
@@ -150,6 +153,10 @@ class EpisodeRunner:
         outbound: list[Outbound] = []
         continued = False
         session = None if new_start else state.session
+        tel = telemetry.active()
+        began = time.perf_counter() if tel is not None else 0.0
+        replayed = session is None and bool(past)
+        generations: list[telemetry.Generation] = []  # executions that continued as new (telemetry)
         for _ in range(MAX_CONTINUE_AS_NEW_PER_EPISODE):
             if mismatch is not None:  # versionFailureStrategy Fail: the code does not run
                 session = None
@@ -163,6 +170,8 @@ class EpisodeRunner:
                 _stamp_end(session.run_episode(new_events)), self._versioning.default_version
             )
             self.episodes += 1
+            if tel is not None:
+                started = tel.stamp_episode(result, started, now)
             outbound += outbound_messages(
                 result.actions,
                 instance_id=instance_id,
@@ -175,6 +184,9 @@ class EpisodeRunner:
             if completion is None or completion.status is not OrchestrationStatus.ContinuedAsNew:
                 break
             continued = True
+            if tel is not None:
+                generations.append(telemetry.Generation(started, past, replayed, result, new_events))
+                replayed = False
             session = None
             started = ExecutionStarted(
                 name=started.name,
@@ -185,6 +197,7 @@ class EpisodeRunner:
                 parent=started.parent,
                 generation=started.generation,
                 timestamp=now,
+                trace_context=continued_trace(started.trace_context),
             )
             execution_id = started.execution_id
             past, start_index, episode = [], 0, 1
@@ -195,6 +208,8 @@ class EpisodeRunner:
             )
             if notice is not None:
                 outbound.append(notice)
+        if tel is not None:
+            outbound = tel.stamp_outbound(outbound, started, result.actions)
 
         log.debug(
             "episode %d of %s: %d new event(s), %d message(s) out%s",
@@ -211,6 +226,7 @@ class EpisodeRunner:
             },
         )
         # 1. outbound messages
+        checkpoint_began = time.perf_counter() if tel is not None else 0.0
         await self._sender.send_all(outbound)
         # 2. history, guarded by the sentinel ETag
         try:
@@ -258,6 +274,20 @@ class EpisodeRunner:
             state.extend(result.new_events)
             state.custom_status = result.custom_status
             state.session = session
+        if tel is not None:
+            ended = time.perf_counter()
+            tel.episode_done(
+                instance_id=instance_id,
+                started=started,
+                past=past,
+                replayed=replayed,
+                result=result,
+                incoming=new_events,
+                episode_seconds=ended - began,
+                checkpoint_seconds=ended - checkpoint_began,
+                waiting_for=session.waiting_for() if session is not None else (),
+                ended=generations,
+            )
 
     async def repair_row(self, instance_id: str, state: InstanceState) -> None:
         """Bring the Instances row of a finished instance in line with its history, if a worker

@@ -31,6 +31,7 @@ from ..storage.poison import is_permanent_error
 from ..storage.queues import ReceivedMessage
 from ..storage.status_rows import load_for_checkpoint
 from ..storage.taskhub import FAST_FAIL, TaskHubStorage
+from ..telemetry import hooks as telemetry
 from .episode import EpisodeRunner, VersionRejected
 from .health import RepeatedFailure, StorageHealth
 from .inboxes import Inbox, PartitionInboxes
@@ -223,6 +224,8 @@ class OrchestrationDispatcher:
                     )
                     self._health.succeeded()
                     receiving.succeeded()
+                    if polled and (tel := telemetry.active()) is not None:
+                        tel.received(queue.name, index, [m.inserted_on for m in polled])
                 except Exception as error:
                     if not self._health.failed(error):
                         receiving.failed(error)
@@ -254,13 +257,20 @@ class OrchestrationDispatcher:
         groups: dict[str, list[ReceivedMessage]] = {}
         for received in batch:
             groups.setdefault(received.message.instance_id, []).append(received)
-        started = []
+        started: list[asyncio.Task[None]] = []
         for instance_id, messages in groups.items():
             before = in_flight.get(instance_id)
             task = asyncio.create_task(self._after(before, index, instance_id, messages))
             in_flight[instance_id] = task
             task.add_done_callback(functools.partial(_forget, in_flight, instance_id))
-            started.append(task)
+            if instance_id.startswith("@") and self._entity_handler is not None:
+                # An entity batch overlaps the next receive: wait only for the entity's previous
+                # batch, so at most one batch per entity waits behind the one being checkpointed
+                # (batches of one entity still run one after the other, in receive order).
+                if before is not None:
+                    started.append(before)
+            else:
+                started.append(task)
         if started:
             await asyncio.wait(started, timeout=STALL_SECONDS)
 

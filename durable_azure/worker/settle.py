@@ -28,6 +28,7 @@ from ..storage.messages import encode_message
 from ..storage.poison import is_permanent_error
 from ..storage.queues import ReceivedMessage, TaskHubQueue
 from ..storage.taskhub import TaskHubStorage
+from ..telemetry import hooks as telemetry
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +161,9 @@ class MessageSettler:
             reason,
             extra={"instance_id": message.instance_id, "event": "PoisonMessage"},
         )
+        tel = telemetry.active()
+        if tel is not None:
+            tel.poisoned(self.home_queue(received).name)
         await self._storage.poison.put(
             queue=self.home_queue(received).name,
             message_id=received.message_id,

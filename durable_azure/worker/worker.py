@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -9,12 +11,13 @@ from ..config import Settings
 from ..registry import DurableRegistry, registry_of
 from ..storage.clients import RequestCounter
 from ..storage.taskhub import TaskHubStorage
+from ..telemetry import hooks as telemetry
 from .activities import ActivityDispatcher
 from .entities import EntityDispatcher
 from .health import StorageHealth
 from .inboxes import PartitionInboxes
 from .orchestrations import OrchestrationDispatcher
-from .partitions import PartitionManager
+from .partitions import PartitionManager, partition_index
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +128,9 @@ class TaskHubWorker:
         await self.activities.start()
         await self.partitions.start()
         self._started = True
+        tel = telemetry.active()
+        if tel is not None:  # the queue-depth gauge
+            self._depths = asyncio.create_task(tel.sample_queue_depths(self._queue_depths))
         log.info(
             "worker %s started on hub %s (%d partitions, owns %s)",
             self.settings.worker_id,
@@ -139,6 +145,11 @@ class TaskHubWorker:
             await self.storage.close()
             return
         self._started = False
+        depths = getattr(self, "_depths", None)
+        if depths is not None:
+            depths.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await depths
         await self.partitions.halt()  # no partition is taken from here on
         await self.orchestrations.stop()  # in-flight episodes finish
         await self.partitions.stop()  # then the leases go, to whoever is next
@@ -147,6 +158,19 @@ class TaskHubWorker:
         await self.health.stop()
         await self.storage.close()
         log.info("worker %s stopped", self.settings.worker_id)
+
+    async def _queue_depths(self) -> dict[tuple[str, int | None], int]:
+        """Approximate message counts: the control queues of the partitions owned here, the work items."""
+        owned = sorted(partition_index(p) for p in self.partitions.owned)
+        counts = await asyncio.gather(
+            *(self.storage.control_queue(i).approximate_count() for i in owned),
+            self.storage.workitems.approximate_count(),
+        )
+        depths: dict[tuple[str, int | None], int] = {
+            (self.storage.control_queue(i).name, i): n for i, n in zip(owned, counts, strict=False)
+        }
+        depths[(self.storage.workitems.name, None)] = counts[-1]
+        return depths
 
     async def __aenter__(self) -> TaskHubWorker:
         await self.start()

@@ -68,7 +68,7 @@ def test_contracts_are_the_intended_ones() -> None:
         "functions",
         "dashboard",
         "worker|client|views",
-        "entities|storage",
+        "entities|storage|telemetry",
         "orchestration",
         "registry|config|errors",
     ]

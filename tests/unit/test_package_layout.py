@@ -30,6 +30,7 @@ TOP_LEVEL_PACKAGES = {
     "models",
     "orchestration",
     "storage",
+    "telemetry",
     "views",
     "worker",
 }
@@ -43,6 +44,7 @@ ENGINE_MODULES = [
     "durable_azure.worker",
     "durable_azure.client",
     "durable_azure.entities",
+    "durable_azure.telemetry",
 ]
 
 # Run first in each subprocess: `import azure.functions` (and any azure.functions.*) raises
