@@ -150,6 +150,9 @@ def test_envelopes_that_do_not_decode_are_shown_as_stored_never_a_500(
     _statuses_never_500(compat, payload)
     history = compat.history(payload)
     assert history, status
+    for page in (f"durable/instances/{payload['id']}", "durable/instances"):
+        shown = compat.http.get(compat.url(page))
+        assert shown.status_code == 200, (page, shown.status_code)
     restarted = compat.http.post(payload["restartPostUri"])  # the input goes back as stored
     assert restarted.status_code == 202, restarted.text
     assert compat.status(restarted.json()).json()["input"] == envelope
