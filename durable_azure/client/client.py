@@ -337,7 +337,7 @@ class DurableOrchestrationClient(metaclass=BindingAwareClientType):
                 f"Instance '{instance_id}' is still {record.runtime_status.name}."
             )
         return await self.start_new(
-            record.name, new_id, serialization.loads(record.input), version=record.version or None
+            record.name, new_id, serialization.loads_stored(record.input), version=record.version or None
         )
 
     async def rewind(self, instance_id: str, reason: str | None = None) -> None:

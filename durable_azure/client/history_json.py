@@ -53,11 +53,11 @@ def history_to_json(
         if isinstance(event, ExecutionStarted):
             row["FunctionName"] = event.name
             if show_input:
-                row["Input"] = serialization.loads(event.input)
+                row["Input"] = serialization.loads_stored(event.input)
         elif isinstance(event, ExecutionCompleted):
             row["OrchestrationStatus"] = event.orchestration_status.name
             if show_output:
-                row["Result"] = serialization.loads(event.result)
+                row["Result"] = serialization.loads_stored(event.result)
             if event.failure_details:
                 row["FailureDetails"] = event.failure_details.to_json_dict()
         elif isinstance(
@@ -69,24 +69,24 @@ def history_to_json(
                 row["FunctionName"] = origin.name
                 row["ScheduledTime"] = format_iso_micros(origin.timestamp)
                 if show_input:
-                    row["Input"] = serialization.loads(origin.input)
+                    row["Input"] = serialization.loads_stored(origin.input)
             if isinstance(event, (TaskCompleted, SubOrchestrationInstanceCompleted)):
                 if show_output:
-                    row["Result"] = serialization.loads(event.result)
+                    row["Result"] = serialization.loads_stored(event.result)
             else:
                 row["Reason"] = event.reason
                 row["Details"] = event.details
         elif isinstance(event, (TaskScheduled, SubOrchestrationInstanceCreated)):
             row["Name"] = event.name
             if show_input:
-                row["Input"] = serialization.loads(event.input)
+                row["Input"] = serialization.loads_stored(event.input)
         elif isinstance(event, (TimerCreated, TimerFired)):
             row["FireAt"] = format_iso_micros(event.fire_at)
         elif isinstance(event, (EventRaised, EventSent)):
             row["Name"] = event.name
             if show_input:
-                row["Input"] = serialization.loads(event.input)
+                row["Input"] = serialization.loads_stored(event.input)
         elif isinstance(event, ExecutionTerminated):
-            row["Input"] = serialization.loads(event.input)
+            row["Input"] = serialization.loads_stored(event.input)
         out.append(row)
     return out

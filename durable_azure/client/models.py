@@ -13,7 +13,7 @@ from ..storage.values import format_iso_seconds
 
 
 def _parse(text: str | None) -> Any:
-    return serialization.loads(text)
+    return serialization.loads_stored(text)
 
 
 class DurableOrchestrationStatus:

@@ -57,8 +57,8 @@ def signal_request(operation: str, operation_input: Any, now: datetime) -> Event
 
 def decode_entity_state(scheduler_state: str | None) -> tuple[bool, Any]:
     """(exists, state) from the Instances row ``Input`` of an entity."""
-    data = serialization.loads(scheduler_state)
+    data = serialization.loads_stored(scheduler_state)
     if not isinstance(data, dict):
         return False, None
     exists = bool(data.get("exists", "state" in data))
-    return exists, serialization.loads(data.get("state")) if exists else None
+    return exists, serialization.loads_stored(data.get("state")) if exists else None

@@ -288,7 +288,7 @@ def parse_json(raw: bytes | str) -> Any:
     """Parse a JSON request body: UTF-8, at most :data:`MAX_JSON_DEPTH` deep, finite numbers, no lone
     surrogates. Raises ``ValueError`` (with a message fit for the client) for anything else.
     """
-    text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    text = raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw  # a BOM dropped, as .NET does
     if json_depth(text) > MAX_JSON_DEPTH:
         raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels is not accepted.")
     value = json.loads(text, parse_float=_finite_number, parse_constant=_finite_number)

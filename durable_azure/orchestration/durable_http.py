@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from ..errors import InvalidInputError
 from .tasks import CompoundTask, TaskBase, TimerSource, TimerTask
@@ -25,6 +25,8 @@ HTTP_ACTIVITY_NAME = "BuiltIn::HttpActivity"
 #: Seconds between polls of a 202 without ``Retry-After`` (the extension's
 #: ``DefaultAsyncRequestSleepTimeMilliseconds``).
 DEFAULT_POLL_SECONDS = 30.0
+#: The longest ``Retry-After`` honoured: a week (a larger one would overflow the timer's date).
+MAX_POLL_DELAY_SECONDS = 7 * 24 * 3600
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE"})
 
 
@@ -102,9 +104,15 @@ class DurableHttpRequest:
         )
 
     def poll(self, location: str) -> DurableHttpRequest:
-        """The GET of a 202's ``Location`` (same headers but ``x-functions-key``, same token source)."""
+        """The GET of a 202's ``Location`` (same headers but ``x-functions-key``, same token source).
+
+        A relative ``Location`` (RFC 9110 allows one) is resolved against this request's URL."""
         headers = {k: v for k, v in self.headers.items() if k.lower() != "x-functions-key"}
-        return DurableHttpRequest("GET", location, None, headers, self.token_source, True)
+        try:
+            uri = urljoin(self.uri, location)
+        except ValueError:  # not a URL (say "http://[::1"): the poll fails with a clear error instead
+            uri = location
+        return DurableHttpRequest("GET", uri, None, headers, self.token_source, True)
 
 
 def _one_value(value: Any) -> str:
@@ -131,7 +139,10 @@ def check_request(method: Any, uri: Any, headers: Any) -> tuple[str, str, dict[s
         )
     if not isinstance(uri, str):
         raise InvalidInputError(f"call_http: the uri must be a string, not {type(uri).__name__}.")
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # "http://[::1"
+        raise InvalidInputError(f"call_http: {uri!r} is not an absolute http:// or https:// URL.") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise InvalidInputError(f"call_http: {uri!r} is not an absolute http:// or https:// URL.")
     if headers is None:
@@ -144,9 +155,11 @@ def check_request(method: Any, uri: Any, headers: Any) -> tuple[str, str, dict[s
 
 
 def _poll_delay(response: dict[str, Any]) -> float:
-    retry_after = header(response, "Retry-After")
-    if retry_after is not None and retry_after.strip().isdigit():
-        return float(int(retry_after.strip()))
+    """``Retry-After`` seconds (ASCII digits; at most :data:`MAX_POLL_DELAY_SECONDS`), else 30 s.
+    Whatever a server sends, this never raises: it runs inside the replay."""
+    retry_after = (header(response, "Retry-After") or "").strip()
+    if retry_after.isascii() and retry_after.isdigit():
+        return float(min(int(retry_after), MAX_POLL_DELAY_SECONDS))
     return DEFAULT_POLL_SECONDS
 
 

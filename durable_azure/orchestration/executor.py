@@ -325,7 +325,7 @@ class _Replay:
     def _on_task_completed(self, event: TaskCompleted | SubOrchestrationInstanceCompleted) -> None:
         task = self.state.take_task(event.task_scheduled_id)
         if task is not None:
-            task._complete_with(serialization.loads(event.result))
+            task._complete_with_json(event.result)
 
     def _on_task_failed(self, event: TaskFailed | SubOrchestrationInstanceFailed) -> None:
         task = self.state.take_task(event.task_scheduled_id)
@@ -359,13 +359,13 @@ class _Replay:
             failure = FailureDetails(
                 error_type=str(details.get("ErrorType") or response.get("exceptionType") or "Exception"),
                 error_message=str(
-                    details.get("ErrorMessage") or serialization.loads(response.get("result")) or ""
+                    details.get("ErrorMessage") or serialization.loads_stored(response.get("result")) or ""
                 ),
                 stack_trace=details.get("StackTrace"),
             )
             task._fail(EntityOperationFailedError(task.name, failure))
             return
-        task._complete_with(serialization.loads(response.get("result")))
+        task._complete_with_json(response.get("result"))
 
     def _on_terminated(self, event: ExecutionTerminated) -> None:
         if self.generator is not None:

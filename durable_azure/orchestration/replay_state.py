@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from . import serialization
 from .entity_request import release_payload
 from .history import EventSent, HistoryEvent, TimerCreated
 from .tasks import AtomicTask, TaskBase, TimerTask
@@ -156,7 +155,7 @@ class ReplayState:
         """Complete ``task`` with the oldest buffered ``name`` event, or queue it for the next one."""
         buffered = self._buffered.get(name)
         if buffered:
-            task._complete_with(serialization.loads(buffered.popleft()))
+            task._complete_with_json(buffered.popleft())
         else:
             self._waiters.setdefault(name, deque()).append(task)
 
@@ -173,7 +172,7 @@ class ReplayState:
         waiters = self._waiters.get(name)
         waiter = _take_live_waiter(waiters, awaited) if waiters else None
         if waiter is not None:
-            waiter._complete_with(serialization.loads(payload))
+            waiter._complete_with_json(payload)
         else:
             self._buffered.setdefault(name, deque()).append(payload)
 

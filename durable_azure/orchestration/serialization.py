@@ -47,13 +47,24 @@ def display_default(value: Any) -> Any:
         return str(value)
 
 
+class _FromJsonFailed(Exception):
+    """A class's ``from_json`` raised ``error`` (told apart from JSON the decoder cannot read)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(error)
+        self.error = error
+
+
 def _decode_custom(obj: dict[str, Any]) -> Any:
     if _CLASS in obj and _MODULE in obj and _DATA in obj and len(obj) == 3:
         module = sys.modules.get(obj[_MODULE])
         cls = getattr(module, obj[_CLASS], None) if module else None
         from_json = getattr(cls, "from_json", None)
         if callable(from_json):
-            return from_json(obj[_DATA])
+            try:
+                return from_json(obj[_DATA])
+            except Exception as error:
+                raise _FromJsonFailed(error) from None
     return obj
 
 
@@ -202,6 +213,19 @@ def loads(text: str | None) -> Any:
         # Custom objects are rare: decode with the fast C path unless the text may hold one.
         decoder = _DECODER if _CLASS in text else _PLAIN_DECODER
         return decoder.decode(text)
+    except _FromJsonFailed as failed:  # the class's own error, for the code that asked for the value
+        raise failed.error from None
     except ValueError:
         # DTFx stores some values (reasons, plain strings from other SDKs) as bare text.
         return text
+
+
+def loads_stored(text: str | None) -> Any:
+    """:func:`loads` for reading values back (status, history, listings, entity reads, the CLI and
+    dashboard): an envelope whose class cannot read it (its ``from_json`` raises) stays the stored
+    ``{"__class__", "__module__", "__data__"}`` dict, so showing a value never fails. Code that runs
+    on the value (orchestrators, activities, entities) uses :func:`loads` and sees the error."""
+    try:
+        return loads(text)
+    except Exception:  # from_json raised: loads returns bare text for anything it cannot decode
+        return _PLAIN_DECODER.decode(text) if text else None

@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any, Protocol
 
+from . import serialization
 from .retry import RetryOptions
 
 
@@ -91,7 +92,23 @@ class AtomicTask(TaskBase):
         self.name = name
 
     def _complete_with(self, value: Any) -> None:
-        self._succeed(self._decode(value) if self._decode is not None else value)
+        try:
+            decoded = self._decode(value) if self._decode is not None else value
+        except Exception as error:  # an expected_type's from_json raised: the awaiting code sees it
+            self._fail(error)
+            return
+        self._succeed(decoded)
+
+    def _complete_with_json(self, text: str | None) -> None:
+        """Complete with the value JSON ``text`` holds. A custom object whose class cannot read it
+        (its ``from_json`` raises) fails the task with that error where the orchestrator awaits it,
+        the same in every replay, instead of failing the episode again and again."""
+        try:
+            value = serialization.loads(text)
+        except Exception as error:
+            self._fail(error)
+            return
+        self._complete_with(value)
 
 
 class TimerTask(AtomicTask):

@@ -134,7 +134,7 @@ def origin_of(events: list[HistoryEvent]) -> datetime | None:
 
 
 def _decode(text: str | None) -> Any:
-    return serialization.loads(text) if text is not None else None
+    return serialization.loads_stored(text) if text is not None else None
 
 
 # ----------------------------------------------------------------------------- rows

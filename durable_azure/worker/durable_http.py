@@ -14,12 +14,15 @@ azure-identity's ``DefaultAzureCredential`` (imported on first use: ``pip instal
 
 from __future__ import annotations
 
+import asyncio
+import codecs
 import inspect
 from collections.abc import Awaitable, Callable
+from email.message import Message
 from typing import Any
 
 from azure.core.exceptions import AzureError
-from azure.core.pipeline import AsyncPipeline
+from azure.core.pipeline import AsyncPipeline, PipelineResponse
 from azure.core.pipeline.policies import AsyncRedirectPolicy
 from azure.core.pipeline.transport import AioHttpTransport
 from azure.core.rest import HttpRequest
@@ -69,15 +72,87 @@ async def _token(source: dict[str, Any]) -> str:
     scope = token_scope(resource)
     try:
         if _provider is None:
-            return await _default_token(scope)
-        token = _provider(scope)
-        return await token if inspect.isawaitable(token) else token
+            token: Any = await _default_token(scope)
+        else:
+            token = _provider(scope)
+            token = await token if inspect.isawaitable(token) else token
     except DurableHttpError:
         raise
     except Exception as error:
         raise DurableHttpError(
             f"Could not get a token for {scope}: {type(error).__name__}: {error}"
         ) from error
+    if not isinstance(token, str) or not token:  # never send "Bearer None"
+        raise DurableHttpError(f"Could not get a token for {scope}: the token provider gave {token!r}.")
+    return token
+
+
+class _RedirectsAsDotNet(AsyncRedirectPolicy):  # type: ignore[type-arg]
+    """Redirects as .NET's ``HttpClient`` (the extension's) follows them: a ``POST`` answered 300,
+    301 or 302, and anything but ``HEAD`` answered 303, continues as a ``GET`` without content
+    (azure-core stops at a 301/302 to a ``POST`` and keeps the content on a 303)."""
+
+    @staticmethod
+    def _becomes_get(response: PipelineResponse[Any, Any]) -> bool:
+        status, method = response.http_response.status_code, response.http_request.method
+        return bool((status in (300, 301, 302) and method == "POST") or (status == 303 and method != "HEAD"))
+
+    def get_redirect_location(self, response: PipelineResponse[Any, Any]) -> Any:
+        if self._becomes_get(response):  # azure-core leaves a POST's 301/302 alone
+            return response.http_response.headers.get("location")
+        return super().get_redirect_location(response)
+
+    def increment(
+        self, settings: dict[str, Any], response: PipelineResponse[Any, Any], redirect_location: str
+    ) -> bool:
+        becomes_get = self._becomes_get(response)
+        remaining = bool(super().increment(settings, response, redirect_location))
+        if becomes_get:
+            old = response.http_request
+            headers = {
+                k: v for k, v in old.headers.items() if k.lower() not in ("content-type", "content-length")
+            }
+            response.http_request = HttpRequest("GET", old.url, headers=headers)
+        return remaining
+
+
+def _decode(body: bytes, content_type: str | None) -> str:
+    """The body as .NET's ``ReadAsStringAsync`` reads it: a byte-order mark, else the ``charset``,
+    else UTF-8; bytes that do not decode become U+FFFD (never an error)."""
+    for bom, encoding in (
+        (codecs.BOM_UTF8, "utf-8"),
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+    ):
+        if body.startswith(bom):
+            return body[len(bom) :].decode(encoding, errors="replace")
+    encoding = "utf-8"
+    if content_type:
+        parsed = Message()
+        parsed["content-type"] = content_type
+        charset = parsed.get_content_charset()
+        if charset:
+            try:
+                encoding = codecs.lookup(charset).name
+            except LookupError:
+                pass
+    return body.decode(encoding, errors="replace")
+
+
+def _response_headers(response: Any) -> dict[str, str | list[str]]:
+    """Response headers as the extension records them: one value as a string, several as an array."""
+    raw = getattr(response.internal_response, "headers", None)
+    if raw is None or not hasattr(raw, "getall"):
+        return dict(response.headers.items())
+    headers: dict[str, str | list[str]] = {}
+    seen: set[str] = set()
+    for key in raw:
+        if key.lower() in seen:
+            continue
+        seen.add(key.lower())
+        values = [str(v) for v in raw.getall(key)]
+        headers[key] = values[0] if len(values) == 1 else values
+    return headers
 
 
 async def send(request: DurableHttpRequest) -> dict[str, Any]:
@@ -94,25 +169,33 @@ async def send(request: DurableHttpRequest) -> dict[str, Any]:
         content=request.content.encode("utf-8") if request.content is not None else None,
     )
     pipeline: AsyncPipeline[Any, Any] = AsyncPipeline(
-        transport=AioHttpTransport(), policies=[AsyncRedirectPolicy()]
+        transport=AioHttpTransport(), policies=[_RedirectsAsDotNet()]
     )
+    limit = REQUEST_TIMEOUT_SECONDS
     try:
         async with pipeline:
-            result = await pipeline.run(
-                outgoing,
-                connection_timeout=REQUEST_TIMEOUT_SECONDS,
-                read_timeout=REQUEST_TIMEOUT_SECONDS,
+            # The whole exchange is bounded, as by HttpClient.Timeout (aiohttp's are per read).
+            result = await asyncio.wait_for(
+                pipeline.run(outgoing, connection_timeout=limit, read_timeout=limit), limit
             )
             response = result.http_response
-            await response.read()
-            content = response.text()
+            # Loaded by run() (stream=False); read() again would re-read an empty body and fail.
+            content = _decode(response.body(), response.headers.get("content-type"))
+            response_headers = _response_headers(response)
     except AzureError as error:
         raise DurableHttpError(
             f"The durable HTTP request {request.method} {request.uri} failed: {error.message}"
         ) from None
-    # azure-core joins a repeated header's values with ", " (DF writes them as an array).
-    headers = dict(response.headers.items())
-    return {"statusCode": response.status_code, "headers": headers, "content": content}
+    except ValueError as error:  # a URL that cannot be parsed (a polled Location, say)
+        raise DurableHttpError(
+            f"The durable HTTP request {request.method} {request.uri} failed: {error}"
+        ) from None
+    except asyncio.TimeoutError:
+        raise DurableHttpError(
+            f"The durable HTTP request {request.method} {request.uri} failed: it did not answer "
+            f"within {limit:g} s."
+        ) from None
+    return {"statusCode": response.status_code, "headers": response_headers, "content": content}
 
 
 async def http_activity(argument: Any) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from serve_support import Api, free_port
 
 pytestmark = pytest.mark.e2e
 
+BIG = 2 * 1024 * 1024
+
 
 class Target:
     """A local HTTP server: /echo answers with what it got; /jobs answers 202 + Location, and
@@ -69,6 +71,20 @@ class Target:
                         )
                     else:
                         self._answer(200, {"done": True, "polls": target.polls, "seen": seen})
+                elif self.path == "/big":  # more than any queue message or table property holds
+                    data = b"a" * BIG
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                elif self.path == "/gone":
+                    self.send_response(204)
+                    self.end_headers()
+                elif self.path == "/relative":
+                    self._answer(202, {}, {"Location": "relative/status", "Retry-After": "1"})
+                elif self.path == "/relative/status":
+                    self._answer(200, {"polled": self.path})
                 elif self.path == "/missing":
                     self._answer(404, {"error": "no such thing"})
                 else:
@@ -196,3 +212,17 @@ def test_invalid_requests_fail_the_orchestration_before_anything_is_sent(compat:
     assert "not an absolute http" in json.dumps(status["output"])
     kinds = {e["EventType"] for e in compat.history(response.json())}
     assert not kinds & {"TaskScheduled", "TaskCompleted", "TaskFailed"}, kinds
+
+
+def test_large_responses_travel_as_large_payloads(compat: Api, target: Target) -> None:
+    payload, output = run(compat, {"uri": target.url("/big")})
+    assert output["statusCode"] == 200 and output["content"] == "a" * BIG
+    completed = [e for e in compat.history(payload) if e["EventType"] == "TaskCompleted"]
+    assert len(completed[0]["Result"]["content"]) == BIG
+
+
+def test_no_content_and_relative_locations(compat: Api, target: Target) -> None:
+    _, output = run(compat, {"method": "DELETE", "uri": target.url("/gone")})
+    assert (output["statusCode"], output["content"]) == (204, "")
+    _, output = run(compat, {"method": "POST", "uri": target.url("/relative")})
+    assert output["statusCode"] == 200 and json.loads(output["content"]) == {"polled": "/relative/status"}

@@ -120,3 +120,39 @@ def test_unrepresentable_start_inputs_are_refused_before_anything_is_written(com
     assert "Message" in response.json()
     listing = compat.http.get(compat.mgmt("instances"), params={"instanceIdPrefix": prefix})
     assert listing.status_code == 200 and listing.json() == []
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        {**ENVELOPE, "__data__": {"x": 1}},  # Point.from_json raises KeyError
+        {**ENVELOPE, "__data__": "not a dict"},  # ... TypeError
+        {"__class__": "Gone", "__module__": "no_such_module", "__data__": {"x": 1}},  # not importable
+    ],
+)
+def test_envelopes_that_do_not_decode_are_shown_as_stored_never_a_500(
+    compat: Api, envelope: dict[str, Any]
+) -> None:
+    """Anyone can start an instance with an envelope its class cannot read (curl); the instance fails
+    in the orchestrator, but its status, history and listing show the envelope as stored."""
+    response = compat.http.post(compat.mgmt("orchestrators/wait_event"), json=envelope)
+    assert response.status_code == 202, response.text
+    payload = response.json()
+    raised = compat.http.post(compat.fill(payload["sendEventPostUri"], eventName="Go"), json={"Go": envelope})
+    assert raised.status_code == 202, raised.text
+    status = compat.wait_done(payload)
+    assert status["input"] == envelope
+    if envelope["__module__"] == "function_app":  # the orchestrator sees from_json's error at its await
+        assert status["runtimeStatus"] == "Failed", status
+        assert "Error" in json.dumps(status["output"]), status
+    else:  # a class that is not loaded stays the envelope dict
+        assert status["output"] == {"type": "dict", "value": {"Go": envelope}}, status
+    _statuses_never_500(compat, payload)
+    history = compat.history(payload)
+    assert history, status
+    for page in (f"durable/instances/{payload['id']}", "durable/instances"):
+        shown = compat.http.get(compat.url(page))
+        assert shown.status_code == 200, (page, shown.status_code)
+    restarted = compat.http.post(payload["restartPostUri"])  # the input goes back as stored
+    assert restarted.status_code == 202, restarted.text
+    assert compat.status(restarted.json()).json()["input"] == envelope

@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,7 @@ def finish(api: Api, payload: dict[str, Any]) -> dict[str, Any]:
 
 def test_versions_across_a_redeployment(azurite: str, tmp_path: Path) -> None:
     app_dir = copy_app(SAMPLE, tmp_path / "app")
-    hub = "e2ever" + tmp_path.name[-8:].replace("_", "").lower() + "x"
+    hub = "e2ever" + uuid.uuid4().hex[:16]  # unique: tmp_path's name is the same in every checkout
     try:
         with serve(app_dir, tmp_path, hub, keep_hub=True) as api:
             plain = start(api)

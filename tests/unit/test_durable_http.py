@@ -105,3 +105,49 @@ def test_token_scopes() -> None:
     assert token_scope("https://graph.microsoft.com") == "https://graph.microsoft.com/.default"
     assert token_scope("https://vault.azure.net") == "https://vault.azure.net/.default"
     assert token_scope("api://my-app/.default") == "api://my-app/.default"
+
+
+@pytest.mark.parametrize("location", ["http://[::1", "status/7"])
+def test_any_location_header_is_polled_and_never_breaks_the_replay(location: str) -> None:
+    answers = iter(
+        [
+            {"statusCode": 202, "headers": {"Location": location, "Retry-After": "1"}, "content": ""},
+            {"statusCode": 200, "headers": {}, "content": "done"},
+        ]
+    )
+    asked: list[DurableHttpRequest] = []
+
+    def activity(request: Any) -> Any:
+        asked.append(DurableHttpRequest.from_json(request))
+        return next(answers)
+
+    def orchestrator(context: df.DurableOrchestrationContext) -> Any:
+        response = yield context.call_http("POST", "https://x.test/jobs/start")
+        return response["content"]
+
+    result = run_orchestrator(orchestrator, activities={HTTP_ACTIVITY_NAME: activity})
+    assert result.output == "done"
+    expected = "http://[::1" if location.startswith("http") else "https://x.test/jobs/status/7"
+    assert [r.uri for r in asked] == ["https://x.test/jobs/start", expected]
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "seconds"),
+    [("5", 5), ("²", 30), ("Wed, 21 Oct 2026 07:28:00 GMT", 30), ("99999999999999999999", 7 * 24 * 3600)],
+)
+def test_any_retry_after_gives_a_timer_never_an_error(retry_after: str, seconds: int) -> None:
+    answers = iter(
+        [
+            {"statusCode": 202, "headers": {"Location": "https://x.test/s", "Retry-After": retry_after}},
+            {"statusCode": 200, "headers": {}, "content": "done"},
+        ]
+    )
+
+    def orchestrator(context: df.DurableOrchestrationContext) -> Any:
+        response = yield context.call_http("GET", "https://x.test/jobs")
+        return response["content"]
+
+    result = run_orchestrator(orchestrator, activities={HTTP_ACTIVITY_NAME: lambda _: next(answers)})
+    assert result.output == "done"
+    (timer,) = [e for e in result.history if isinstance(e, TimerCreated)]
+    assert (timer.fire_at - result.history[0].timestamp).total_seconds() == seconds

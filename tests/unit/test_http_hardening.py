@@ -383,3 +383,19 @@ def test_an_invalid_public_base_url_is_ignored(http: TestClient, monkeypatch: py
     monkeypatch.setenv("DURABLE_AZURE_PUBLIC_BASE_URL", "ftp://nope?x=1")
     r = http.post(f"{BASE}/orchestrators/Hello")
     assert r.json()["statusQueryGetUri"].startswith(f"http://localhost:7071{BASE}/instances/")
+
+
+def test_json_bodies_with_a_utf8_byte_order_mark_are_read_as_dotnet_reads_them(
+    http: TestClient, fake: FakeClient
+) -> None:
+    """The extension's ``ReadAsStringAsync`` drops a byte-order mark (Windows tools write one)."""
+    fake.add("a", Status.Running)
+    body = b'\xef\xbb\xbf{"a": 1}'
+    for url in (
+        f"{BASE}/orchestrators/Hello",
+        f"{BASE}/instances/a/raiseEvent/E",
+        f"{BASE}/entities/Counter/k?op=add",
+    ):
+        r = http.post(url, content=body, headers=JSON)
+        assert r.status_code == 202, (url, r.status_code, r.text)
+    assert [call[-1] for call in _mutations(fake)] == [{"a": 1}] * 3

@@ -27,6 +27,10 @@ from durable_azure.testing import run_orchestrator
         ("v1-release", "V1-RELEASE", 0),  # not System.Version: case-insensitive text
         ("2", "10", 1),  # one component is not System.Version: text
         ("2025-01-01", "2025-02-01", -1),
+        ("  ", "", 0),  # DTFx: IsNullOrWhiteSpace is empty
+        (" ", "1.0", -1),
+        ("v1_beta", "v1a", 1),  # OrdinalIgnoreCase compares upper case: '_' (0x5F) > 'A' (0x41)
+        ("v1[x]", "V1Z", 1),
     ],
 )
 def test_compare_versions(a: str | None, b: str | None, expected: int) -> None:
@@ -73,3 +77,12 @@ def test_context_version_is_the_instance_version_in_every_replay() -> None:
 
     assert run_orchestrator(orchestrator, activities={"a": 1}, version="1.0").output == ["1.0"] * 3
     assert run_orchestrator(orchestrator, activities={"a": 1}).output == [None] * 3
+
+
+def test_strict_is_the_exact_version_as_in_dtfx() -> None:
+    """DTFx's Strict check is ``settings.Version != instance.Version``: exact text, no comparison."""
+    strict = VersionPolicy("1.0", "Strict")
+    assert strict.mismatch("1.0") is None
+    for other in ("V1.0", "1.0.0", "1.00", " 1.0", None, ""):
+        assert strict.mismatch(other), other
+    assert VersionPolicy("v1", "Strict").mismatch("V1")
