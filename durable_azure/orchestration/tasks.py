@@ -105,6 +105,10 @@ class AtomicTask(TaskBase):
         the same in every replay, instead of failing the episode again and again."""
         try:
             value = serialization.loads(text)
+        except RecursionError:
+            # JSON nested too deep to decode is not the orchestrator's error but a message that can never
+            # succeed: it fails the episode, and the poison policy sets that message aside.
+            raise
         except Exception as error:
             self._fail(error)
             return
