@@ -11,7 +11,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -190,3 +191,31 @@ class Api:
         for key, value in values.items():
             template = template.replace("{" + key + "}", value)
         return template
+
+
+@contextmanager
+def sample_app_in_azure_mode(
+    monkeypatch: pytest.MonkeyPatch, hub_prefix: str
+) -> Iterator[tuple[Any, dict[str, Any], str]]:
+    """The sample app loaded in process as the Functions host would load it, with its own hub (named
+    ``hub_prefix`` + 16 hex digits): yields the app, its functions by name and the hub; stopped,
+    unloaded and the hub deleted afterwards."""
+    from durable_azure.functions import runtime
+    from durable_azure.functions.loader import find_app, load_module
+
+    hub = hub_prefix + uuid.uuid4().hex[:16]
+    monkeypatch.setenv("DURABLE_AZURE_HUB", hub)
+    monkeypatch.setenv("AzureWebJobsStorage", "UseDevelopmentStorage=true")
+    monkeypatch.setenv("AzureWebJobsScriptRoot", str(REPO))
+    monkeypatch.setenv("WEBSITE_HOSTNAME", "myapp.azurewebsites.net")
+    runtime._settings_for.cache_clear()
+    sys.modules.pop("function_app", None)
+    app = find_app(load_module(REPO))
+    functions = {f.get_function_name(): f for f in app.get_functions()}
+    try:
+        yield app, functions, hub
+    finally:
+        app._durable_azure_hosting.stop()
+        runtime._settings_for.cache_clear()
+        sys.modules.pop("function_app", None)
+        delete_hub(hub)

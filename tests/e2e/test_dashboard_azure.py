@@ -12,7 +12,6 @@ import asyncio
 import json
 import re
 import sys
-import uuid
 from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
@@ -24,10 +23,7 @@ import pytest
 _HERE = Path(__file__).resolve().parent
 if str(_HERE) not in sys.path:
     sys.path.insert(0, str(_HERE))
-from serve_support import REPO, delete_hub  # noqa: E402
-
-from durable_azure.functions import runtime  # noqa: E402
-from durable_azure.functions.loader import find_app, load_module  # noqa: E402
+from serve_support import sample_app_in_azure_mode  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 HOST = "https://myapp.azurewebsites.net"
@@ -35,22 +31,9 @@ HOST = "https://myapp.azurewebsites.net"
 
 @pytest.fixture
 def azure_app(azurite: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, dict[str, Any], str]]:
-    hub = "e2ed" + uuid.uuid4().hex[:16]
-    monkeypatch.setenv("DURABLE_AZURE_HUB", hub)
-    monkeypatch.setenv("AzureWebJobsStorage", "UseDevelopmentStorage=true")
-    monkeypatch.setenv("AzureWebJobsScriptRoot", str(REPO))
-    monkeypatch.setenv("WEBSITE_HOSTNAME", "myapp.azurewebsites.net")
-    runtime._settings_for.cache_clear()
-    sys.modules.pop("function_app", None)
-    app = find_app(load_module(REPO))
-    functions = {f.get_function_name(): f for f in app.get_functions()}
-    try:
-        yield app, functions, hub
-    finally:
-        app._durable_azure_hosting.stop()
-        runtime._settings_for.cache_clear()
-        sys.modules.pop("function_app", None)
-        delete_hub(hub)
+    """The sample app loaded as the Functions host would, with its own hub; stopped and cleaned after."""
+    with sample_app_in_azure_mode(monkeypatch, "e2ed") as loaded:
+        yield loaded
 
 
 def _request(method: str, path: str, query: str = "code=KEY", **kwargs: Any) -> func.HttpRequest:

@@ -18,10 +18,9 @@ from typing import Any
 import azure.functions as func
 import pytest
 from azure.functions.timer import TimerRequest
-from serve_support import REPO, delete_hub, start_server, wait_until  # type: ignore[import-not-found]
+from serve_support import REPO, delete_hub, sample_app_in_azure_mode, start_server, wait_until  # type: ignore[import-not-found]
 
 from durable_azure.functions import runtime
-from durable_azure.functions.loader import find_app, load_module
 from durable_azure.storage.taskhub import TaskHubStorage
 
 pytestmark = pytest.mark.e2e
@@ -88,21 +87,8 @@ def test_worker_process_runs_orchestrations_and_stops_cleanly(azurite: str, tmp_
 @pytest.fixture
 def azure_app(azurite: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, dict[str, Any], str]]:
     """The sample app loaded as the Functions host would, with its own hub; stopped and cleaned after."""
-    hub = "e2ea" + uuid.uuid4().hex[:16]
-    monkeypatch.setenv("DURABLE_AZURE_HUB", hub)
-    monkeypatch.setenv("AzureWebJobsStorage", "UseDevelopmentStorage=true")
-    monkeypatch.setenv("AzureWebJobsScriptRoot", str(REPO))
-    monkeypatch.setenv("WEBSITE_HOSTNAME", "myapp.azurewebsites.net")
-    runtime._settings_for.cache_clear()
-    app = find_app(load_module(REPO))
-    functions = {f.get_function_name(): f for f in app.get_functions()}
-    try:
-        yield app, functions, hub
-    finally:
-        app._durable_azure_hosting.stop()
-        runtime._settings_for.cache_clear()
-        sys.modules.pop("function_app", None)
-        delete_hub(hub)
+    with sample_app_in_azure_mode(monkeypatch, "e2ea") as loaded:
+        yield loaded
 
 
 def test_azure_mode_timer_starts_the_worker_and_http_functions_drive_it(azure_app: Any) -> None:
