@@ -141,10 +141,16 @@ class DurableOrchestrationClient(metaclass=BindingAwareClientType):
         if version is not None:
             limits.check_name(version, "version", allow_empty=True)
         version = version or self.default_version
+        generated = instance_id is None
         instance_id = limits.check_instance_id(instance_id) if instance_id is not None else uuid.uuid4().hex
         payload = serialization.dumps(client_input, what="orchestration input")
         await self._storage.create_if_not_exists()
-        existing = await self._storage.instances.get(instance_id, fetch_input=False, fetch_output=False)
+        # A generated id (a random UUID) names no row or history anywhere: nothing to read (issue 14).
+        existing = (
+            None
+            if generated
+            else await self._storage.instances.get(instance_id, fetch_input=False, fetch_output=False)
+        )
         if existing is not None and existing.runtime_status in _ACTIVE:
             raise InstanceAlreadyExistsError(
                 f"An instance with id '{instance_id}' is already {existing.runtime_status.name}; "
@@ -162,17 +168,36 @@ class DurableOrchestrationClient(metaclass=BindingAwareClientType):
             generation=generation,
             timestamp=now,
         )
-        with telemetry.client_start(started) as started:
-            await self._send(instance_id, started, execution_id)
+        # A worker in this process takes what this start knows instead of reading it (storage/local_starts.py).
+        local = (
+            self._storage.local_starts.begin(instance_id, execution_id, fresh=generated)
+            if self._notify is not None
+            else None
+        )
+        row_etag: str | None = None
         try:
-            await self._storage.instances.write_pending(
+            with telemetry.client_start(started) as started:
+                await self._send(instance_id, started, execution_id)
+            row_etag = await self._write_pending(instance_id, started, existing)
+        finally:
+            if local is not None:
+                local.row_written(row_etag)
+        return instance_id
+
+    async def _write_pending(
+        self, instance_id: str, started: ExecutionStarted, existing: InstanceRecord | None
+    ) -> str | None:
+        """The client start's ``Pending`` row; its ETag, or ``None`` when a worker wrote the row first."""
+        payload = started.input
+        try:
+            return await self._storage.instances.write_pending(
                 instance_id,
-                name=orchestration_function_name,
-                version=version or "",
+                name=started.name,
+                version=started.version or "",
                 input=payload,
-                execution_id=execution_id,
-                created_time=now,
-                generation=generation,
+                execution_id=started.execution_id,
+                created_time=started.timestamp,
+                generation=started.generation or 0,
                 etag=existing.etag if existing is not None else None,
             )
         except SplitBrainError:
@@ -180,7 +205,7 @@ class DurableOrchestrationClient(metaclass=BindingAwareClientType):
             # input to this write, so store the input without touching the worker's columns.
             if payload is not None:
                 await self._storage.instances.merge(instance_id, InstanceUpdate(input=payload))
-        return instance_id
+            return None
 
     # ---- status -------------------------------------------------------------------------
     async def get_status(

@@ -223,8 +223,9 @@ class InstanceTable:
         generation: int,
         etag: str | None,
         scheduled_start_time: datetime | None = None,
-    ) -> None:
+    ) -> str:
         """Write the client-start row (``Pending``): insert when ``etag`` is None, else replace If-Match.
+        Returns the row's new ETag.
 
         Raises :class:`SplitBrainError` when the row exists (insert) or changed since ``etag`` was read.
         """
@@ -249,13 +250,14 @@ class InstanceTable:
             entity["ScheduledStartTime"] = utc(scheduled_start_time)
         try:
             if etag is None:
-                await self._table.create_entity(entity)
+                metadata = await self._table.create_entity(entity)
             else:
-                await self._table.update_entity(
+                metadata = await self._table.update_entity(
                     entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
                 )
         except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError) as e:
             raise SplitBrainError(f"Instances row of {instance_id!r} was changed by another writer") from e
+        return str(metadata["etag"])
 
     async def merge(self, instance_id: str, update: InstanceUpdate) -> None:
         """InsertOrMerge ``update`` into the row (always with ``TaskHubName``).

@@ -20,6 +20,7 @@ from .clients import RequestCounter, StorageClients
 from .history_table import HistoryTable
 from .instance_table import InstanceTable
 from .leases import LeaseStore
+from .local_starts import LocalStarts
 from .messages import decode_message
 from .naming import (
     control_queue_name,
@@ -75,6 +76,8 @@ class TaskHubStorage:
             self.poison,
             max_dequeue_count=max_dequeue_count,
         )
+        #: Client starts made in this process, for a worker sharing this object (issue 14).
+        self.local_starts = LocalStarts()
         self._created = False
         self._create_lock = asyncio.Lock()
 

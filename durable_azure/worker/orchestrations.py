@@ -27,6 +27,9 @@ from ..orchestration.history import (
 )
 from ..orchestration.versioning import VersionPolicy
 from ..registry import DurableRegistry
+from ..storage.history_table import LoadedHistory
+from ..storage.instance_table import RowState
+from ..storage.local_starts import LocalStart
 from ..storage.poison import is_permanent_error
 from ..storage.queues import ReceivedMessage
 from ..storage.status_rows import load_for_checkpoint
@@ -57,6 +60,8 @@ LOST_GRACE_SECONDS = 1.0
 STOP_GRACE_SECONDS = 10.0
 #: Longest a finished activity's result waits in the inbox for its ``task_all`` siblings.
 MAX_HOLD_SECONDS = 0.5
+#: Longest an episode waits for a client of this process to finish writing a start's row.
+LOCAL_ROW_WAIT_SECONDS = 5.0
 #: Pause after a failed receive that was not an outage.
 RECEIVE_RETRY_SECONDS = 1.0
 
@@ -336,7 +341,7 @@ class OrchestrationDispatcher:
             self.cache.drop(instance_id)
             state = None
         if state is None:
-            loaded, row = await load_for_checkpoint(self._storage, instance_id)
+            loaded, row = await self._load(instance_id, messages)
             state = InstanceState.from_history(list(loaded.events), loaded.etag, loaded.execution_id)
             state.row = row
             state.row_etag = row.etag if row is not None else None
@@ -344,6 +349,32 @@ class OrchestrationDispatcher:
             if state.history:
                 self.cache.put(instance_id, state)
         return state
+
+    async def _load(
+        self, instance_id: str, messages: list[ReceivedMessage]
+    ) -> tuple[LoadedHistory, RowState | None]:
+        """The instance's history and row state: read, or — for the first delivery of a start a client
+        in this process made — what that client knows (:mod:`durable_azure.storage.local_starts`)."""
+        local = self._local_start(instance_id, messages)
+        if local is not None:
+            try:
+                row = await asyncio.wait_for(asyncio.shield(local.row), LOCAL_ROW_WAIT_SECONDS)
+            except asyncio.TimeoutError:
+                row = None
+            if row is not None:
+                if local.fresh:  # a generated id: no history exists
+                    return LoadedHistory(events=[], etag=None, execution_id=None), row
+                return await self._storage.history.load(instance_id), row
+        return await load_for_checkpoint(self._storage, instance_id)
+
+    def _local_start(self, instance_id: str, messages: list[ReceivedMessage]) -> LocalStart | None:
+        """The local start of a client start received for the first time (``dequeue_count`` 1: no
+        worker anywhere has taken it in before), taken from the registry; else ``None``."""
+        for received in messages:
+            event = received.message.event
+            if isinstance(event, ExecutionStarted) and event.parent is None and received.dequeue_count == 1:
+                return self._storage.local_starts.take(instance_id, event.execution_id)
+        return None
 
     def _take_start(
         self, instance_id: str, state: InstanceState, received: ReceivedMessage, intake: _Intake
