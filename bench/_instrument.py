@@ -321,7 +321,13 @@ class Probe:
                 for callback in self._on_terminal:
                     callback(str(args[0]))
 
-        if not _wrap_async(storage.instances, "merge", self._timed("instances.merge", after_merge)):
+        # The worker's status rows go through merge_guarded (storage/status_rows.py); merge is the
+        # unguarded write (kept for older engines and other callers).
+        hooked = [
+            _wrap_async(storage.instances, name, self._timed("instances.merge", after_merge))
+            for name in ("merge", "merge_guarded")
+        ]
+        if not any(hooked):
             missing.append("completion hook (falls back to status polling)")
         return missing
 
