@@ -363,6 +363,38 @@ def scenarios() -> dict[str, Scenario]:
             ]
         )
 
+    async def batch_engine_shapes(e: Env) -> Any:
+        # the history append's operations (batch_parts.py writes these directly) under awkward keys
+        key = pk + " 'q' %c+&=\u00e9\u2603"  # / \\ # ? are not allowed in keys
+        first = await e.table.submit_transaction(
+            [
+                ("upsert", entity(key, "0000000000000000"), {"mode": UpdateMode.REPLACE}),
+                ("create", {"PartitionKey": key, "RowKey": "sentinel", "N": 1}),
+            ]
+        )
+        sentinel = await e.table.get_entity(key, "sentinel")
+        second = await e.table.submit_transaction(
+            [
+                ("upsert", entity(key, "0000000000000001"), {"mode": UpdateMode.REPLACE}),
+                ("upsert", entity(key, "0000000000000002")),
+                (
+                    "update",
+                    {"PartitionKey": key, "RowKey": "sentinel", "N": 2},
+                    {
+                        "mode": UpdateMode.MERGE,
+                        "etag": sentinel.metadata["etag"],
+                        "match_condition": MatchConditions.IfNotModified,
+                    },
+                ),
+                (
+                    "update",
+                    {"PartitionKey": key, "RowKey": "0000000000000000", "N": 3},
+                    {"mode": UpdateMode.REPLACE},
+                ),
+            ]
+        )
+        return [[sorted(r) for r in first], [sorted(r) for r in second]]
+
     async def batch_delete_entity_etag(e: Env) -> Any:
         await e.table.upsert_entity(entity(pk, "e1"))
         e1 = await e.table.get_entity(pk, "e1")
@@ -484,6 +516,7 @@ def scenarios() -> dict[str, Scenario]:
         "batch_missing_table": batch_missing_table,
         "batch_deletes": batch_deletes,
         "batch_conditional_forms": batch_conditional_forms,
+        "batch_engine_shapes": batch_engine_shapes,
         "batch_delete_entity_etag": batch_delete_entity_etag,
         "batch_unusual_kwargs": batch_unusual_kwargs,
         "batch_bad_mode": batch_bad_mode,

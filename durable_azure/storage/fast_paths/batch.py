@@ -12,6 +12,7 @@ from wsgiref.handlers import format_date_time
 from azure.core.exceptions import HttpResponseError
 from azure.core.pipeline.transport import HttpRequest as LegacyHttpRequest
 
+from durable_azure.storage.fast_paths.batch_parts import build_parts
 from durable_azure.storage.fast_paths.pipeline import FastPipeline
 from durable_azure.storage.fast_paths.sdk import sdk_internals
 
@@ -111,17 +112,10 @@ def _http_answer(http: bytes) -> tuple[int, bytes, str | None]:
     return status, http, etag
 
 
-async def submit_transaction(
-    client: TableClient, fast: FastPipeline, operations: list[Any], kwargs: dict[str, Any]
-) -> list[Mapping[str, Any]]:
-    """One transaction of 1-100 operations through ``fast``, answered and failing as the SDK's
-    ``submit_transaction``."""
-    sdk = sdk_internals()
-    # The SDK's own TableBatchOperations builds each operation (its request builders, entity
-    # serializer, ETag and partition checks, and errors); only the multipart envelope is written here.
+def _sdk_parts(sdk: Any, client: TableClient, endpoint: str, operations: Any) -> list[_Part]:
     batch = sdk.TableBatchOperations(
         config=client._client._config,
-        endpoint=f"{client.scheme}://{client._primary_hostname}",
+        endpoint=endpoint,
         table_name=client.table_name,
         is_cosmos_endpoint=client._cosmos_endpoint,
     )
@@ -133,7 +127,25 @@ async def submit_transaction(
             "The value of 'operations' must be an iterator or async iterator "
             "of Tuples. Please check documentation for correct Tuple format."
         ) from exc
-    parts = [_sdk_part(r) for r in batch.requests]
+    return [_sdk_part(r) for r in batch.requests]
+
+
+async def submit_transaction(
+    client: TableClient, fast: FastPipeline, operations: list[Any], kwargs: dict[str, Any]
+) -> list[Mapping[str, Any]]:
+    """One transaction of 1-100 operations through ``fast``, answered and failing as the SDK's
+    ``submit_transaction``."""
+    sdk = sdk_internals()
+    endpoint = f"{client.scheme}://{client._primary_hostname}"
+    # The operations the engine sends are written as the SDK's TableBatchOperations writes them
+    # (batch_parts.py); any other goes through TableBatchOperations itself (its request builders,
+    # entity serializer, ETag and partition checks, and errors). The envelope is written here.
+    direct = (
+        None
+        if client._cosmos_endpoint or not isinstance(operations, list)
+        else build_parts(operations, endpoint, client.table_name)
+    )
+    parts = direct if direct is not None else _sdk_parts(sdk, client, endpoint, operations)
     date = format_date_time(time.time())
     changeset = f"changeset_{uuid.uuid4()}"
     boundary = f"batch_{uuid.uuid4()}"
