@@ -1,6 +1,6 @@
 """Runs one workload on one peer engine; started by bench/peers.py inside ``bench/.venv-peers``.
 
-    python _peers_runner.py --engine dbos|durabletask --workload chain|fanout|hello5 --size N
+    python _peers_runner.py --engine dbos|durabletask|temporal-file|temporal-memory --workload chain|fanout|hello5 --size N
 
 Prints one JSON line: the workload, the engine, its durability level, wall seconds and the rate in
 the unit storage_bench.py uses (steps/s, activities/s, orchestrations/s). Workloads match
@@ -145,13 +145,21 @@ def run_dbos(workload: str, size: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--engine", choices=("dbos", "durabletask"), required=True)
+    parser.add_argument(
+        "--engine", choices=("dbos", "durabletask", "temporal-file", "temporal-memory"), required=True
+    )
     parser.add_argument("--workload", choices=("chain", "fanout", "hello5"), required=True)
     parser.add_argument("--size", type=int, required=True)
     args = parser.parse_args()
     cpu0 = time.process_time()
-    run = run_dbos if args.engine == "dbos" else run_durabletask
-    result = run(args.workload, args.size)
+    if args.engine.startswith("temporal-"):
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from _peers_temporal import run_temporal
+
+        result = run_temporal(args.workload, args.size, on_disk=args.engine == "temporal-file")
+    else:
+        run = run_dbos if args.engine == "dbos" else run_durabletask
+        result = run(args.workload, args.size)
     wall = result["wall_s"]
     units = {"chain": args.size, "fanout": args.size, "hello5": args.size}[args.workload]
     print(
