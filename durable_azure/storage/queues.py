@@ -141,6 +141,39 @@ class TaskHubQueue:
             sent = await self._client.send_message(text, visibility_timeout=delay, time_to_live=-1)
         return ReceivedMessage(msg, self.name, sent.id, sent.pop_receipt or "", 0, sent.inserted_on)
 
+    async def replace(
+        self, msg: ReceivedMessage, new: TaskMessage, *, visibility_timeout: float
+    ) -> ReceivedMessage | None:
+        """Turn the hidden message ``msg`` into ``new`` (one Update Message request: its content and
+        visibility), keeping its id and dequeue count; ``None`` if it is gone (deleted, or received
+        again elsewhere, so its pop receipt no longer holds). A large ``new`` goes to a blob first."""
+        if new.sequence_number == 0:
+            new = dataclasses.replace(new, sequence_number=next_sequence_number())
+        text = encode_message(new)
+        if len(text) * 4 > MAX_QUEUE_MESSAGE_UTF8_BYTES and (
+            len(text.encode("utf-8", "surrogatepass")) > MAX_QUEUE_MESSAGE_UTF8_BYTES
+        ):
+            blob_name = large_message_blob_name(new)
+            await self._payloads.upload(blob_name, encode_message(new, compressed_blob_name=blob_name))
+            text = encode_wrapper(blob_name)
+        delay = min(max(0, math.ceil(visibility_timeout)), MAX_VISIBILITY_DELAY)
+        try:
+            updated = await self._client.update_message(
+                msg.message_id, msg.pop_receipt, content=text, visibility_timeout=delay
+            )
+        except HttpResponseError as e:
+            if not _is_gone(e):
+                raise
+            return None
+        return ReceivedMessage(
+            new,
+            self.name,
+            msg.message_id,
+            updated.pop_receipt or msg.pop_receipt,
+            msg.dequeue_count,
+            msg.inserted_on,
+        )
+
     async def send_text(self, text: str) -> str:
         """Enqueue a body exactly as given (a poison message put back); returns the new message id."""
         try:

@@ -141,6 +141,11 @@ class ActivityDispatcher:
         self._in_flight += 1
         return True
 
+    def release(self) -> None:
+        """Give back a slot :meth:`reserve` took for a work item that will not be run here."""
+        self._in_flight -= 1
+        self._poller.nudge()
+
     def run(self, received: ReceivedMessage) -> None:
         """Run a reserved, just-sent work item without receiving it."""
         self.local_runs += 1

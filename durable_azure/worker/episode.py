@@ -3,6 +3,10 @@
 Checkpoint order (ARCHITECTURE.md): send the outbound messages, append history guarded by the
 sentinel ETag, then write the Instances row when something users see changed. The caller deletes
 the inbound messages afterwards: nothing is deleted before the history that consumed it is durable.
+One exception to "send first": when the episode records the result of an activity this process ran,
+its first work item is written over that activity's hidden work item right after the append (one
+request instead of a send and a delete); a crash between the two is repaired from the duplicate
+result the old work item produces when it comes back (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from ..orchestration.versioning import VersionPolicy
 from ..registry import DurableRegistry
 from ..storage.instance_table import InstanceUpdate
 from ..storage.payloads import table_property_too_large
+from ..storage.queues import ReceivedMessage
 from ..storage.status_rows import write_status_row
 from ..storage.taskhub import TaskHubStorage
 from ..telemetry import hooks as telemetry
@@ -131,8 +136,14 @@ class EpisodeRunner:
         new_start: ExecutionStarted | None,
         incoming: list[HistoryEvent],
         now: datetime,
-    ) -> None:
+        spent: ReceivedMessage | None = None,
+    ) -> bool:
         """Run one episode of ``instance_id`` on ``incoming`` events and checkpoint it.
+
+        ``spent``: the hidden work item of a local activity whose result is among ``incoming``; the
+        episode's first work item, if any, is written over it after the history append instead of
+        being sent before it (:meth:`OutboundSender.recycle`). Returns True when ``spent`` was
+        recycled (the caller must not delete it).
 
         ``new_start`` begins a new execution (its history replaces the cached one). Raises
         :class:`SplitBrainError` when another worker appended history first, and
@@ -225,8 +236,13 @@ class EpisodeRunner:
                 "partition": index,
             },
         )
-        # 1. outbound messages
+        # 1. outbound messages (but the work item that will be written over ``spent``, after 2.)
         checkpoint_began = time.perf_counter() if tel is not None else 0.0
+        recycled_item = None
+        if spent is not None and not continued:  # (a new generation's work must be sent before)
+            first = next((i for i, item in enumerate(outbound) if item.to_work_items), None)
+            if first is not None:
+                recycled_item = outbound.pop(first)
         await self._sender.send_all(outbound)
         # 2. history, guarded by the sentinel ETag
         try:
@@ -240,6 +256,11 @@ class EpisodeRunner:
             )
             self._cache.drop(instance_id)
             raise
+        # 2b. the activity whose result this history records becomes the next one (its work item is
+        # rewritten): a crash before this leaves the old work item, whose duplicate result re-sends it
+        recycled = False
+        if recycled_item is not None and spent is not None:
+            recycled = await self._sender.recycle(spent, recycled_item)
         # 3. the Instances row, only when something users see changed (or a lost write is repaired)
         update = status_update(
             state.row_repair if not new_start else InstanceUpdate(),
@@ -259,7 +280,7 @@ class EpisodeRunner:
             )
             if row_etag is None:  # a newer owner has the instance; our cached state is stale
                 self._cache.drop(instance_id)
-                return
+                return recycled
         # update the cached state (4. the caller deletes the inbound messages)
         if new_start or continued:
             fresh = InstanceState(etag=etag, row_etag=row_etag)
@@ -288,6 +309,7 @@ class EpisodeRunner:
                 waiting_for=session.waiting_for() if session is not None else (),
                 ended=generations,
             )
+        return recycled
 
     async def repair_row(self, instance_id: str, state: InstanceState) -> None:
         """Bring the Instances row of a finished instance in line with its history, if a worker

@@ -91,6 +91,29 @@ class InstanceState:
         return self.completed is not None
 
 
+def recycled_task(state: InstanceState, answered: int) -> tuple[TaskScheduled, int] | None:
+    """The work item the episode that recorded task ``answered``'s result wrote over that task's own
+    work item (its first ``TaskScheduled``), with the episode's number, when that task is still
+    unanswered; else ``None``."""
+    history = state.history
+    episode = 0
+    at = None
+    for i, event in enumerate(history):
+        if isinstance(event, OrchestratorStarted):
+            episode += 1
+        elif isinstance(event, (TaskCompleted, TaskFailed)) and event.task_scheduled_id == answered:
+            at = i
+            break
+    if at is None:
+        return None
+    for event in history[at + 1 :]:
+        if isinstance(event, OrchestratorStarted):
+            return None  # the next episode: this one scheduled no activity
+        if isinstance(event, TaskScheduled):
+            return (event, episode) if event.event_id not in state.answered_ids else None
+    return None
+
+
 def execution_update(started: ExecutionStarted, base: InstanceUpdate | None = None) -> InstanceUpdate:
     """``base`` with the row fields that describe one execution (written by its first checkpoint)."""
     return replace(

@@ -38,9 +38,9 @@ from ..telemetry import hooks as telemetry
 from .episode import EpisodeRunner, VersionRejected
 from .health import RepeatedFailure, StorageHealth
 from .inboxes import Inbox, PartitionInboxes
-from .instance_state import InstanceCache, InstanceState, completion_id, row_repair
+from .instance_state import InstanceCache, InstanceState, completion_id, recycled_task, row_repair
 from .orphans import for_missing_instance, release_orphaned_locks
-from .outbound import LocalActivities, Outbound, OutboundSender
+from .outbound import LocalActivities, Outbound, OutboundSender, outbound_messages
 from .result_hold import ResultHold
 from .settle import Disposal, MessageSettler
 from .starts import Verdict, judge_start
@@ -436,6 +436,8 @@ class OrchestrationDispatcher:
                     completion_id(e) == answered for e in intake.incoming
                 ):
                     intake.disposal.delete.append(received)  # duplicate delivery
+                    if answered in state.answered_ids and not state.is_terminal:
+                        intake.rearm += self._unsent_work(instance_id, state, answered, now)
                     continue
                 if answered not in state.scheduled_ids:
                     reason = f"it answers task {answered}, which the history has not scheduled (yet)"
@@ -443,6 +445,35 @@ class OrchestrationDispatcher:
                     continue
             intake.consume(received)
         return intake
+
+    def _unsent_work(
+        self, instance_id: str, state: InstanceState, answered: int, now: datetime
+    ) -> list[Outbound]:
+        """The work item that may never have been written: a duplicate result of task ``answered``
+        means its work item came back, so the episode that recorded the result may have died between
+        its history append and rewriting that work item into its first new one (episode.py). That
+        one is sent again if it is still unanswered (a second copy at worst: activities run at least
+        once, and their results are matched by task id)."""
+        found = recycled_task(state, answered)
+        if found is None:
+            return []
+        scheduled, episode = found
+        started = state.started
+        assert started is not None
+        log.info(
+            "a duplicate result of task %d; sending task %d's work item again in case it was lost",
+            answered,
+            scheduled.event_id,
+            extra={"instance_id": instance_id, "event": "WorkItemResent"},
+        )
+        return outbound_messages(
+            [scheduled],
+            instance_id=instance_id,
+            execution_id=started.execution_id,
+            name=started.name,
+            episode=episode,
+            now=now,
+        )
 
     async def _process_instance(self, index: int, instance_id: str, messages: list[ReceivedMessage]) -> None:
         now = datetime.now(timezone.utc)
@@ -463,8 +494,19 @@ class OrchestrationDispatcher:
                 )
             disposal.delete += intake.consumed
         elif intake.incoming:
+            # a local activity's hidden work item, to be rewritten into the episode's next work item
+            spent = next(
+                (
+                    m
+                    for m in intake.consumed
+                    if m.carries_result and m.queue_name == self._storage.workitems.name
+                ),
+                None,
+            )
             try:
-                await self._episodes.run(index, instance_id, state, intake.new_start, intake.incoming, now)
+                recycled = await self._episodes.run(
+                    index, instance_id, state, intake.new_start, intake.incoming, now, spent
+                )
             except VersionRejected as rejected:
                 log.warning(
                     "not running this instance: %s Its messages come back in %.0f s (versionFailureStrategy "
@@ -475,7 +517,7 @@ class OrchestrationDispatcher:
                 )
                 disposal.requeue += [(m, VERSION_REJECT_DELAY_SECONDS) for m in intake.consumed]
             else:
-                disposal.delete += intake.consumed
+                disposal.delete += [m for m in intake.consumed if not (recycled and m is spent)]
         self._finish(disposal)
 
     # ---- settling -----------------------------------------------------------------------

@@ -154,6 +154,8 @@ class LocalActivities(Protocol):
 
     def reserve(self) -> bool: ...
 
+    def release(self) -> None: ...
+
     def run(self, received: ReceivedMessage) -> None: ...
 
     def pending_for(self, instance_id: str) -> int: ...
@@ -200,6 +202,31 @@ class OutboundSender:
         for item in outbound:
             if not item.to_work_items and item.delay == 0:
                 self._inboxes.wake_instance(item.message.instance_id)
+
+    async def recycle(self, spent: ReceivedMessage, item: Outbound) -> bool:
+        """Turn ``spent`` — the hidden work item of an activity whose result the history now holds —
+        into the work item ``item`` (one Update Message instead of a send and a delete), and run it
+        here when a slot is free. True when done; False when ``spent`` is gone (``item`` is then sent
+        as usual and ``spent`` needs no delete). Called only after the history append that scheduled
+        ``item`` is durable (docs/architecture.md, "One activity step")."""
+        local = self._activities.reserve()
+        hidden = self._settings.work_item_visibility_timeout if local else 0
+        try:
+            replaced = await self._storage.workitems.replace(spent, item.message, visibility_timeout=hidden)
+        except BaseException:
+            if local:
+                self._activities.release()
+            raise
+        if replaced is None:
+            if local:
+                self._activities.release()
+            await self.send_all([item])
+            return False
+        if local:
+            self._activities.run(replaced)
+        else:
+            self._activities.wake()
+        return True
 
     async def _send(self, item: Outbound) -> bool:
         """Send one message; True when a work item was handed to this process's activity dispatcher."""

@@ -1,0 +1,124 @@
+"""A local activity's work item is rewritten into the next one after the history append (worker/episode.py).
+
+The step costs one Update Message instead of a send before the append and a delete after it. The
+window this opens — the worker dies after the append, before the rewrite — is closed by the old
+work item itself: it comes back, its activity runs again, and its duplicate result makes the owner
+send the next work item again (worker/orchestrations.py ``_unsent_work``). The crash is made by
+holding the rewrite and stopping the worker, whose episodes are then cancelled as a crash would end
+them; no storage mocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import worker_support as ws
+
+from durable_azure.orchestration import history as h
+from durable_azure.storage.messages import TaskMessage
+from durable_azure.worker import orchestrations
+from durable_azure.worker.outbound import OutboundSender
+
+
+async def scheduled(hub: ws.Hub, instance_id: str, count: int) -> bool:
+    events = await hub.client.get_history(instance_id)
+    return sum(isinstance(e, h.TaskScheduled) for e in events) >= count
+
+
+async def test_a_chain_rewrites_each_work_item_into_the_next(azurite: str, hub_name: str) -> None:
+    city = f"rw-{uuid.uuid4().hex[:8]}"
+    cities = [f"{city}-{i}" for i in range(4)]
+    async with ws.task_hub(azurite, hub_name) as hub:
+        assert hub.worker is not None
+        counter = hub.worker.storage.clients.counter
+        before = counter.snapshot()
+        instance_id = await hub.client.start_new("HelloCities", f"chain-{city}", cities)
+        status = await ws.completed(hub.client, instance_id)
+        assert status.output == [f"Hello {c}!" for c in cities]
+        after = counter.snapshot()
+        used = {
+            op: after.get(op, 0) - before.get(op, 0) for op in ("queue.update", "queue.send", "queue.delete")
+        }
+        # 4 activities: the first work item is sent, then rewritten 3 times, and the last deleted
+        assert used["queue.update"] >= 3
+        assert all(ws.sample_app.calls[f"SayHello:{c}"] == 1 for c in cities)
+        queue = hub.worker.storage.workitems.name
+        await ws.wait_until(lambda: _empty(hub, queue), what="the work-item queue to drain")
+
+
+async def _empty(hub: ws.Hub, queue: str) -> bool:
+    return await hub.raw.queue_length(queue) == 0
+
+
+async def test_worker_dying_between_the_append_and_the_rewrite_loses_no_step(
+    azurite: str, hub_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The history holds task 0's result and schedules task 1, but task 0's work item was never
+    rewritten into task 1's: it comes back, task 0 runs again, and its duplicate result sends task 1."""
+    monkeypatch.setattr(orchestrations, "STOP_GRACE_SECONDS", 0.2)
+    city = f"die-{uuid.uuid4().hex[:8]}"
+    cities = [f"{city}-{i}" for i in range(3)]
+    original = OutboundSender.recycle
+    held = asyncio.Event()
+
+    async def hold_first(self: OutboundSender, spent: Any, item: Any) -> bool:
+        if not held.is_set():
+            held.set()
+            await asyncio.Event().wait()  # the worker "dies" here: cancelled by the stop below
+        return await original(self, spent, item)
+
+    monkeypatch.setattr(OutboundSender, "recycle", hold_first)
+    async with ws.task_hub(azurite, hub_name) as hub:
+        instance_id = await hub.client.start_new("HelloCities", f"die-{city}", cities)
+        await ws.wait_until(lambda: _held(held), what="the first rewrite to be reached")
+        assert await scheduled(hub, instance_id, 2), "the append that scheduled task 1 is durable"
+        await hub.stop_worker()  # its episode is cancelled between the append and the rewrite
+
+        monkeypatch.setattr(OutboundSender, "recycle", original)
+        await hub.start_worker()
+        status = await ws.completed(hub.client, instance_id, timeout=60)
+        assert status.output == [f"Hello {c}!" for c in cities]
+        calls = ws.sample_app.calls
+        assert calls[f"SayHello:{cities[0]}"] == 2, "task 0's work item came back and ran again"
+        assert calls[f"SayHello:{cities[1]}"] == 1
+        assert calls[f"SayHello:{cities[2]}"] == 1
+        events = await hub.client.get_history(instance_id)
+        results = [e.task_scheduled_id for e in events if isinstance(e, h.TaskCompleted)]
+        assert results == [0, 1, 2], "a result was recorded twice"
+
+
+async def _held(event: asyncio.Event) -> bool:
+    return event.is_set()
+
+
+async def test_replace_rewrites_a_hidden_message_and_reports_one_that_is_gone(
+    azurite: str, hub_name: str
+) -> None:
+    async with ws.task_hub(azurite, hub_name, worker=False) as hub:
+        queue = hub.storage.workitems
+        first = h.TaskScheduled(event_id=0, name="SayHello", input='"a"')
+        second = h.TaskScheduled(event_id=1, name="SayHello", input='"b"')
+        sent = await queue.send(
+            TaskMessage(event=first, instance_id="i", execution_id="e"), visibility_delay=30
+        )
+        replaced = await queue.replace(
+            sent, TaskMessage(event=second, instance_id="i", execution_id="e"), visibility_timeout=0
+        )
+        assert replaced is not None and replaced.message_id == sent.message_id
+        received = await queue.receive(32, 30)
+        assert [r.message.event for r in received] == [second]
+        assert await queue.delete(received[0])
+        assert (
+            await queue.replace(
+                replaced, TaskMessage(event=first, instance_id="i", execution_id="e"), visibility_timeout=0
+            )
+            is None
+        )
