@@ -58,6 +58,9 @@ class InstanceState:
     row_repair: InstanceUpdate = field(default_factory=InstanceUpdate)  # what a lost row write left out
     row: RowState | None = None  # the Instances row as read with the history (not kept up to date)
     session: ReplaySession | None = None  # the live orchestrator, so the next episode needs no replay
+    #: Tasks whose result-recording episode rewrote their work item into the next one and knows it
+    #: did (a duplicate result of these re-sends nothing; unknown after a reload: re-sent to be safe).
+    rewritten: set[int] = field(default_factory=set)
 
     @classmethod
     def from_history(

@@ -436,7 +436,11 @@ class OrchestrationDispatcher:
                     completion_id(e) == answered for e in intake.incoming
                 ):
                     intake.disposal.delete.append(received)  # duplicate delivery
-                    if answered in state.answered_ids and not state.is_terminal:
+                    if (
+                        answered in state.answered_ids
+                        and answered not in state.rewritten
+                        and not state.is_terminal
+                    ):
                         intake.rearm += self._unsent_work(instance_id, state, answered, now)
                     continue
                 if answered not in state.scheduled_ids:
