@@ -152,6 +152,26 @@ def scenarios() -> dict[str, Scenario]:
         await e.queue.update_message(target, visibility_timeout=1)  # a new pop receipt
         return await e.queue.delete_message(target.id, target.pop_receipt)
 
+    async def update_content(e: Env) -> Any:
+        # the engine's forms (storage/queues.py): rewrite a hidden work item, renew, abandon
+        sent = await e.queue.send_message("before <&>", visibility_timeout=30, time_to_live=-1)
+        rewritten = await e.queue.update_message(
+            sent.id, sent.pop_receipt, "after <&> \u2603", visibility_timeout=0
+        )
+        renewed = await e.queue.update_message(rewritten.id, rewritten.pop_receipt, visibility_timeout=5)
+        shown = await e.queue.update_message(renewed.id, renewed.pop_receipt, visibility_timeout=0)
+        got = await first_page(e.queue, messages_per_page=32, max_messages=32, visibility_timeout=1)
+        texts = sorted(m.content for m in got)
+        return [
+            {k: (v if k in ("content",) else type(v).__name__) for k, v in vars(m).items()}
+            for m in (rewritten, renewed, shown)
+        ] + [texts.count("after <&> \u2603")]
+
+    async def update_stale_receipt(e: Env) -> Any:
+        sent = await e.queue.send_message("stale-update", visibility_timeout=30, time_to_live=-1)
+        await e.queue.update_message(sent.id, sent.pop_receipt, visibility_timeout=30)
+        return await e.queue.update_message(sent.id, sent.pop_receipt, "x", visibility_timeout=0)
+
     async def delete_without_receipt(e: Env) -> Any:
         return await e.queue.delete_message("some-id")
 
@@ -517,6 +537,8 @@ def scenarios() -> dict[str, Scenario]:
         "batch_deletes": batch_deletes,
         "batch_conditional_forms": batch_conditional_forms,
         "batch_engine_shapes": batch_engine_shapes,
+        "update_content": update_content,
+        "update_stale_receipt": update_stale_receipt,
         "batch_delete_entity_etag": batch_delete_entity_etag,
         "batch_unusual_kwargs": batch_unusual_kwargs,
         "batch_bad_mode": batch_bad_mode,

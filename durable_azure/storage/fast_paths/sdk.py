@@ -92,10 +92,12 @@ def sdk_internals() -> Any:
     from azure.data.tables.aio._policies_async import AsyncTablesRetryPolicy
     from azure.storage.queue._generated import models as queue_models
     from azure.storage.queue._generated._utils.model_base import _failsafe_deserialize_xml
+    from azure.storage.queue._generated._utils.serialization import Deserializer as QueueDeserializer
     from azure.storage.queue._generated.operations._operations import (
         build_queue_delete_message_request,
         build_queue_receive_messages_request,
         build_queue_send_message_request,
+        build_queue_update_message_request,
     )
     from azure.storage.queue._message_encoding import NoDecodePolicy, NoEncodePolicy
     from azure.storage.queue._shared.policies_async import ExponentialRetry as QueueRetry
@@ -141,6 +143,8 @@ def sdk_internals() -> Any:
         build_send=build_queue_send_message_request,
         build_receive=build_queue_receive_messages_request,
         build_delete=build_queue_delete_message_request,
+        build_update_message=build_queue_update_message_request,
+        queue_deserialize_rfc=QueueDeserializer.deserialize_rfc,
     )
 
 
