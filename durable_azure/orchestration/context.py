@@ -19,6 +19,7 @@ from . import limits, serialization
 from .durable_http import HTTP_ACTIVITY_NAME, DurableHttpRequest, DurableHttpTask, TokenSource, check_request
 from .entity_id import EntityId
 from .entity_request import EntityRequest
+from .net_time import ticks_of
 from .history import EventSent, SubOrchestrationInstanceCreated, TaskScheduled
 from .replay_state import EntityLock, ReplayState
 from .retry import RetryOptions
@@ -272,6 +273,7 @@ class DurableOrchestrationContext:
         return str(uuid.uuid5(_ENTITY_REQUEST_NAMESPACE, f"{self.instance_id}:{self.execution_id}:{seq}"))
 
     def _send_request(self, seq: int, target: str, request: EntityRequest) -> None:
+        self._state.entity_sorter.label_outgoing(request, target, ticks_of(self._state.now))
         self._state.record_action(
             EventSent(
                 event_id=seq,

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from .entity_request import release_payload
+from .entity_sorter import MessageSorter
 from .history import EventSent, HistoryEvent, TimerCreated
 from .tasks import AtomicTask, TaskBase, TimerTask
 
@@ -66,6 +67,9 @@ class ReplayState:
         self.custom_status: Any = None
         self.continue_as_new: ContinueAsNewRequest | None = None
         self.locks: EntityLock | None = None
+        #: Stamps entity requests as DTFx's orchestration-side ``MessageSorter`` does (at ``now``,
+        #: so a replay stamps them the same way again).
+        self.entity_sorter = MessageSorter()
         self._sequence = 0
         self._pending: dict[int, HistoryEvent] = {}  # actions asked for, by sequence number
         self._open: dict[int | str, AtomicTask] = {}  # tasks awaiting a result, by id or request id
