@@ -31,7 +31,12 @@ BatchSend = Callable[[str, HistoryEvent], Awaitable[None]]
 
 class Send(Protocol):
     def __call__(
-        self, instance_id: str, event: HistoryEvent, execution_id: str | None = None, *, visibility_delay: float = 0.0
+        self,
+        instance_id: str,
+        event: HistoryEvent,
+        execution_id: str | None = None,
+        *,
+        visibility_delay: float = 0.0,
     ) -> Awaitable[None]: ...
 
 

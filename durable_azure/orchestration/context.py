@@ -19,8 +19,8 @@ from . import limits, serialization
 from .durable_http import HTTP_ACTIVITY_NAME, DurableHttpRequest, DurableHttpTask, TokenSource, check_request
 from .entity_id import EntityId
 from .entity_request import EntityRequest
-from .net_time import ticks_of
 from .history import EventSent, SubOrchestrationInstanceCreated, TaskScheduled
+from .net_time import ticks_of
 from .replay_state import EntityLock, ReplayState
 from .retry import RetryOptions
 from .tasks import AtomicTask, RetryableTask, TaskBase, TimerTask, WhenAllTask, WhenAnyTask

@@ -23,7 +23,19 @@ from . import serialization
 from .net_time import MIN_TICKS, format_ticks, parse_ticks
 
 _KNOWN = frozenset(
-    ("op", "signal", "input", "id", "parent", "parentExecution", "due", "Timestamp", "Predecessor", "lockset", "pos")
+    (
+        "op",
+        "signal",
+        "input",
+        "id",
+        "parent",
+        "parentExecution",
+        "due",
+        "Timestamp",
+        "Predecessor",
+        "lockset",
+        "pos",
+    )
 )
 
 

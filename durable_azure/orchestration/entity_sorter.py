@@ -96,7 +96,9 @@ class MessageSorter:
         sent = data.get("LastSentToInstance")
         received = data.get("ReceivedFromInstance")
         return cls(
-            last_sent_to_instance={str(k): parse_ticks(v) for k, v in sent.items()} if isinstance(sent, dict) else None,
+            last_sent_to_instance={str(k): parse_ticks(v) for k, v in sent.items()}
+            if isinstance(sent, dict)
+            else None,
             received_from_instance=(
                 {str(k): ReceiveBuffer.from_json(v) for k, v in received.items()}
                 if isinstance(received, dict)

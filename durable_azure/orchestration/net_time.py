@@ -26,9 +26,7 @@ TICKS_PER_SECOND = 10_000_000
 MIN_TICKS = 0
 MIN_TEXT = "0001-01-01T00:00:00"
 _EPOCH = datetime(1, 1, 1, tzinfo=timezone.utc)
-_ISO = re.compile(
-    r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,7})\d*)?(Z|[+-]\d\d:?\d\d)?$"
-)
+_ISO = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,7})\d*)?(Z|[+-]\d\d:?\d\d)?$")
 
 
 def ticks_of(moment: datetime) -> int:
@@ -53,7 +51,9 @@ def parse_ticks(text: object) -> int:
         return MIN_TICKS
     year, month, day, hour, minute, second, fraction, zone = match.groups()
     try:
-        whole = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=timezone.utc)
+        whole = datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=timezone.utc
+        )
     except ValueError:
         return MIN_TICKS
     ticks = ticks_of(whole) + int((fraction or "0").ljust(7, "0"))

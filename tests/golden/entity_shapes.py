@@ -16,7 +16,19 @@ NET_DATETIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{0,6}[1-9])?Z?$"
 ROUND_TRIP_O = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z$")
 MIN = "0001-01-01T00:00:00"
 
-REQUEST_ORDER = ["op", "signal", "input", "id", "parent", "parentExecution", "due", "Timestamp", "Predecessor", "lockset", "pos"]
+REQUEST_ORDER = [
+    "op",
+    "signal",
+    "input",
+    "id",
+    "parent",
+    "parentExecution",
+    "due",
+    "Timestamp",
+    "Predecessor",
+    "lockset",
+    "pos",
+]
 SCHEDULER_ORDER = ["exists", "state", "queue", "lockedBy", "suspended", "sorter"]
 # durable-azure's own members, after DTFx's (DTFx ignores members it does not know)
 SCHEDULER_EXTRAS = ["unconfirmed", "fromInstances"]
@@ -54,7 +66,9 @@ def check_request(data: dict[str, Any], *, client: bool) -> None:
     if "due" in data:
         check_time(data["due"], "due")
     if client:
-        assert "parent" not in data and data["Timestamp"] == data["Predecessor"] == MIN, "clients do not stamp"
+        assert "parent" not in data and data["Timestamp"] == data["Predecessor"] == MIN, (
+            "clients do not stamp"
+        )
     else:
         assert data.get("parent") and data["Timestamp"] != MIN, "orchestrations and entities stamp"
 

@@ -84,7 +84,13 @@ async def load_state(hub: ws.Hub, instance_id: str, fixture: dict[str, str]) -> 
     execution_id = uuid.uuid4().hex
     rows = [
         OrchestratorStarted(timestamp=T0),
-        ExecutionStarted(name=instance_id, instance_id=instance_id, execution_id=execution_id, input=fixture["input"], timestamp=T0),
+        ExecutionStarted(
+            name=instance_id,
+            instance_id=instance_id,
+            execution_id=execution_id,
+            input=fixture["input"],
+            timestamp=T0,
+        ),
         OrchestratorCompleted(timestamp=T0),
     ]
     etag = await hub.storage.history.append(instance_id, execution_id, rows, start_index=0, etag=None)
@@ -150,7 +156,9 @@ async def test_dtfx_scheduler_state_and_messages_run_to_completion(azurite: str,
         await hub.start_worker(entity_app.app)
 
         await wait_value(hub, counter, GOLDEN["expected"]["before_scheduled"])
-        assert datetime.now(timezone.utc) < due, "the test machine was too slow to see the state before the due time"
+        assert datetime.now(timezone.utc) < due, (
+            "the test machine was too slow to see the state before the due time"
+        )
         await wait_value(hub, counter, GOLDEN["expected"]["after_scheduled"])
         assert datetime.now(timezone.utc) >= due - timedelta(milliseconds=100)  # not delivered early
 
@@ -160,8 +168,14 @@ async def test_dtfx_scheduler_state_and_messages_run_to_completion(azurite: str,
         assert status == {"entityExists": True}  # lock released, queue drained
         assert "lockedBy" not in scheduler and "queue" not in scheduler
         received = scheduler["sorter"]["ReceivedFromInstance"]
-        assert received["orch-1"] == {"Last": "2026-01-10T08:00:05.0000001Z", "ExecutionId": "e1"}  # kept, unchanged
-        assert received["orch-2"] == {"Last": "2026-01-10T08:00:07Z", "ExecutionId": "e2"}  # buffered one delivered
+        assert received["orch-1"] == {
+            "Last": "2026-01-10T08:00:05.0000001Z",
+            "ExecutionId": "e1",
+        }  # kept, unchanged
+        assert received["orch-2"] == {
+            "Last": "2026-01-10T08:00:07Z",
+            "ExecutionId": "e2",
+        }  # buffered one delivered
         assert scheduler["sorter"]["LastSentToInstance"] == {"@counter@elsewhere": "2026-01-10T08:00:01Z"}
         # the History ExecutionStarted carries the same scheduler state
         rows = await hub.raw.current_history_rows(hub_name, counter.instance_id)
@@ -216,7 +230,8 @@ async def test_what_we_write_has_dtfx_shapes(azurite: str, hub_name: str) -> Non
 
         await hub.start_worker(entity_app.app)
         status = await ws.completed(
-            hub.client, await hub.client.start_new("counter_script", None, {"key": "golden-rev", "ops": [["get", None]]})
+            hub.client,
+            await hub.client.start_new("counter_script", None, {"key": "golden-rev", "ops": [["get", None]]}),
         )
         assert status.output in ([20], [120])
         await wait_value(hub, counter, 120)

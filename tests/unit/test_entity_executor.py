@@ -368,7 +368,10 @@ class TestOutgoingSignals:
         assert json.loads(request["input"]) == {"from": "k1", "value": 7}
         # DTFx: the sending entity is the parent (no execution id), stamped by its message sorter
         assert request["parent"] == COUNTER.instance_id and "parentExecution" not in request
-        assert request["Timestamp"].startswith("2024-05-01T12:00:00") and request["Predecessor"] == "0001-01-01T00:00:00"
+        assert (
+            request["Timestamp"].startswith("2024-05-01T12:00:00")
+            and request["Predecessor"] == "0001-01-01T00:00:00"
+        )
         assert set(responses(result)) == set()  # a signal is not answered
         uuid.UUID(request["id"])
 

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import durable_azure as df
-
 from durable_azure.client.signals import send_signal
 from durable_azure.entities.context import DurableEntityContext
 from durable_azure.entities.executor import SchedulerState, run_batch
@@ -57,7 +56,9 @@ def test_scheduled_signal_name_and_due_are_dfs() -> None:
     far = NOW + timedelta(days=10)
     assert adjusted_delivery(far, NOW) == NOW + timedelta(days=3)
     assert delivery_time(signal_request("add", 1, NOW, scheduled_time=far).name) == NOW + timedelta(days=3)
-    assert delivery_time("op") is None and delivery_time("opbatch") is None and delivery_time("op@junk") is None
+    assert (
+        delivery_time("op") is None and delivery_time("opbatch") is None and delivery_time("op@junk") is None
+    )
 
 
 def test_a_scheduled_signal_runs_at_its_time_and_is_held_back_when_early() -> None:
@@ -140,18 +141,29 @@ def test_entity_to_entity_signals_are_stamped_per_destination() -> None:
         ctx.signal_entity(other, "record", ctx.get_input())
 
     scheduler = SchedulerState()
-    result = run_batch(fn, COUNTER, scheduler, [signal_request("a", 1, NOW), signal_request("a", 2, NOW)], NOW)
+    result = run_batch(
+        fn, COUNTER, scheduler, [signal_request("a", 1, NOW), signal_request("a", 2, NOW)], NOW
+    )
     first, second = (json.loads(o.event.input or "") for o in result.outgoing)
     assert first["parent"] == second["parent"] == COUNTER.instance_id
-    assert second["Predecessor"] == first["Timestamp"] and parse_ticks(second["Timestamp"]) == parse_ticks(first["Timestamp"]) + 1
-    assert json.loads(scheduler.to_json())["sorter"]["LastSentToInstance"] == {other.instance_id: second["Timestamp"]}
+    assert (
+        second["Predecessor"] == first["Timestamp"]
+        and parse_ticks(second["Timestamp"]) == parse_ticks(first["Timestamp"]) + 1
+    )
+    assert json.loads(scheduler.to_json())["sorter"]["LastSentToInstance"] == {
+        other.instance_id: second["Timestamp"]
+    }
 
 
 async def test_send_signal_hides_a_scheduled_signal_until_its_time() -> None:
     sent: list[tuple[str, HistoryEvent, float]] = []
 
     async def send(
-        instance_id: str, event: HistoryEvent, execution_id: str | None = None, *, visibility_delay: float = 0.0
+        instance_id: str,
+        event: HistoryEvent,
+        execution_id: str | None = None,
+        *,
+        visibility_delay: float = 0.0,
     ) -> None:
         sent.append((instance_id, event, visibility_delay))
 

@@ -26,7 +26,9 @@ from durable_azure.orchestration.net_time import (
 NOW = ticks_of(datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc))
 
 
-def send(sender: str, receiver: str, text: str, sorter: MessageSorter, now: int, window: int = REORDER_WINDOW) -> EntityRequest:
+def send(
+    sender: str, receiver: str, text: str, sorter: MessageSorter, now: int, window: int = REORDER_WINDOW
+) -> EntityRequest:
     request = EntityRequest("op", text, id=str(uuid.uuid4()), parent=sender)
     sorter.label_outgoing(request, receiver, now, window)
     return request
@@ -110,7 +112,9 @@ def test_random_collection_beyond_the_window_still_delivers_everything() -> None
     window = 10 * TICKS_PER_SECOND
     sender, receiver = MessageSorter(), MessageSorter()
     rng = random.Random(0)
-    messages = [send("A", "B", str(i), sender, NOW + rng.randrange(5) * TICKS_PER_SECOND, window) for i in range(100)]
+    messages = [
+        send("A", "B", str(i), sender, NOW + rng.randrange(5) * TICKS_PER_SECOND, window) for i in range(100)
+    ]
     rng.shuffle(messages)
     messages.append(send("A", "B", "101", sender, NOW + 1000 * TICKS_PER_SECOND, window))
     delivered: list[EntityRequest] = []
@@ -175,6 +179,10 @@ def test_net_time_format_matches_newtonsoft_and_round_trip_o() -> None:
     assert format_ticks(NOW + 1) == "2026-01-02T03:04:05.1234561Z"  # a tick finer than Python's datetime
     assert format_ticks(ticks_of(datetime(2026, 1, 2, tzinfo=timezone.utc))) == "2026-01-02T00:00:00Z"
     assert format_round_trip(NOW) == "2026-01-02T03:04:05.1234560Z"  # .NET "o": always seven digits
-    for text in ("2026-01-02T03:04:05.1234561Z", "2026-01-02T03:04:05.1234561", "2026-01-02T04:04:05.1234561+01:00"):
+    for text in (
+        "2026-01-02T03:04:05.1234561Z",
+        "2026-01-02T03:04:05.1234561",
+        "2026-01-02T04:04:05.1234561+01:00",
+    ):
         assert parse_ticks(text) == NOW + 1
     assert parse_ticks(None) == parse_ticks("garbage") == parse_ticks("0001-01-01T00:00:00") == 0
