@@ -324,6 +324,8 @@ def run_batch(
     batch = _Batch(fn, entity, scheduler, now)
     batch.record = record
     now_ticks = ticks_of(now)
+    # ids already applied: earlier unconfirmed batches, this batch, and requests from instances
+    applied_ids: set[str] = set().union(*scheduler.unconfirmed)
     for event in events:
         name = event.name
         if name == RELEASE_EVENT:
@@ -347,15 +349,18 @@ def run_batch(
                     batch.result.outgoing.append(Outgoing(entity.instance_id, None, again))
                     continue
                 deliver = [request]  # scheduled messages skip the sorter (no FIFO for them)
+            elif request.parent is None:
+                deliver = [request]  # a client signal: the sorter passes it through anyway
             else:
                 deliver = scheduler.sorter.receive_in_order(request)
         else:
             continue  # ``continue``: resumes a suspended entity; we never suspend, so nothing to do
         for request in deliver:
-            if scheduler.seen(request.id) or request.id in batch.applied:
+            if request.id in applied_ids or request.id in scheduler.from_instances:
                 batch.result.duplicates += 1
                 continue
             batch.applied.append(request.id)
+            applied_ids.add(request.id)
             if request.from_instance or request.due is not None:  # such may be sent again after a crash
                 scheduler.remember(request.id, now)
             batch.handle(request)

@@ -69,7 +69,9 @@ class EntityRequest:
     def from_json(cls, data: dict[str, Any]) -> EntityRequest:
         lockset = data.get("lockset")
         operation = data.get("op")
-        extra = {k: v for k, v in data.items() if k not in _KNOWN and k != "sender"} or None
+        unknown = data.keys() - _KNOWN
+        unknown.discard("sender")
+        extra = {k: data[k] for k in data if k in unknown} if unknown else None
         due = data.get("due")
         return cls(
             operation="" if operation is None else str(operation),

@@ -44,7 +44,7 @@ def datetime_of(ticks: int) -> datetime:
 
 def parse_ticks(text: object) -> int:
     """Ticks of a .NET-written time; ``MIN_TICKS`` for ``None``, ``""`` or anything unreadable."""
-    if not isinstance(text, str) or not text:
+    if not isinstance(text, str) or not text or text == MIN_TEXT:  # unstamped: the common case
         return MIN_TICKS
     match = _ISO.match(text.strip())
     if match is None:
