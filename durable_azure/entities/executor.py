@@ -242,6 +242,23 @@ class _Batch:
         for item in waiting:
             self.handle(EntityRequest.from_json(item))
 
+    def resume_queue(self) -> None:
+        """Run what a DTFx/DF worker left queued but runnable: the whole queue when unlocked (DF
+        queues past its batch size and suspends itself), else its front requests from the lock owner."""
+        queue = self.scheduler.queue
+        if not queue or (
+            self.scheduler.locked_by is not None and queue[0].get("parent") != self.scheduler.locked_by
+        ):
+            return
+        owner = self.scheduler.locked_by
+        if owner is None:
+            waiting, self.scheduler.queue = queue, []
+        else:
+            count = next((i for i, item in enumerate(queue) if item.get("parent") != owner), len(queue))
+            waiting, self.scheduler.queue = queue[:count], queue[count:]
+        for item in waiting:
+            self.handle(EntityRequest.from_json(item))
+
     def operate(self, request: EntityRequest) -> None:
         if not self.record:
             self._operate(request)
@@ -323,6 +340,7 @@ def run_batch(
     """
     batch = _Batch(fn, entity, scheduler, now)
     batch.record = record
+    batch.resume_queue()
     now_ticks = ticks_of(now)
     # ids already applied: earlier unconfirmed batches, this batch, and requests from instances
     applied_ids: set[str] = set().union(*scheduler.unconfirmed)

@@ -173,3 +173,26 @@ async def test_send_signal_hides_a_scheduled_signal_until_its_time() -> None:
     (_, scheduled, delay), (_, plain, no_delay) = sent
     assert scheduled.name.startswith("op@") and 85 < delay <= 90  # type: ignore[attr-defined]
     assert plain.name == "op" and no_delay == 0.0  # type: ignore[attr-defined]
+
+
+def test_a_queue_a_df_worker_left_unlocked_is_run_first() -> None:
+    # DF queues requests past its batch size, suspends itself and sends "continue"
+    left = {
+        "exists": True,
+        "state": "1",
+        "queue": [signal_request_json("add", 2), signal_request_json("add", 3)],
+        "suspended": True,
+        "sorter": {},
+    }
+    scheduler = SchedulerState.from_json(json.dumps(left))
+    result = run_batch(counter, COUNTER, scheduler, [EventRaised(name="continue", timestamp=NOW)], NOW)
+    assert result.operations == 2 and state(scheduler) == 6 and scheduler.queue == []
+    assert "suspended" not in json.loads(scheduler.to_json())
+
+
+def test_queued_requests_of_the_lock_owner_at_the_front_run_while_locked() -> None:
+    mine = EntityRequest("add", "5", parent="o", parent_execution="e").to_json()
+    other = signal_request_json("add", 100)
+    scheduler = SchedulerState(exists=True, state="0", queue=[mine, other], locked_by="o")
+    result = run_batch(counter, COUNTER, scheduler, [], NOW)
+    assert result.operations == 1 and state(scheduler) == 5 and scheduler.queue == [other]
