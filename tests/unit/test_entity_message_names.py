@@ -196,3 +196,22 @@ def test_queued_requests_of_the_lock_owner_at_the_front_run_while_locked() -> No
     scheduler = SchedulerState(exists=True, state="0", queue=[mine, other], locked_by="o")
     result = run_batch(counter, COUNTER, scheduler, [], NOW)
     assert result.operations == 1 and state(scheduler) == 5 and scheduler.queue == [other]
+
+
+def test_state_and_requests_written_before_the_dtfx_format_still_read() -> None:
+    old = {
+        "exists": True,
+        "state": "1",
+        "queue": [{"op": "add", "id": "q1", "input": "2", "signal": True, "sender": "@audit@x"}],
+        "lockedBy": "o",
+        "unconfirmed": [["a"]],
+        "fromInstances": {"b": NOW.isoformat()},
+    }
+    scheduler = SchedulerState.from_json(json.dumps(old))
+    assert scheduler.unconfirmed == [["a"]] and "b" in scheduler.from_instances
+    queued = EntityRequest.from_json(scheduler.queue[0])
+    assert queued.parent == "@audit@x" and queued.extra is None  # ``sender`` became DTFx's parent
+    run_batch(counter, COUNTER, scheduler, [event("release", {"parent": "o", "id": "L"})], NOW)
+    assert state(scheduler) == 3
+    written = json.loads(scheduler.to_json())
+    assert list(written)[:2] == ["exists", "state"] and "sorter" in written
