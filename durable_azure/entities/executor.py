@@ -26,6 +26,7 @@ from typing import Any
 from ..errors import FunctionNotFoundError
 from ..orchestration import serialization
 from ..orchestration.entity_id import EntityId
+from ..orchestration.entity_request import LOCK_ACQUIRED
 from ..orchestration.entity_sorter import MessageSorter
 from ..orchestration.history import EventRaised
 from ..orchestration.net_time import datetime_of, parse_ticks, ticks_of
@@ -41,7 +42,6 @@ from .messages import (
 
 log = logging.getLogger(__name__)
 
-LOCK_ACQUIRED = "Lock Acquisition Completed"
 DELETE_OPERATION = "delete"
 MAX_UNCONFIRMED_BATCHES = 100
 RESEND_WINDOW = timedelta(minutes=15)  # well past lease expiry plus visibility timeouts
@@ -232,7 +232,8 @@ class _Batch:
             )
             self.result.outgoing.append(Outgoing(request.lockset[request.position + 1], None, event))
         else:
-            self.respond(request, serialization.dumps({"result": serialization.dumps(LOCK_ACQUIRED)}) or "")
+            # as DTFx's SendLockResponseMessage: the plain string, which the receiver ignores
+            self.respond(request, serialization.dumps({"result": LOCK_ACQUIRED}) or "")
 
     def release(self, owner: str | None) -> None:
         if owner is None or self.scheduler.locked_by != owner:

@@ -22,6 +22,9 @@ from typing import Any
 from . import serialization
 from .net_time import MIN_TICKS, format_ticks, parse_ticks
 
+#: The result of a lock response (DTFx ``ResponseMessage.LockAcquisitionCompletion``), a plain string.
+LOCK_ACQUIRED = "Lock Acquisition Completed"
+
 _KNOWN = frozenset(
     (
         "op",

@@ -25,6 +25,7 @@ from ..errors import (
 )
 from . import serialization
 from .context import DurableOrchestrationContext
+from .entity_request import LOCK_ACQUIRED
 from .history import (
     EventRaised,
     EventSent,
@@ -365,7 +366,11 @@ class _Replay:
             )
             task._fail(EntityOperationFailedError(task.name, failure))
             return
-        task._complete_with_json(response.get("result"))
+        result = response.get("result")
+        if result == LOCK_ACQUIRED:  # DTFx and DF write the lock answer as a plain string, not JSON
+            task._complete_with(result)
+            return
+        task._complete_with_json(result)
 
     def _on_terminated(self, event: ExecutionTerminated) -> None:
         if self.generator is not None:

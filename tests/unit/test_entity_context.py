@@ -28,6 +28,7 @@ import durable_azure as df  # noqa: E402
 from durable_azure.entities.context import DurableEntityContext, OperationSnapshot  # noqa: E402
 from durable_azure.entities.executor import LOCK_ACQUIRED  # noqa: E402
 from durable_azure.orchestration.history import (  # noqa: E402
+    EventRaised,
     EventSent,
     ExecutionCompleted,
     OrchestrationStatus,
@@ -235,6 +236,16 @@ def output(result: Any) -> Any:
 
 
 class TestOrchestrationLocks:
+    def test_a_plain_lock_answer_as_dtfx_writes_it_acquires_the_lock(self) -> None:
+        def orch(ctx: Any) -> Any:
+            with (yield ctx.lock([A])):
+                return ctx.is_locked
+
+        eps = Episodes(orch)
+        lock_id = json.loads(sent(eps.start())[0].input or "")["id"]
+        plain = EventRaised(name=lock_id, input=json.dumps({"result": LOCK_ACQUIRED}), timestamp=at(1))
+        assert output(eps.step(plain, timestamp=at(1))) is True
+
     def test_lock_sends_one_request_to_the_lowest_entity_of_the_sorted_set(self) -> None:
         def orch(ctx: Any) -> Any:
             with (yield ctx.lock([C, A, B, A])):
