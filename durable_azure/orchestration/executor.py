@@ -106,6 +106,15 @@ def describe_action(event: HistoryEvent) -> str:
     return type(event).__name__
 
 
+def _request_id(text: str | None) -> str | None:
+    try:
+        data = serialization.loads(text)
+    except Exception:
+        return None
+    value = data.get("id") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def _same_action(recorded: HistoryEvent, asked: HistoryEvent) -> bool:
     if type(recorded) is not type(asked):
         return False
@@ -315,6 +324,8 @@ class _Replay:
         asked = self.state.pending_action(event.event_id)
         if asked is not None and _same_action(event, asked):
             self.state.match_action(event.event_id)
+            if isinstance(event, EventSent) and isinstance(asked, EventSent) and event.input != asked.input:
+                self._adopt_request_id(event, asked)
             return
         wanted = f"the code now asks for {describe_action(asked)}" if asked else "the code did not ask for it"
         raise NonDeterminismError(
@@ -322,6 +333,13 @@ class _Replay:
             f"at sequence number {event.event_id} history recorded {describe_action(event)}, but {wanted}. "
             + _CAUSES
         )
+
+    def _adopt_request_id(self, recorded: EventSent, asked: EventSent) -> None:
+        """An entity request another engine recorded (Durable Functions draws request ids at random)
+        is answered under the recorded id: the call awaits that one instead of ours."""
+        old, new = _request_id(asked.input), _request_id(recorded.input)
+        if old and new and old != new:
+            self.state.rekey(old, new)
 
     def _on_task_completed(self, event: TaskCompleted | SubOrchestrationInstanceCompleted) -> None:
         task = self.state.take_task(event.task_scheduled_id)

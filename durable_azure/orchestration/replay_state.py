@@ -150,6 +150,15 @@ class ReplayState:
         self._open[key] = task
         return task
 
+    def rekey(self, old: str, new: str) -> None:
+        """The result awaited under ``old`` arrives under ``new`` (an entity request id another
+        engine recorded); a held lock's request id follows."""
+        task = self._open.pop(old, None)
+        if task is not None:
+            self._open[new] = task
+        if self.locks is not None and self.locks.request_id == old:
+            self.locks.request_id = new
+
     def take_task(self, key: int | str) -> AtomicTask | None:
         """Remove and return the task awaiting the result under ``key``, if any."""
         return self._open.pop(key, None) if self._open else None
