@@ -253,3 +253,18 @@ async def test_what_we_write_has_dtfx_shapes(azurite: str, hub_name: str) -> Non
         assert entity_status == {"entityExists": True}
         # the orchestration's stamp is in the entity's sorter
         assert scheduler["sorter"]["ReceivedFromInstance"][status.instance_id]["Last"] == request["Timestamp"]
+
+
+async def test_signal_batching_is_opt_in_and_its_opbatch_is_still_processed(
+    azurite: str, hub_name: str
+) -> None:
+    counter = df.EntityId("Counter", "golden-batch")
+    async with ws.task_hub(azurite, hub_name, app=entity_app.app, worker=False) as hub:
+        batching = df.DurableOrchestrationClient(hub.storage, batch_entity_signals=True)
+        await asyncio.gather(*(batching.signal_entity(counter, "add", n) for n in range(1, 6)))
+        queue = hub.storage.control_queue_for(counter.instance_id).name
+        (message,) = [json.loads(m) for m in await hub.raw.peek(queue)]
+        event = message["TaskMessage"]["Event"]
+        assert event["Name"] == "opbatch" and len(json.loads(event["Input"])) == 5
+        await hub.start_worker(entity_app.app)
+        await wait_value(hub, counter, 15)
