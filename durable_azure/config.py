@@ -77,6 +77,14 @@ class Settings:
     version_match_strategy: str = "CurrentOrOlder"
     #: ``Reject`` or ``Fail``. ``versionFailureStrategy``.
     version_failure_strategy: str = "Reject"
+    #: Seconds: a timer further out is split in history into timers at most this long, as Durable
+    #: Functions does (its ``maximumShortTimerDuration``, 6 days on Azure Storage).
+    maximum_short_timer_duration: float = 6 * 86400.0
+    #: Seconds between the parts of a split timer (DF's ``longRunningTimerIntervalDuration``, 3 days).
+    long_running_timer_interval: float = 3 * 86400.0
+    #: Seconds a timer message is hidden at most (Azure's cap is 7 days); a message further from its
+    #: ``FireAt`` is sent again when it shows up ("re-armed"), as those of unsplit timers are.
+    max_timer_delay: float = 6 * 86400.0
 
     def __post_init__(self) -> None:
         positive = {
@@ -86,6 +94,9 @@ class Settings:
             "lease_renew_interval": self.lease_renew_interval,
             "lease_acquire_interval": self.lease_acquire_interval,
             "max_dequeue_count": self.max_dequeue_count,
+            "maximum_short_timer_duration": self.maximum_short_timer_duration,
+            "long_running_timer_interval": self.long_running_timer_interval,
+            "max_timer_delay": self.max_timer_delay,
         }
         for name, value in positive.items():
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
@@ -106,6 +117,15 @@ class Settings:
             "version_failure_strategy",
             _canonical(self.version_failure_strategy, VERSION_FAILURE_STRATEGIES, "versionFailureStrategy"),
         )
+        if self.long_running_timer_interval > self.maximum_short_timer_duration:
+            raise ValueError(
+                f"Setting long_running_timer_interval ({self.long_running_timer_interval} s) may not exceed "
+                f"maximum_short_timer_duration ({self.maximum_short_timer_duration} s)."
+            )
+        if self.max_timer_delay > 7 * 86400:
+            raise ValueError(
+                f"Setting max_timer_delay ({self.max_timer_delay} s) exceeds Azure's 7-day visibility limit."
+            )
         if self.lease_renew_interval >= self.lease_duration:
             raise ValueError(
                 f"Setting lease_renew_interval ({self.lease_renew_interval} s) must be shorter than "
