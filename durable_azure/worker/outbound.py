@@ -84,7 +84,9 @@ def outbound_messages(
             out.append(Outbound(message(action, instance_id, execution_id), to_work_items=True))
         elif isinstance(action, TimerCreated):
             fired = TimerFired(timer_id=action.event_id, fire_at=action.fire_at, timestamp=now)
-            out.append(Outbound(message(fired, instance_id, execution_id), delay=time_until(action.fire_at, now)))
+            out.append(
+                Outbound(message(fired, instance_id, execution_id), delay=time_until(action.fire_at, now))
+            )
         elif isinstance(action, SubOrchestrationInstanceCreated):
             # The same request always carries the same child execution id, so a start sent again
             # (the episode ran again after a crash) is recognised as a duplicate (worker/starts.py).

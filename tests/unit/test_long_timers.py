@@ -191,7 +191,9 @@ def test_a_long_timer_recorded_as_one_pair_still_completes_when_it_fires(late: t
     past = events(OURS_THIRTY_DAY_TIMER)
     at = FIRE + late
     result = execute(
-        wait_thirty_days, past, [OrchestratorStarted(timestamp=at), TimerFired(timer_id=0, fire_at=FIRE, timestamp=at)]
+        wait_thirty_days,
+        past,
+        [OrchestratorStarted(timestamp=at), TimerFired(timer_id=0, fire_at=FIRE, timestamp=at)],
     )
     assert [(type(a), a.event_id) for a in result.actions] == [(TaskScheduled, 1)]
 
@@ -211,7 +213,10 @@ def test_a_history_with_one_pair_per_long_timer_replays_to_completion() -> None:
     result = execute(
         wait_thirty_days,
         past,
-        [OrchestratorStarted(timestamp=done), TaskCompleted(task_scheduled_id=1, result='"hi"', timestamp=done)],
+        [
+            OrchestratorStarted(timestamp=done),
+            TaskCompleted(task_scheduled_id=1, result='"hi"', timestamp=done),
+        ],
     )
     assert result.actions == []
     assert result.completion is not None and result.completion.status is OrchestrationStatus.Completed
@@ -230,7 +235,9 @@ def test_a_thirty_day_timer_is_recorded_as_pairs_of_at_most_six_days() -> None:
     assert [e.fire_at - T for e in created] == [DAY * d for d in (3, 6, 9, 12, 15, 18, 21, 24, 30)]
     assert [e.timer_id for e in fired] == [e.event_id for e in created]
     starts = [T] + [e.fire_at for e in created[:-1]]
-    assert all(timedelta(0) < c.fire_at - s <= timedelta(days=6) for s, c in zip(starts, created, strict=True))
+    assert all(
+        timedelta(0) < c.fire_at - s <= timedelta(days=6) for s, c in zip(starts, created, strict=True)
+    )
 
 
 def test_a_timer_of_exactly_six_days_is_one_pair() -> None:
@@ -256,7 +263,9 @@ def race(context: DurableOrchestrationContext) -> Generator[Any, Any, Any]:
 
 
 def test_a_long_timer_that_loses_a_race_is_cancelled_and_creates_no_more_parts() -> None:
-    result = run_orchestrator(race, events=[ExternalEvent("Approval", True, after=timedelta(days=4))], start_time=T)
+    result = run_orchestrator(
+        race, events=[ExternalEvent("Approval", True, after=timedelta(days=4))], start_time=T
+    )
     assert result.status == "Completed"
     assert result.output == {"approved": True, "at": (T + 4 * DAY).isoformat()}
     assert [e.fire_at - T for e in result.history if isinstance(e, TimerCreated)] == [3 * DAY, 6 * DAY]
