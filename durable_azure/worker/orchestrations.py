@@ -389,6 +389,14 @@ class OrchestrationDispatcher:
             event = received.message.event
             if isinstance(event, TimerFired):
                 early = early_timer(event.fire_at, now, hold_for_at_most=self._hold_limit)
+                if early is not None:
+                    log.debug(
+                        "timer %d arrived %.3f s before its FireAt: %s",
+                        event.timer_id,
+                        early.seconds,
+                        "held until due" if early.hold else "re-armed",
+                        extra={"instance_id": instance_id, "event": "TimerEarly"},
+                    )
                 if early is not None and early.hold:
                     intake.held.append((received, early.seconds))
                     continue
