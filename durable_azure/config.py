@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import socket
@@ -10,8 +11,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger(__name__)
+
 DEFAULT_HUB_NAME = "TestHubName"
 DEFAULT_CONNECTION = "UseDevelopmentStorage=true"
+DEFAULT_CONNECTION_NAME = "AzureWebJobsStorage"
 #: host.json ``versionMatchStrategy`` and ``versionFailureStrategy`` values (rules:
 #: :mod:`durable_azure.orchestration.versioning`).
 VERSION_MATCH_STRATEGIES = ("None", "Strict", "CurrentOrOlder")
@@ -44,6 +48,10 @@ class Settings:
     """Everything a worker or client needs; defaults match Durable Functions where it makes sense."""
 
     connection_string: str = DEFAULT_CONNECTION
+    #: The app setting ``connection_string`` came from: ``storageProvider.connectionName`` (or
+    #: ``connectionStringName``) in host.json, else ``AzureWebJobsStorage``. Hosted in Azure, the
+    #: work-item queue trigger listens with this connection.
+    connection_name: str = DEFAULT_CONNECTION_NAME
     hub_name: str = DEFAULT_HUB_NAME
     partition_count: int = 4
     control_queue_batch_size: int = 32
@@ -204,10 +212,24 @@ def load_settings(app_dir: str | Path = ".", **overrides: Any) -> Settings:
         if "routePrefix" in extensions.get("http", {}):
             values["route_prefix"] = str(extensions["http"]["routePrefix"])
     connection_name = str(
-        provider.get("connectionName") or provider.get("connectionStringName") or "AzureWebJobsStorage"
+        provider.get("connectionName") or provider.get("connectionStringName") or DEFAULT_CONNECTION_NAME
     )
-    if env.get(connection_name):
-        values["connection_string"] = env[connection_name]
+    values["connection_name"] = connection_name
+    # As the Functions host resolves a connection name: the setting itself, else AzureWebJobs<name>.
+    for key in (connection_name, f"AzureWebJobs{connection_name}"):
+        if env.get(key):
+            values["connection_string"] = env[key]
+            break
+    else:
+        if connection_name != DEFAULT_CONNECTION_NAME and "connection_string" not in overrides:
+            log.warning(
+                "host.json names the task hub's storage connection %r, but neither app setting %r nor %r "
+                "is set: using %s",
+                connection_name,
+                connection_name,
+                f"AzureWebJobs{connection_name}",
+                DEFAULT_CONNECTION,
+            )
     if "DURABLE_AZURE_HUB" in env:
         values["hub_name"] = env["DURABLE_AZURE_HUB"]
     if "WEBSITE_SITE_NAME" in env and "hub_name" not in values:
