@@ -156,8 +156,9 @@ def test_each_episode_asks_for_exactly_what_durable_functions_recorded(
 
 
 def test_a_last_part_taken_in_before_the_final_time_adds_a_part_as_durable_functions_does() -> None:
-    """DTFx hides a timer message for FireAt - now truncated to whole seconds, so the last part can
-    be taken in a moment early; LongTimerTask then creates one more part at the final time."""
+    """DTFx takes a timer message in whenever the queue shows it (TaskHubQueue.GetVisibilityDelay
+    hides it for FireAt - now; nothing compares with FireAt on receipt), so the last part can be
+    taken in a moment early; LongTimerTask then creates one more part at the final time."""
     past = events(DF_TEN_DAY_TIMER[:12])
     early = T + 10 * DAY - timedelta(seconds=0.4)
     result = execute(
