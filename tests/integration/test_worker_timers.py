@@ -103,7 +103,8 @@ async def test_a_timer_fires_on_time_after_its_worker_is_killed(
 ) -> None:
     """Kill the worker (SIGKILL) between arming timers and their firing; a new worker takes the
     partitions after the lease expires and fires each timer at or after its FireAt: one that is
-    still early when the new worker receives it (25 s), one the killed worker may have been holding
+    still early when the new worker receives it (32 s: the lease alone keeps the new worker out for
+    up to 15 s), one the killed worker may have been holding
     in-process (8 s)."""
     caplog.set_level(logging.DEBUG, logger=EARLY_LOG)
     settings = {"max_timer_delay": 3}
@@ -112,7 +113,7 @@ async def test_a_timer_fires_on_time_after_its_worker_is_killed(
             first = ws.spawn_worker(hub_name, "timers-a", Path(logs), connection=azurite, **settings)
             try:
                 await ws.wait_ready(first)
-                long_id = await hub.client.start_new("ShortTimer", "restart-long", 25)
+                long_id = await hub.client.start_new("ShortTimer", "restart-long", 32)
                 short_id = await hub.client.start_new("ShortTimer", "restart-short", 8)
 
                 async def both_armed() -> bool:
