@@ -4,8 +4,9 @@ Per owned partition one loop receives up to 32 messages (plus what this process 
 groups them by instance and takes each group in: start messages are matched to their execution
 (:mod:`durable_azure.worker.starts`), duplicates and messages for older executions are dropped,
 timers that arrived before their ``FireAt`` held or re-armed (:mod:`.timers`), completions whose
-scheduling is not durable yet retried later. What is left runs as one episode (:mod:`durable_azure.worker.episode`, which checkpoints it); only then are the
-inbound messages deleted, off the critical path. Every message that is not consumed is retried a
+scheduling is not durable yet retried later. What is left runs as one episode
+(:mod:`durable_azure.worker.episode`, which checkpoints it); only then are the inbound messages
+deleted, off the critical path. Every message that is not consumed is retried a
 bounded number of times or set aside in the poison store (:mod:`durable_azure.worker.settle`).
 """
 
