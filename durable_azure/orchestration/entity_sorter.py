@@ -138,6 +138,22 @@ class MessageSorter:
         request.timestamp = timestamp
         self.last_sent_to_instance[destination] = timestamp
 
+    def adopt_sent(self, destination: str, timestamp: int) -> None:
+        """History recorded the last request to ``destination`` with stamp ``timestamp`` (ticks;
+        ``MIN_TICKS`` when it was sent unstamped, by durable-azure before it stamped requests): the
+        next request names that as its predecessor, or none, instead of the stamp a replay computed
+        for a request that never carried it (the entity would hold the next one back for it)."""
+        table = self.last_sent_to_instance
+        if table is None:
+            if timestamp == MIN_TICKS:
+                return
+            table = self.last_sent_to_instance = {}
+        key = _find(table, destination) or destination
+        if timestamp == MIN_TICKS:
+            table.pop(key, None)
+        else:
+            table[key] = timestamp
+
     # ---- receiving --------------------------------------------------------------------------
     def receive_in_order(self, request: EntityRequest, window: int = REORDER_WINDOW) -> list[EntityRequest]:
         """The requests deliverable now that ``request`` arrived, in order (possibly none: a

@@ -49,6 +49,7 @@ from .history import (
 )
 from .limits import MAX_CUSTOM_STATUS_BYTES
 from .long_timers import TimerLimits
+from .net_time import parse_ticks
 from .replay_state import ReplayState
 from .tasks import AtomicTask, TaskBase, TaskState, TimerTask, WhenAllTask
 
@@ -327,6 +328,7 @@ class _Replay:
             self.state.match_action(event.event_id)
             if isinstance(event, EventSent) and isinstance(asked, EventSent) and event.input != asked.input:
                 self._adopt_request_id(event, asked)
+                self._adopt_stamps(event, asked)
             if isinstance(event, TimerCreated):
                 self.state.timer_recorded(event.event_id, event.fire_at)
             return
@@ -343,6 +345,20 @@ class _Replay:
         old, new = _request_id(asked.input), _request_id(recorded.input)
         if old and new and old != new:
             self.state.rekey(old, new)
+
+    def _adopt_stamps(self, recorded: EventSent, asked: EventSent) -> None:
+        """The orchestration's sorter continues from the stamps history recorded, not the ones this
+        replay computed: none for a request an older durable-azure sent unstamped, Durable Functions'
+        own for one it sent. Otherwise the next request to that entity would name a predecessor the
+        entity never received, and the entity would hold it back."""
+        if asked.name != "op":  # releases carry no stamps
+            return
+        try:
+            data = serialization.loads(recorded.input)
+        except Exception:
+            return
+        if isinstance(data, dict):
+            self.state.entity_sorter.adopt_sent(recorded.instance_id, parse_ticks(data.get("Timestamp")))
 
     def _on_task_completed(self, event: TaskCompleted | SubOrchestrationInstanceCompleted) -> None:
         task = self.state.take_task(event.task_scheduled_id)

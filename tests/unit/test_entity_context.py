@@ -444,3 +444,56 @@ def test_a_history_durable_functions_wrote_is_answered_under_its_request_ids() -
         timestamp=at(2),
     )
     assert output(final) == 41
+
+
+def _as_written_before_stamps(request_json: str | None) -> str:
+    """A request as durable-azure wrote it before DTFx's sorter stamps (``git show 4bfa65c``):
+    ``op``, ``id``, ``input``, ``signal`` or ``lockset``/``pos``, ``parent``, no ``Timestamp``."""
+    data = json.loads(request_json or "")
+    old: dict[str, Any] = {"op": data.get("op"), "id": data["id"], "input": data.get("input")}
+    if "lockset" in data:
+        old.update(parent=data["parent"], parentExecution=data["parentExecution"])
+        old.update(lockset=data["lockset"], pos=data.get("pos", 0))
+    else:
+        old.update(
+            signal=bool(data.get("signal")), parent=data["parent"], parentExecution=data["parentExecution"]
+        )
+    return json.dumps(old, separators=(",", ":"))
+
+
+def test_a_request_after_unstamped_ones_in_history_names_no_predecessor() -> None:
+    """An instance in flight across the upgrade: its history holds the lock request and a call an
+    older durable-azure sent without sorter stamps. The next call to the same entity must not name the
+    stamp the replay computes for them as its ``Predecessor``: the entity never received that stamp
+    and would hold the call back (for the 30-minute reorder window, or for ever), with the
+    orchestration inside its critical section."""
+
+    def orch(ctx: Any) -> Any:
+        with (yield ctx.lock([A])):
+            first = yield ctx.call_entity(A, "get")
+            yield ctx.wait_for_external_event("go")
+            second = yield ctx.call_entity(A, "get")
+        return [first, second]
+
+    eps = Episodes(orch)
+    ((lock,),) = [sent(eps.start())]
+    lock_id = json.loads(lock.input or "")["id"]
+    old_lock_answer = '{"result":"\\"Lock Acquisition Completed\\""}'  # JSON-encoded, as it was
+    ((call,),) = [
+        sent(eps.step(EventRaised(name=lock_id, input=old_lock_answer, timestamp=at(1)), timestamp=at(1)))
+    ]
+    call_id = json.loads(call.input or "")["id"]
+    eps.step(entity_response(call_id, 1), timestamp=at(2))
+    eps.history = [
+        replace(e, input=_as_written_before_stamps(e.input))
+        if isinstance(e, EventSent) and e.name == "op"
+        else e
+        for e in eps.history
+    ]
+    after = eps.step(event_raised("go", None), timestamp=at(3))
+    ((next_call,),) = [sent(after)]
+    request = json.loads(next_call.input or "")
+    assert request["op"] == "get"
+    assert request["Predecessor"] == "0001-01-01T00:00:00", request
+    final = eps.step(entity_response(request["id"], 2), timestamp=at(4))
+    assert output(final) == [1, 2]
