@@ -61,12 +61,24 @@ class ReceiveBuffer:
         )
 
 
+def _identity(instance_id: str) -> str:
+    """What makes two instance ids the same sender or destination: an entity's name ignoring case,
+    its key and an orchestration's id exactly. (DTFx's dictionaries ignore case altogether while in
+    memory, so an orchestration calling keys ``K`` and ``k`` gives the second request a predecessor
+    that entity never received, and the entity holds it back; once deserialized they are ordinal.)"""
+    if instance_id.startswith("@"):
+        name, at, key = instance_id[1:].partition("@")
+        if at:
+            return f"@{name.casefold()}@{key}"
+    return instance_id
+
+
 def _find(table: dict[str, Any], key: str) -> str | None:
-    """The key of ``table`` equal to ``key`` ignoring case (DTFx's ``OrdinalIgnoreCase`` dictionaries)."""
+    """The key of ``table`` naming the same instance as ``key`` (:func:`_identity`)."""
     if key in table:
         return key
-    folded = key.casefold()
-    return next((k for k in table if k.casefold() == folded), None)
+    wanted = _identity(key)
+    return next((k for k in table if _identity(k) == wanted), None)
 
 
 @dataclass

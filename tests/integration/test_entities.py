@@ -119,6 +119,23 @@ async def test_entity_names_are_case_insensitive(azurite: str, hub_name: str) ->
         await wait_state(hub.client, df.EntityId("Counter", "k"), 2)
 
 
+async def test_entity_keys_differing_only_in_case_are_separate_entities_to_one_orchestration(
+    azurite: str, hub_name: str
+) -> None:
+    """Keys are case-sensitive: an orchestration that calls @account@K and then @account@k (here
+    inside a critical section over both) must not stamp the second call with the first one's stamp
+    as its ``Predecessor``: @account@k never received that request and held the call back, and the
+    orchestration hung holding both locks."""
+    async with entity_hub(azurite, hub_name) as hub:
+        await hub.client.signal_entity(df.EntityId("Account", "K"), "deposit", 30)
+        await wait_state(hub.client, df.EntityId("Account", "K"), {"balance": 30})
+        status = await run_orchestration(hub, "transfer", {"from": "K", "to": "k", "amount": 10}, timeout=20)
+        assert status.runtime_status is S.Completed, status
+        assert status.output == 10
+        await wait_state(hub.client, df.EntityId("Account", "K"), {"balance": 20})
+        await wait_state(hub.client, df.EntityId("Account", "k"), {"balance": 10})
+
+
 async def test_signals_from_an_orchestration(azurite: str, hub_name: str) -> None:
     async with entity_hub(azurite, hub_name) as hub:
         status = await run_orchestration(hub, "signal_from_orchestration", {"key": "o", "times": 5})

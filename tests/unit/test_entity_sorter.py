@@ -166,11 +166,14 @@ def test_sorter_json_uses_dtfx_names_and_round_trips() -> None:
     }
 
 
-def test_sender_lookups_ignore_case_as_dtfx_dictionaries_do() -> None:
+def test_sender_lookups_ignore_the_case_of_entity_names_not_keys() -> None:
     sorter = MessageSorter()
     first = send("A", "@counter@X", "1", sorter, NOW)
-    second = send("A", "@COUNTER@x", "2", sorter, NOW)
+    second = send("A", "@COUNTER@X", "2", sorter, NOW)
     assert second.predecessor == first.timestamp and len(sorter.last_sent_to_instance or {}) == 1
+    # keys are case-sensitive: @counter@x is another entity, which never received the first two
+    other = send("A", "@counter@x", "3", sorter, NOW)
+    assert other.predecessor == 0 and len(sorter.last_sent_to_instance or {}) == 2
 
 
 def test_net_time_format_matches_newtonsoft_and_round_trip_o() -> None:
