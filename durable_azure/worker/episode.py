@@ -31,7 +31,7 @@ from ..orchestration.history import (
 from ..orchestration.serialization import dumps
 from ..orchestration.versioning import VersionPolicy
 from ..registry import DurableRegistry
-from ..storage.instance_table import InstanceUpdate
+from ..storage.instance_table import InstanceUpdate, RowState, status_output
 from ..storage.payloads import table_property_too_large
 from ..storage.status_rows import write_status_row
 from ..storage.taskhub import TaskHubStorage
@@ -333,7 +333,12 @@ def status_update(
     changed = False
     if new_execution:
         update = replace(execution_update(started, update), custom_status=custom_status or "null")
-        if client_started and started.input and table_property_too_large(started.input):
+        if (
+            client_started
+            and started.input
+            and table_property_too_large(started.input)
+            and not _row_lacks_input_url(state.row, started)
+        ):
             # the client's start already stored it (as a blob); do not upload it twice
             update = replace(update, input=None)
         changed = True
@@ -353,10 +358,18 @@ def status_update(
                 "event": "ExecutionCompleted",
             },
         )
-        update = replace(update, status=completion.status, output=completion.output, completed_time=now)
+        output = status_output(completion.output, completion.failure)
+        update = replace(update, status=completion.status, output=output, completed_time=now)
         changed = True
     if custom_status != state.custom_status or (new_execution and custom_status):
         update, changed = replace(update, custom_status=custom_status or "null"), True
     if changed:
         update = replace(update, last_updated_time=now, execution_id=started.execution_id)
     return update
+
+
+def _row_lacks_input_url(row: RowState | None, started: ExecutionStarted) -> bool:
+    """True when this start's row holds its large input only as ``InputBlobName`` (DTFx's client,
+    §3.3): the first checkpoint then writes ``Input`` as a blob URL, as a DTFx worker does, so
+    readers that know only the URL form see it."""
+    return row is not None and row.execution_id == started.execution_id and row.input_blob_name is not None
