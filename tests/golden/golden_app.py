@@ -1,0 +1,60 @@
+"""The orchestrations the golden fixtures were "written by": the worker runs them from DTFx's rows."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+import durable_azure as df
+
+app = df.DFApp()
+
+_lock = threading.Lock()
+calls: Counter[str] = Counter()
+"""Activity invocations by ``name:input`` (in this process)."""
+
+
+@app.activity_trigger(input_name="city")
+def GoldenSay(city: str) -> str:
+    with _lock:
+        calls[f"GoldenSay:{city}"] += 1
+    return f"Hello {city}!"
+
+
+@app.activity_trigger(input_name="text")
+def GoldenReverseText(text: str) -> str:
+    return text[::-1]
+
+
+@app.orchestration_trigger(context_name="context")
+def GoldenHello(context: df.DurableOrchestrationContext) -> Any:
+    greetings = []
+    for city in context.get_input():
+        greetings.append((yield context.call_activity("GoldenSay", city)))
+    return greetings
+
+
+@app.orchestration_trigger(context_name="context")
+def GoldenTimer(context: df.DurableOrchestrationContext) -> Any:
+    fire_at = context.current_utc_datetime + timedelta(seconds=context.get_input())
+    yield context.create_timer(fire_at)
+    return f"timer fired at {fire_at.isoformat()}"
+
+
+@app.orchestration_trigger(context_name="context")
+def GoldenReverse(context: df.DurableOrchestrationContext) -> Any:
+    return (yield context.call_activity("GoldenReverseText", context.get_input()))
+
+
+@app.orchestration_trigger(context_name="context")
+def GoldenLength(context: df.DurableOrchestrationContext) -> Any:
+    return len(context.get_input())
+    yield  # a generator, as orchestrators are
+
+
+@app.orchestration_trigger(context_name="context")
+def GoldenFail(context: df.DurableOrchestrationContext) -> Any:
+    yield context.call_activity("GoldenSay", "failing")
+    raise ValueError(f"The order {context.get_input()!r} has no lines.")
