@@ -228,6 +228,13 @@ def check_history_row(row: dict[str, tuple[str, Any]], *, index: int, execution_
     for column, edm in always.items():
         _require(column in row, where, f"{event_type} row lacks {column}")
     allowed = {**HISTORY_BASE, **always, **optional}
+    reason = str(row.get("Reason", (S, ""))[1])
+    if reason.startswith("Rewound: "):
+        # RewindHistoryAsync replaces the row with EventType GenericEvent and this Reason, keeping the
+        # rest of the original row (a SubOrchestrationInstanceCreated row only gains the Reason)
+        was = reason.removeprefix("Rewound: ")
+        _require(was in EVENT_COLUMNS, where, f"Reason names no event type: {reason!r}")
+        allowed = {**allowed, **EVENT_COLUMNS[was][0], **EVENT_COLUMNS[was][1], "Reason": S}
     for column, (edm, value) in row.items():
         if column in ("Timestamp", "odata.etag"):
             continue  # service-maintained

@@ -58,3 +58,19 @@ def GoldenLength(context: df.DurableOrchestrationContext) -> Any:
 def GoldenFail(context: df.DurableOrchestrationContext) -> Any:
     yield context.call_activity("GoldenSay", "failing")
     raise ValueError(f"The order {context.get_input()!r} has no lines.")
+
+
+@app.activity_trigger(input_name="key")
+def GoldenBrokenOnce(key: str) -> str:
+    """Fails on its first call for ``key`` (the test then rewinds), succeeds afterwards."""
+    with _lock:
+        calls[f"GoldenBrokenOnce:{key}"] += 1
+        first = calls[f"GoldenBrokenOnce:{key}"] == 1
+    if first:
+        raise RuntimeError(f"{key} is broken once")
+    return f"{key} works"
+
+
+@app.orchestration_trigger(context_name="context")
+def GoldenRewindable(context: df.DurableOrchestrationContext) -> Any:
+    return (yield context.call_activity("GoldenBrokenOnce", context.get_input()))
