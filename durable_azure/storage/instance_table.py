@@ -310,7 +310,9 @@ class InstanceTable:
         """The row's ETag, status and execution id (a point read of three columns), or ``None``."""
         try:
             entity = await self._table.get_entity(
-                escape_partition_key(instance_id), "", select=["RuntimeStatus", "ExecutionId", INPUT_BLOB_NAME]
+                escape_partition_key(instance_id),
+                "",
+                select=["RuntimeStatus", "ExecutionId", INPUT_BLOB_NAME],
             )
         except ResourceNotFoundError:
             return None

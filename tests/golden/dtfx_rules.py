@@ -42,14 +42,30 @@ EVENT_TYPES = [
     "OrchestratorCompleted", "EventSent", "EventRaised", "ContinueAsNew", "GenericEvent", "HistoryState",
     "ExecutionSuspended", "ExecutionResumed", "ExecutionRewound",
 ]  # fmt: skip
-STATUSES = ["Running", "Completed", "ContinuedAsNew", "Failed", "Canceled", "Terminated", "Pending", "Suspended"]
+STATUSES = [
+    "Running",
+    "Completed",
+    "ContinuedAsNew",
+    "Failed",
+    "Canceled",
+    "Terminated",
+    "Pending",
+    "Suspended",
+]
 
 # Columns DTFx moves to a blob over 60 KiB UTF-16 (``VariableSizeEntityProperties``).
 LARGE = ("Name", "Input", "Result", "Output", "Reason", "Details", "Correlation", "FailureDetails", "Tags")
 JSON_KEYS = {
     "OrchestrationInstance": {"InstanceId", "ExecutionId"},
     "ParentInstance": {"Name", "OrchestrationInstance", "TaskScheduleId", "Version"},
-    "FailureDetails": {"ErrorType", "ErrorMessage", "StackTrace", "InnerFailure", "IsNonRetriable", "Properties"},
+    "FailureDetails": {
+        "ErrorType",
+        "ErrorMessage",
+        "StackTrace",
+        "InnerFailure",
+        "IsNonRetriable",
+        "Properties",
+    },
     "ParentTraceContext": {"TraceParent", "TraceState", "Id", "SpanId", "ActivityStartTime"},
 }
 JSON_COLUMNS = ("OrchestrationInstance", "ParentInstance", "FailureDetails", "ParentTraceContext", "Tags")
@@ -67,10 +83,15 @@ _FAILED = ({"TaskScheduledId": I32, "FailureDetails": S}, {"Reason": S, "Details
 # layout has had writes the "always" ones; ClientSpanId, GenerateNewTrace are recent members.
 EVENT_COLUMNS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "ExecutionStarted": (
-        {"OrchestrationInstance": S, "ParentInstance": S, "Tags": S, "ParentTraceContext": S,
-         "GenerateNewTrace": B},
+        {
+            "OrchestrationInstance": S,
+            "ParentInstance": S,
+            "Tags": S,
+            "ParentTraceContext": S,
+            "GenerateNewTrace": B,
+        },
         {"Name": S, "Version": S, "Input": S, "Correlation": S, "ScheduledStartTime": DT, "Generation": I32},
-    ),  # fmt: skip
+    ),
     "ExecutionCompleted": ({"OrchestrationStatus": S, "FailureDetails": S}, {"Result": S}),
     "ContinueAsNew": ({"OrchestrationStatus": S, "FailureDetails": S}, {"Result": S}),
     "ExecutionTerminated": ({}, {"Input": S}),
@@ -103,7 +124,9 @@ INSTANCE_ALWAYS = {"PartitionKey": S, "RowKey": S, "Name": S, "RuntimeStatus": S
                    "LastUpdatedTime": DT, "ExecutionId": S, "Generation": I32, "TaskHubName": S, "Tags": S}  # fmt: skip
 INSTANCE_OPTIONAL = {"Version": S, "Input": S, "Output": S, "CustomStatus": S, "CompletedTime": DT,
                      "ScheduledStartTime": DT, "InputBlobName": S, "TagsBlobName": S}  # fmt: skip
-FAILURE_TEXT = re.compile(r"^[^\s\"{\[][^:\n]*: ", re.S)  # FailureDetails.ToString(): "{ErrorType}: {ErrorMessage}"
+FAILURE_TEXT = re.compile(
+    r"^[^\s\"{\[][^:\n]*: ", re.S
+)  # FailureDetails.ToString(): "{ErrorType}: {ErrorMessage}"
 
 # ------------------------------------------------------------------------------------------- Queues
 
@@ -147,7 +170,10 @@ def typed_entity(entity: Any) -> dict[str, tuple[str, Any]]:
     out: dict[str, tuple[str, Any]] = {}
     for key, value in dict(entity).items():
         if isinstance(value, EntityProperty):
-            out[key] = (str(value.edm_type.value if hasattr(value.edm_type, "value") else value.edm_type), value.value)
+            out[key] = (
+                str(value.edm_type.value if hasattr(value.edm_type, "value") else value.edm_type),
+                value.value,
+            )
         elif isinstance(value, bool):
             out[key] = (B, value)
         elif isinstance(value, int):
@@ -210,7 +236,11 @@ def _check_json_column(where: str, column: str, value: str) -> None:
         )
         return
     _require(isinstance(data, dict), where, f"{column} is not a JSON object")
-    _require(set(data) == JSON_KEYS[column], where, f"{column} has keys {sorted(data)}, DTFx writes {sorted(JSON_KEYS[column])}")
+    _require(
+        set(data) == JSON_KEYS[column],
+        where,
+        f"{column} has keys {sorted(data)}, DTFx writes {sorted(JSON_KEYS[column])}",
+    )
 
 
 def check_history_row(row: dict[str, tuple[str, Any]], *, index: int, execution_id: str) -> str:
@@ -225,7 +255,7 @@ def check_history_row(row: dict[str, tuple[str, Any]], *, index: int, execution_
     event_type = row["EventType"][1]
     _require(event_type in EVENT_COLUMNS, where, f"EventType {event_type!r} is not a DTFx event name")
     always, optional = EVENT_COLUMNS[event_type]
-    for column, edm in always.items():
+    for column in always:
         _require(column in row, where, f"{event_type} row lacks {column}")
     allowed = {**HISTORY_BASE, **always, **optional}
     reason = str(row.get("Reason", (S, ""))[1])
@@ -241,9 +271,13 @@ def check_history_row(row: dict[str, tuple[str, Any]], *, index: int, execution_
         if column.endswith("BlobName"):
             prop = column[: -len("BlobName")]
             _require(prop in LARGE, where, f"{column}: {prop} is not a column DTFx offloads")
-            _require(edm == S and row.get(prop, (S, None))[1] == "", where, f"{column} set but {prop} is not ''")
+            _require(
+                edm == S and row.get(prop, (S, None))[1] == "", where, f"{column} set but {prop} is not ''"
+            )
             pattern = rf"^{re.escape(row['PartitionKey'][1])}/history-{key}-{event_type}-[0-9A-F]{{8}}-{prop}\.json\.gz$"
-            _require(re.match(pattern, value) is not None, where, f"{column} {value!r} is not DTFx's blob name")
+            _require(
+                re.match(pattern, value) is not None, where, f"{column} {value!r} is not DTFx's blob name"
+            )
             continue
         _require(column in allowed, where, f"unexpected column {column} in a {event_type} row")
         _require(edm == allowed[column], where, f"{column} is {edm}, DTFx writes {allowed[column]}")
@@ -288,9 +322,9 @@ def check_history(rows: list[dict[str, tuple[str, Any]]]) -> list[str]:
 def check_instance_row(row: dict[str, tuple[str, Any]], *, blob_endpoint: str | None = None) -> str:
     """An Instances row; returns its RuntimeStatus."""
     where = f"Instances row {row.get('PartitionKey', (S, '?'))[1]!r}"
-    for column, edm in INSTANCE_ALWAYS.items():
+    for column in INSTANCE_ALWAYS:
         _require(column in row, where, f"missing {column}")
-    for column, (edm, value) in row.items():
+    for column, (edm, _value) in row.items():
         if column in ("Timestamp", "odata.etag"):
             continue
         allowed = {**INSTANCE_ALWAYS, **INSTANCE_OPTIONAL}
@@ -304,17 +338,27 @@ def check_instance_row(row: dict[str, tuple[str, Any]], *, blob_endpoint: str | 
     if not (tags == "" and "TagsBlobName" in row):
         _check_json_column(where, "Tags", tags)
     if status == "Pending":
-        _require("CompletedTime" not in row or row["CompletedTime"][1] is None, where, "Pending with CompletedTime")
+        _require(
+            "CompletedTime" not in row or row["CompletedTime"][1] is None, where, "Pending with CompletedTime"
+        )
     if status in ("Completed", "Failed", "Terminated"):
         _require("CompletedTime" in row, where, f"{status} without CompletedTime")
     if status != "Pending":
         _require("CustomStatus" in row, where, "no CustomStatus after a checkpoint (DTFx writes 'null')")
     if "InputBlobName" in row:
-        _require(row.get("Input", (S, ""))[1] == "" or _is_url(row["Input"][1]), where, "InputBlobName with an inline Input")
+        _require(
+            row.get("Input", (S, ""))[1] == "" or _is_url(row["Input"][1]),
+            where,
+            "InputBlobName with an inline Input",
+        )
     for column in ("Input", "Output"):
         value = row.get(column, (S, None))[1]
         if _is_url(value) and blob_endpoint is not None:
-            _require(value.startswith(blob_endpoint.rstrip("/") + "/"), where, f"{column} URL is not on the blob endpoint")
+            _require(
+                value.startswith(blob_endpoint.rstrip("/") + "/"),
+                where,
+                f"{column} URL is not on the blob endpoint",
+            )
             _require("-largemessages/" in value, where, f"{column} URL is not in {{hub}}-largemessages")
     return str(status)
 
@@ -322,7 +366,11 @@ def check_instance_row(row: dict[str, tuple[str, Any]], *, blob_endpoint: str | 
 def check_failed_output(row: dict[str, tuple[str, Any]], error_type: str, error_message: str) -> None:
     """A Failed row's Output is ``FailureDetails.ToString()``: plain ``{ErrorType}: {ErrorMessage}``."""
     output = row["Output"][1]
-    _require(output == f"{error_type}: {error_message}", "Instances Output", f"{output!r} is not FailureDetails.ToString()")
+    _require(
+        output == f"{error_type}: {error_message}",
+        "Instances Output",
+        f"{output!r} is not FailureDetails.ToString()",
+    )
     _require(FAILURE_TEXT.match(output) is not None, "Instances Output", "not in 'Type: message' form")
 
 
@@ -360,34 +408,74 @@ def check_message(body: str, *, queue: str, hub: str, partitions: int = 4) -> di
         blob = data.get("CompressedBlobName")
         _require(isinstance(blob, str) and re.match(r"^.+/message-[0-9a-f]{32}-[A-Za-z]+\.json\.gz$", blob) is not None,
                  "wrapper", f"CompressedBlobName {blob!r} is not DTFx's large-message blob name")  # fmt: skip
-        _require("Episode" not in data and "Sender" not in data, "wrapper", "a wrapper carries no Episode or Sender")
+        _require(
+            "Episode" not in data and "Sender" not in data,
+            "wrapper",
+            "a wrapper carries no Episode or Sender",
+        )
         return data
     _require(task["$type"] == "DurableTask.Core.TaskMessage", "message", "TaskMessage $type")
     event = task["Event"]
     name = str(event["$type"]).removeprefix("DurableTask.Core.History.")
     event_type = name if name == "GenericEvent" else name.removesuffix("Event")
-    _require(event_type in EVENT_MEMBERS, "message", f"event class {event['$type']!r} is not one a queue carries")
-    _require(event["EventType"] == EVENT_TYPES.index(event_type), "message", "EventType is not the enum's integer")
+    _require(
+        event_type in EVENT_MEMBERS, "message", f"event class {event['$type']!r} is not one a queue carries"
+    )
+    _require(
+        event["EventType"] == EVENT_TYPES.index(event_type), "message", "EventType is not the enum's integer"
+    )
     for member in (*EVENT_MEMBERS[event_type], "EventId", "IsPlayed", "Timestamp"):
         _require(member in event, "message", f"{event_type} lacks {member} (Newtonsoft writes every member)")
     _require(ISO_UTC.match(event["Timestamp"]) is not None, "message", f"Timestamp {event['Timestamp']!r}")
     instance = task["OrchestrationInstance"]
-    _require(instance["$type"] == "DurableTask.Core.OrchestrationInstance", "message", "OrchestrationInstance $type")
+    _require(
+        instance["$type"] == "DurableTask.Core.OrchestrationInstance",
+        "message",
+        "OrchestrationInstance $type",
+    )
     _require(bool(instance.get("InstanceId")), "message", "no target InstanceId")
     execution_id = instance.get("ExecutionId")
-    _require(execution_id is None or HEX32.match(execution_id) is not None, "message", "ExecutionId is not 32 hex")
+    _require(
+        execution_id is None or HEX32.match(execution_id) is not None, "message", "ExecutionId is not 32 hex"
+    )
     if event_type == "ExecutionStarted":
-        _require(execution_id is not None and isinstance(event.get("Generation"), int), "message", "a start needs ExecutionId and Generation")
+        _require(
+            execution_id is not None and isinstance(event.get("Generation"), int),
+            "message",
+            "a start needs ExecutionId and Generation",
+        )
     sender = data.get("Sender")
-    _require(isinstance(sender, dict) and set(sender) == {"InstanceId", "ExecutionId"}, "message", "Sender must be {InstanceId, ExecutionId}")
+    _require(
+        isinstance(sender, dict) and set(sender) == {"InstanceId", "ExecutionId"},
+        "message",
+        "Sender must be {InstanceId, ExecutionId}",
+    )
     if "Episode" in data:
-        _require(isinstance(data["Episode"], int) and data["Episode"] >= 1, "message", "Episode is not a positive int")
-    if event_type in CLIENT_EVENTS or (event_type == "ExecutionStarted" and event.get("ParentInstance") is None):
+        _require(
+            isinstance(data["Episode"], int) and data["Episode"] >= 1,
+            "message",
+            "Episode is not a positive int",
+        )
+    if event_type in CLIENT_EVENTS or (
+        event_type == "ExecutionStarted" and event.get("ParentInstance") is None
+    ):
         _require("Episode" not in data, "message", f"a client's {event_type} carries no Episode")
     elif event_type in ("TaskScheduled", "TaskCompleted", "TaskFailed", "TimerFired"):
-        _require("Episode" in data and sender["InstanceId"] == instance["InstanceId"], "message", f"{event_type} needs Episode and Sender = the orchestration")
-    expected = f"{hub.lower()}-workitems" if event_type == "TaskScheduled" else control_queue(hub, instance["InstanceId"], partitions)
-    _require(queue == expected, "message", f"{event_type} for {instance['InstanceId']!r} belongs on {expected}, not {queue}")
+        _require(
+            "Episode" in data and sender["InstanceId"] == instance["InstanceId"],
+            "message",
+            f"{event_type} needs Episode and Sender = the orchestration",
+        )
+    expected = (
+        f"{hub.lower()}-workitems"
+        if event_type == "TaskScheduled"
+        else control_queue(hub, instance["InstanceId"], partitions)
+    )
+    _require(
+        queue == expected,
+        "message",
+        f"{event_type} for {instance['InstanceId']!r} belongs on {expected}, not {queue}",
+    )
     return data
 
 

@@ -14,9 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError
-
 import dtfx_rules as rules
+from azure.core.exceptions import ResourceExistsError
 
 HERE = Path(__file__).resolve().parent
 

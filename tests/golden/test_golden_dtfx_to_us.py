@@ -48,12 +48,13 @@ def _same_row(ours: dict[str, Any], fixture_row: dict[str, Any]) -> None:
             assert ours[column][1] == value, f"{column} of row {fixture_row['RowKey']} was rewritten"
 
 
-
 @pytest.mark.parametrize(
     "name",
     ["history_activity_result_waiting.json", "history_pending_timer.json", "history_large_payloads.json"],
 )
-async def test_a_dtfx_instance_in_flight_completes_under_our_worker(azurite: str, hub_name: str, name: str) -> None:
+async def test_a_dtfx_instance_in_flight_completes_under_our_worker(
+    azurite: str, hub_name: str, name: str
+) -> None:
     async with ws.task_hub(azurite, hub_name, worker=False) as hub:
         fixture = await _load(hub, name)
         instance_id = fixture["instance_id"]
@@ -71,7 +72,10 @@ async def test_a_dtfx_instance_in_flight_completes_under_our_worker(azurite: str
         assert sum(t == "ExecutionStarted" for t in types) == 1
         for ours, theirs in zip(history, fixture["history"][:-1], strict=False):
             _same_row(ours, theirs)  # DTFx's rows are kept, not rewritten
-        assert rules.check_instance_row(row, blob_endpoint=gf._values(hub.name, _endpoint(hub))["$BLOBS"]) == "Completed"
+        assert (
+            rules.check_instance_row(row, blob_endpoint=gf._values(hub.name, _endpoint(hub))["$BLOBS"])
+            == "Completed"
+        )
         assert row["Tags"][1] == fixture["instance"]["Tags"]  # tags survive our checkpoints
         assert row["ExecutionId"][1] == fixture["instance"]["ExecutionId"]
 
@@ -88,10 +92,14 @@ async def test_the_large_payload_instance_keeps_dtfx_blob_conventions(azurite: s
         assert status.runtime_status is S.Completed
         history, row = await _rows(hub, fixture["instance_id"])
         completed = next(r for r in history if r["EventType"][1] == "ExecutionCompleted")
-        assert completed["Result"][1] == "" and completed["ResultBlobName"][1].startswith("golden-large/history-")
+        assert completed["Result"][1] == "" and completed["ResultBlobName"][1].startswith(
+            "golden-large/history-"
+        )
         task_completed = next(r for r in history if r["EventType"][1] == "TaskCompleted")
         assert "ResultBlobName" in task_completed  # the large activity result read from the message blob
-        assert row["Output"][1].startswith(_endpoint(hub) + f"/{hub.name.lower()}-largemessages/golden-large/")
+        assert row["Output"][1].startswith(
+            _endpoint(hub) + f"/{hub.name.lower()}-largemessages/golden-large/"
+        )
         with_input = await hub.client.get_status(fixture["instance_id"], show_input=True)
         assert with_input.input_ == gf.BIG  # the Instances Input URL DTFx wrote, read back
 
@@ -103,7 +111,9 @@ async def test_a_dtfx_pending_start_with_input_blob_name_is_read_and_run(azurite
         pending = await hub.client.get_status(instance_id, show_input=True)
         assert pending.runtime_status is S.Pending
         assert pending.input_ == gf.MID  # read through InputBlobName (Input is '')
-        (listed,), _ = await hub.storage.instances.query(fetch_input=True, instance_id_prefix="golden-pending")
+        (listed,), _ = await hub.storage.instances.query(
+            fetch_input=True, instance_id_prefix="golden-pending"
+        )
         assert listed.input == f'"{gf.MID}"' and listed.tags == {"source": "dtfx-client"}
 
         await hub.start_worker(golden_app.app)

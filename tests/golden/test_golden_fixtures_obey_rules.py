@@ -10,12 +10,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import dtfx_rules as rules  # noqa: E402
-import golden_fixtures as gf  # noqa: E402
+import dtfx_rules as rules
+import golden_fixtures as gf
 
-from durable_azure.orchestration.history import ExecutionStarted, TaskCompleted, TimerFired  # noqa: E402
-from durable_azure.storage.messages import decode_message  # noqa: E402
-from durable_azure.storage.naming import dotnet_utf8, fnv1a_32, partition_index  # noqa: E402
+from durable_azure.orchestration.history import ExecutionStarted, TaskCompleted, TimerFired
+from durable_azure.storage.messages import decode_message
+from durable_azure.storage.naming import dotnet_utf8, fnv1a_32, partition_index
 
 HUB = "GoldenHub"
 BLOBS = "http://127.0.0.1:10000/devstoreaccount1"
@@ -57,7 +57,11 @@ def test_fixture_rows_and_messages_obey_the_rules(name: str) -> None:
         rules.check_message(gf.body_of(message), queue=queue, hub=HUB)
     for content in (fixture.get("blobs") or {}).values():
         if isinstance(content, dict):  # a stored large message: the full envelope
-            rules.check_message(gf.body_of({"body_json": content}), queue=rules.control_queue(HUB, fixture["instance_id"]), hub=HUB)
+            rules.check_message(
+                gf.body_of({"body_json": content}),
+                queue=rules.control_queue(HUB, fixture["instance_id"]),
+                hub=HUB,
+            )
 
 
 def test_finished_instance_rows_obey_the_rules() -> None:
@@ -72,7 +76,7 @@ def test_the_rules_reject_what_dtfx_would_not_write() -> None:
     fixture = gf.load("history_activity_result_waiting.json", HUB, BLOBS)
     rows = [rules.fixture_entity(r) for r in fixture["history"]]
     rows[2]["EventId"] = (rules.S, "0")  # an id as a string: .NET's typed getter throws
-    with pytest.raises(rules.RuleError, match="EventId is Edm.String"):
+    with pytest.raises(rules.RuleError, match=r"EventId is Edm\.String"):
         rules.check_history(rows)
     rows = [rules.fixture_entity(r) for r in fixture["history"]]
     rows[1]["RowKey"] = (rules.S, "1")
@@ -80,7 +84,7 @@ def test_the_rules_reject_what_dtfx_would_not_write() -> None:
         rules.check_history(rows)
     failed = rules.fixture_entity(gf.load("instances_finished_rows.json", HUB, BLOBS)["rows"][1])
     failed["Output"] = (rules.S, '"System.InvalidOperationException: boom"')  # JSON-quoted: not DTFx's text
-    with pytest.raises(rules.RuleError, match="not FailureDetails.ToString"):
+    with pytest.raises(rules.RuleError, match=r"not FailureDetails\.ToString"):
         rules.check_failed_output(failed, "System.InvalidOperationException", "boom")
     body = gf.body_of(fixture["messages"][0]).replace('"Episode":1,', "")
     with pytest.raises(rules.RuleError, match="needs Episode"):
@@ -94,7 +98,12 @@ def test_dtfx_test_suite_message_decodes() -> None:
     assert not isinstance(message, str)
     event = message.event
     assert isinstance(event, ExecutionStarted)
-    assert (event.name, event.version, event.input, event.generation) == ("OrchestrationName", "2.0", "input", 0)
+    assert (event.name, event.version, event.input, event.generation) == (
+        "OrchestrationName",
+        "2.0",
+        "input",
+        0,
+    )
     assert event.tags == {"tag1": "tagValue"}  # the dictionary's $type is not a tag
     assert (message.instance_id, message.execution_id) == (instance_id, "aae324dcc8f943e490b37ec5e5bbf9da")
     assert message.episode is None and message.sequence_number == 40
@@ -104,7 +113,11 @@ def test_fixture_messages_decode_to_the_events_dtfx_meant() -> None:
     waiting = gf.load("history_activity_result_waiting.json", HUB, BLOBS)
     message = decode_message(gf.body_of(waiting["messages"][0]))
     assert not isinstance(message, str) and isinstance(message.event, TaskCompleted)
-    assert (message.event.task_scheduled_id, message.event.result, message.episode) == (0, '"Hello Tokyo!"', 1)
+    assert (message.event.task_scheduled_id, message.event.result, message.episode) == (
+        0,
+        '"Hello Tokyo!"',
+        1,
+    )
     assert message.sender_instance_id == "golden-mid-flight"
     timer = decode_message(gf.body_of(gf.load("history_pending_timer.json", HUB, BLOBS)["messages"][0]))
     assert not isinstance(timer, str) and isinstance(timer.event, TimerFired) and timer.event.timer_id == 0

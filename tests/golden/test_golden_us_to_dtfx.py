@@ -60,7 +60,9 @@ async def test_our_rows_in_the_golden_scenarios_obey_the_rules(
         instance_id = await hub.client.start_new(orchestration, None, value)
         quoted = instance_id.replace("'", "''")
         (pending,) = await hub.raw.rows(f"{hub.name}Instances", f"PartitionKey eq '{quoted}'")
-        assert rules.check_instance_row(rules.typed_entity(pending), blob_endpoint=_endpoint(hub)) == "Pending"
+        assert (
+            rules.check_instance_row(rules.typed_entity(pending), blob_endpoint=_endpoint(hub)) == "Pending"
+        )
         assert pending["Tags"] == "null"  # TagsSerializer.Serialize(null)
         await hub.start_worker(golden_app.app)
         status = await hub.client.wait_for_completion(instance_id, timeout=40)
@@ -70,7 +72,10 @@ async def test_our_rows_in_the_golden_scenarios_obey_the_rules(
         assert row["RuntimeStatus"][1] == "Completed" and row["Tags"][1] == "null"
         if orchestration == "GoldenReverse":
             blob_columns = {c for r in history for c in r if c.endswith("BlobName")}
-            assert {"InputBlobName", "ResultBlobName"} <= blob_columns  # checked for DTFx's names by the rules
+            assert {
+                "InputBlobName",
+                "ResultBlobName",
+            } <= blob_columns  # checked for DTFx's names by the rules
             assert row["Output"][1].startswith(_endpoint(hub) + "/")
 
 
@@ -79,7 +84,7 @@ async def test_a_failed_instance_output_is_failure_details_text(azurite: str, hu
         instance_id = await hub.client.start_new("GoldenFail", None, "42")
         status = await hub.client.wait_for_completion(instance_id, timeout=30)
         assert status.runtime_status is S.Failed
-        types, row, history = await _checked(hub, instance_id)
+        _types, row, history = await _checked(hub, instance_id)
         done = next(r for r in history if r["EventType"][1] == "ExecutionCompleted")
         failure = json.loads(done["FailureDetails"][1])
         rules.check_failed_output(row, failure["ErrorType"], failure["ErrorMessage"])
@@ -108,11 +113,15 @@ async def test_rewind_sets_the_row_pending_then_the_worker_finishes_it(azurite: 
         await _checked(hub, instance_id)
 
 
-async def test_tags_of_a_start_are_written_at_start_and_at_its_checkpoint(azurite: str, hub_name: str) -> None:
+async def test_tags_of_a_start_are_written_at_start_and_at_its_checkpoint(
+    azurite: str, hub_name: str
+) -> None:
     async with ws.task_hub(azurite, hub_name, worker=False) as hub:
         tags = {"team": "ops", "ticket": "17"}
         started = [
-            ExecutionStarted(name="GoldenHello", instance_id=i, execution_id=e, input='["Oslo"]', tags=tags, generation=0)
+            ExecutionStarted(
+                name="GoldenHello", instance_id=i, execution_id=e, input='["Oslo"]', tags=tags, generation=0
+            )
             for i, e in (("tagged-row", "a" * 32), ("tagged-no-row", "b" * 32))
         ]
         for event in started:
@@ -141,7 +150,10 @@ async def test_our_queue_messages_obey_the_rules(azurite: str, hub_name: str) ->
         await hub.client.terminate(instance_id, "enough")
         control = rules.control_queue(hub.name, instance_id)
         bodies = await hub.raw.peek(control)
-        kinds = [rules.check_message(b, queue=control, hub=hub.name)["TaskMessage"]["Event"]["EventType"] for b in bodies]
+        kinds = [
+            rules.check_message(b, queue=control, hub=hub.name)["TaskMessage"]["Event"]["EventType"]
+            for b in bodies
+        ]
         assert kinds == [0, 15, 3]
         assert all("Episode" not in json.loads(b) for b in bodies)
         await hub.raw.queues.get_queue_client(control).clear_messages()
@@ -155,7 +167,9 @@ async def test_our_queue_messages_obey_the_rules(azurite: str, hub_name: str) ->
         other = await hub.client.start_new("GoldenHello", None, ["Quito"])
         workitems = f"{hub.name.lower()}-workitems"
         try:
-            (scheduled,) = await ws.wait_until(lambda: hub.raw.peek(workitems), timeout=30, what="a work item")
+            (scheduled,) = await ws.wait_until(
+                lambda: hub.raw.peek(workitems), timeout=30, what="a work item"
+            )
         finally:
             await orchestrations.stop()
         envelope = rules.check_message(scheduled, queue=workitems, hub=hub.name)
