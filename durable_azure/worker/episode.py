@@ -196,6 +196,7 @@ class EpisodeRunner:
                 version=started.version,
                 parent=started.parent,
                 generation=started.generation,
+                tags=started.tags,  # DTFx carries the tags into the new execution
                 timestamp=now,
                 trace_context=continued_trace(started.trace_context),
             )

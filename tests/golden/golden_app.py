@@ -74,3 +74,13 @@ def GoldenBrokenOnce(key: str) -> str:
 @app.orchestration_trigger(context_name="context")
 def GoldenRewindable(context: df.DurableOrchestrationContext) -> Any:
     return (yield context.call_activity("GoldenBrokenOnce", context.get_input()))
+
+
+@app.orchestration_trigger(context_name="context")
+def GoldenCountdown(context: df.DurableOrchestrationContext) -> Any:
+    n = context.get_input()
+    if n > 0:
+        yield context.call_activity("GoldenSay", f"countdown-{n}")
+        context.continue_as_new(n - 1)
+        return None
+    return "liftoff"

@@ -142,6 +142,28 @@ async def test_tags_of_a_start_are_written_at_start_and_at_its_checkpoint(
             assert json.loads(row["Tags"][1]) == tags  # the ExecutionStarted checkpoint wrote them
 
 
+async def test_tags_carry_into_each_continued_execution(azurite: str, hub_name: str) -> None:
+    async with ws.task_hub(azurite, hub_name, app=golden_app.app) as hub:
+        tags = {"team": "ops"}
+        event = ExecutionStarted(
+            name="GoldenCountdown",
+            instance_id="countdown",
+            execution_id="c" * 32,
+            input="2",
+            tags=tags,
+            generation=0,
+        )
+        await hub.storage.control_queue_for("countdown").send(
+            TaskMessage(event=event, instance_id="countdown", execution_id=event.execution_id)
+        )
+        status = await ws.completed(hub.client, "countdown")
+        assert status.output == "liftoff"
+        _types, row, history = await _checked(hub, "countdown")
+        started = next(r for r in history if r["EventType"][1] == "ExecutionStarted")
+        assert row["ExecutionId"][1] != "c" * 32  # a later execution, started by continue-as-new
+        assert json.loads(started["Tags"][1]) == tags and json.loads(row["Tags"][1]) == tags
+
+
 async def test_our_queue_messages_obey_the_rules(azurite: str, hub_name: str) -> None:
     async with ws.task_hub(azurite, hub_name, worker=False) as hub:
         # client messages: a start, an event, a termination (no Episode, empty Sender)
