@@ -84,3 +84,24 @@ def GoldenCountdown(context: df.DurableOrchestrationContext) -> Any:
         context.continue_as_new(n - 1)
         return None
     return "liftoff"
+
+
+@app.activity_trigger(input_name="what")
+def GoldenFailing(what: str) -> str:
+    raise RuntimeError(f"{what} failed")
+
+
+@app.orchestration_trigger(context_name="context")
+def GoldenRich(context: df.DurableOrchestrationContext) -> Any:
+    """One of most things a History holds: a caught activity failure, an external event, a
+    sub-orchestration, a timer, then an activity (the fixture stops before its result)."""
+    try:
+        yield context.call_activity("GoldenFailing", "first")
+        caught = None
+    except df.ActivityFailedError as error:
+        caught = error.message
+    approval = yield context.wait_for_external_event("approval")
+    child = yield context.call_sub_orchestrator("GoldenHello", ["Rome"], f"{context.instance_id}-child")
+    yield context.create_timer(context.current_utc_datetime + timedelta(seconds=1))
+    last = yield context.call_activity("GoldenSay", "Oslo")
+    return {"caught": caught, "approval": approval, "child": child, "last": last}

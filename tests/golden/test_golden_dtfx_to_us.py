@@ -50,7 +50,12 @@ def _same_row(ours: dict[str, Any], fixture_row: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["history_activity_result_waiting.json", "history_pending_timer.json", "history_large_payloads.json"],
+    [
+        "history_activity_result_waiting.json",
+        "history_pending_timer.json",
+        "history_large_payloads.json",
+        "history_most_event_types.json",
+    ],
 )
 async def test_a_dtfx_instance_in_flight_completes_under_our_worker(
     azurite: str, hub_name: str, name: str

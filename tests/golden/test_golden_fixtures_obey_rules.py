@@ -23,6 +23,7 @@ SCENARIOS = [
     "history_activity_result_waiting.json",
     "history_pending_timer.json",
     "history_large_payloads.json",
+    "history_most_event_types.json",
     "instances_pending_large_input.json",
 ]
 
