@@ -55,6 +55,7 @@ def _same_row(ours: dict[str, Any], fixture_row: dict[str, Any]) -> None:
         "history_pending_timer.json",
         "history_large_payloads.json",
         "history_most_event_types.json",
+        "history_work_item_waiting.json",
     ],
 )
 async def test_a_dtfx_instance_in_flight_completes_under_our_worker(

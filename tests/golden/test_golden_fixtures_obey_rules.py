@@ -24,6 +24,7 @@ SCENARIOS = [
     "history_pending_timer.json",
     "history_large_payloads.json",
     "history_most_event_types.json",
+    "history_work_item_waiting.json",
     "instances_pending_large_input.json",
 ]
 
