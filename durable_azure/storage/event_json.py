@@ -94,7 +94,7 @@ _SPECS: dict[EventType, _Spec] = {
         ("Version", "version", "str"),
         ("InstanceId", "instance_id", "str"),
         ("Input", "input", "str"),
-        ("Tags", "", "null"),
+        ("Tags", "tags", "tags"),
     ),
     EventType.SubOrchestrationInstanceCompleted: (
         ("TaskScheduledId", "task_scheduled_id", "int"),

@@ -183,7 +183,7 @@ def _w_sub_created(e: SubOrchestrationInstanceCreated, d: dict[str, Any]) -> Non
     d["InstanceId"] = e.instance_id
     _put(d, "Input", e.input)
     _put(d, "ClientSpanId", e.client_span_id)
-    d["Tags"] = NULL_JSON
+    d["Tags"] = NULL_JSON if e.tags is None else to_json(e.tags)
 
 
 def _w_timer_created(e: TimerCreated, d: dict[str, Any]) -> None:
@@ -282,6 +282,11 @@ def entity_to_event(entity: Mapping[str, Any]) -> HistoryEvent:
     return cls(**base)
 
 
+def _tags(value: Any) -> dict[str, str] | None:
+    tags = read_json(value)
+    return {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else None
+
+
 def _r_execution_started(d: Mapping[str, Any]) -> dict[str, Any]:
     instance = read_json(d.get("OrchestrationInstance")) or {}
     tags = read_json(d.get("Tags"))
@@ -363,6 +368,7 @@ def _r_sub_created(d: Mapping[str, Any]) -> dict[str, Any]:
         "input": read_str(d.get("Input")),
         "version": d.get("Version") or "",
         "client_span_id": read_str(d.get("ClientSpanId")),
+        "tags": _tags(d.get("Tags")),
     }
 
 

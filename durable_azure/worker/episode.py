@@ -59,17 +59,24 @@ class VersionRejected(Exception):
     ``Reject``): nothing was written; its messages go back to the queue for a later attempt."""
 
 
-def _stamp_sub_versions(result: OrchestrationResult, version: str) -> OrchestrationResult:
-    """Sub-orchestrations started without a version get ``version`` (``defaultVersion``), in the
+def _stamp_sub_versions(
+    result: OrchestrationResult, version: str, tags: dict[str, str] | None = None
+) -> OrchestrationResult:
+    """Sub-orchestrations started without a version get ``version`` (``defaultVersion``), and the
+    parent's ``tags`` (DTFx ``OrchestrationTags.MergeTags``, without ``FireAndForget``), in the
     actions sent and in the history recorded."""
-    if not version or not any(
-        isinstance(a, SubOrchestrationInstanceCreated) and not a.version for a in result.actions
+    child_tags = None if tags is None else {k: v for k, v in tags.items() if k != "FireAndForget"}
+    if not any(
+        isinstance(a, SubOrchestrationInstanceCreated) and ((version and not a.version) or child_tags)
+        for a in result.actions
     ):
         return result
     stamped: dict[int, HistoryEvent] = {}
     for action in result.actions:
-        if isinstance(action, SubOrchestrationInstanceCreated) and not action.version:
-            stamped[id(action)] = replace(action, version=version)
+        if isinstance(action, SubOrchestrationInstanceCreated):
+            stamped[id(action)] = replace(
+                action, version=action.version or version, tags=action.tags or child_tags
+            )
     actions = [stamped.get(id(a), a) for a in result.actions]
     events = [stamped.get(id(e), e) for e in result.new_events]
     return replace(result, new_events=events, actions=actions)
@@ -171,7 +178,9 @@ class EpisodeRunner:
                 # replay once; cached sessions skip this
                 session = ReplaySession(orchestrator, past, timer_limits=self._timer_limits)
             result = _stamp_sub_versions(
-                _stamp_end(session.run_episode(new_events)), self._versioning.default_version
+                _stamp_end(session.run_episode(new_events)),
+                self._versioning.default_version,
+                started.tags,
             )
             self.episodes += 1
             if tel is not None:

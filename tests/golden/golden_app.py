@@ -105,3 +105,8 @@ def GoldenRich(context: df.DurableOrchestrationContext) -> Any:
     yield context.create_timer(context.current_utc_datetime + timedelta(seconds=1))
     last = yield context.call_activity("GoldenSay", "Oslo")
     return {"caught": caught, "approval": approval, "child": child, "last": last}
+
+
+@app.orchestration_trigger(context_name="context")
+def GoldenParent(context: df.DurableOrchestrationContext) -> Any:
+    return (yield context.call_sub_orchestrator("GoldenHello", ["Lyon"], f"{context.instance_id}-child"))

@@ -164,6 +164,30 @@ async def test_tags_carry_into_each_continued_execution(azurite: str, hub_name: 
         assert json.loads(started["Tags"][1]) == tags and json.loads(row["Tags"][1]) == tags
 
 
+async def test_a_sub_orchestration_inherits_its_parents_tags(azurite: str, hub_name: str) -> None:
+    async with ws.task_hub(azurite, hub_name, app=golden_app.app) as hub:
+        tags = {"team": "ops", "FireAndForget": "x"}  # DTFx's MergeTags drops FireAndForget
+        event = ExecutionStarted(
+            name="GoldenParent",
+            instance_id="parent",
+            execution_id="d" * 32,
+            input="null",
+            tags=tags,
+            generation=0,
+        )
+        await hub.storage.control_queue_for("parent").send(
+            TaskMessage(event=event, instance_id="parent", execution_id=event.execution_id)
+        )
+        status = await ws.completed(hub.client, "parent")
+        assert status.output == ["Hello Lyon!"]
+        _, _, history = await _checked(hub, "parent")
+        created = next(r for r in history if r["EventType"][1] == "SubOrchestrationInstanceCreated")
+        assert json.loads(created["Tags"][1]) == {"team": "ops"}
+        _, child_row, child_history = await _checked(hub, "parent-child")
+        child_started = next(r for r in child_history if r["EventType"][1] == "ExecutionStarted")
+        assert json.loads(child_started["Tags"][1]) == json.loads(child_row["Tags"][1]) == {"team": "ops"}
+
+
 async def test_our_queue_messages_obey_the_rules(azurite: str, hub_name: str) -> None:
     async with ws.task_hub(azurite, hub_name, worker=False) as hub:
         # client messages: a start, an event, a termination (no Episode, empty Sender)
