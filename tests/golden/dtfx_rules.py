@@ -25,6 +25,7 @@ SDK reads; :func:`fixture_entity` from the OData JSON of a fixture).
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from datetime import datetime
@@ -391,10 +392,12 @@ def _check_type_first(value: Any, path: str) -> None:
             _check_type_first(item, f"{path}.{key}")
 
 
-def check_message(body: str, *, queue: str, hub: str, partitions: int = 4) -> dict[str, Any]:
-    """A queue message body as DTFx writes it, on the queue it belongs to; returns the parsed envelope."""
-
-    text = body.strip()
+def check_message(
+    body: str, *, queue: str, hub: str, partitions: int = 4, base64_body: bool = False
+) -> dict[str, Any]:
+    """A queue message body as DTFx writes it, on the queue it belongs to; returns the parsed envelope.
+    ``base64_body``: the body is base64 of the JSON, as DT.AS 1.x wrote it."""
+    text = base64.b64decode(body).decode("utf-8") if base64_body else body.strip()
     _require(text.startswith("{"), "message", "body is not raw JSON (DT.AS v2 writes UTF-8 JSON)")
     _check_type_first(json.loads(text, object_pairs_hook=list), "$")
     data = json.loads(text)

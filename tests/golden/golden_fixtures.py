@@ -9,6 +9,7 @@ gzipped on upload, as DTFx's ``MessageManager.CompressAndUploadAsBytesAsync`` do
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 from pathlib import Path
@@ -57,9 +58,15 @@ def load(name: str, hub: str, blob_endpoint: str) -> dict[str, Any]:
 
 
 def body_of(message: dict[str, Any]) -> str:
-    if "body" in message:
-        return str(message["body"])
-    return json.dumps(message["body_json"], separators=(",", ":"), ensure_ascii=False)
+    """The queue body: raw JSON text (DT.AS 2.x), or base64 of it with ``body_base64`` (DT.AS 1.x)."""
+    text = (
+        message["body"]
+        if "body" in message
+        else json.dumps(message["body_json"], separators=(",", ":"), ensure_ascii=False)
+    )
+    if message.get("body_base64"):
+        return base64.b64encode(str(text).encode("utf-8")).decode("ascii")
+    return str(text)
 
 
 def queue_of(message: dict[str, Any], hub: str, instance_id: str) -> str:

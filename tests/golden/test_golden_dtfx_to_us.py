@@ -56,6 +56,7 @@ def _same_row(ours: dict[str, Any], fixture_row: dict[str, Any]) -> None:
         "history_large_payloads.json",
         "history_most_event_types.json",
         "history_work_item_waiting.json",
+        "history_v1_activity_result_waiting.json",
     ],
 )
 async def test_a_dtfx_instance_in_flight_completes_under_our_worker(
@@ -73,7 +74,16 @@ async def test_a_dtfx_instance_in_flight_completes_under_our_worker(
             assert golden_app.calls[key] - before.get(key, 0) == count, key  # only the missing work ran
 
         history, row = await _rows(hub, instance_id)
-        types = rules.check_history(history)  # the rows we appended follow DTFx's rules
+        if fixture.get("layout") == "DT.AS 1.x":  # its own rows predate the rules: check only ours
+            written = len(fixture["history"]) - 1
+            rules.check_sentinel(history[-1])
+            execution_id = history[-1]["ExecutionId"][1]
+            types = [str(r["EventType"][1]) for r in history[:written]] + [
+                rules.check_history_row(r, index=i, execution_id=execution_id)
+                for i, r in enumerate(history[written:-1], start=written)
+            ]
+        else:
+            types = rules.check_history(history)  # the rows we appended follow DTFx's rules
         assert types[-2:] == ["ExecutionCompleted", "OrchestratorCompleted"]
         assert sum(t == "ExecutionStarted" for t in types) == 1
         for ours, theirs in zip(history, fixture["history"][:-1], strict=False):
