@@ -351,7 +351,7 @@ def status_update(
             client_started
             and started.input
             and table_property_too_large(started.input)
-            and not _row_lacks_input_url(state.row, started)
+            and _row_has_input_url(state.row, started)
         ):
             # the client's start already stored it (as a blob); do not upload it twice
             update = replace(update, input=None)
@@ -382,8 +382,11 @@ def status_update(
     return update
 
 
-def _row_lacks_input_url(row: RowState | None, started: ExecutionStarted) -> bool:
-    """True when this start's row holds its large input only as ``InputBlobName`` (DTFx's client,
-    §3.3): the first checkpoint then writes ``Input`` as a blob URL, as a DTFx worker does, so
-    readers that know only the URL form see it."""
-    return row is not None and row.execution_id == started.execution_id and row.input_blob_name is not None
+def _row_has_input_url(row: RowState | None, started: ExecutionStarted) -> bool:
+    """True when the client already wrote this start's row with its large input as a blob URL.
+
+    Otherwise the first checkpoint writes ``Input`` (as a URL), as a DTFx worker always does: the
+    row holds the input only as ``InputBlobName`` (DTFx's client, §3.3), which readers that know
+    only the URL form do not follow, or the row is not written yet (a DTFx client's insert then
+    fails on our row and leaves it without input)."""
+    return row is not None and row.execution_id == started.execution_id and row.input_blob_name is None

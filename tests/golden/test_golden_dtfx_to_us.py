@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from azure.core.exceptions import ResourceExistsError
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -158,3 +159,23 @@ async def test_finished_dtfx_rows_read_through_status_and_http_payloads(azurite:
         assert failed.to_json()["output"] == failed.output
         record = await hub.storage.instances.get("golden-failed")
         assert record is not None and record.tags == {"owner": "golden"} and record.version == "1.0"
+
+
+async def test_a_dtfx_start_run_before_its_row_is_written_keeps_its_large_input(
+    azurite: str, hub_name: str
+) -> None:
+    # DTFx's client sends the start, then writes the row; a worker may checkpoint in between, and the
+    # client's insert then fails (409, ignored by DTFx): the worker's row must hold the input itself.
+    async with ws.task_hub(azurite, hub_name, worker=False) as hub:
+        fixture = gf.load("instances_pending_large_input.json", hub.name, _endpoint(hub))
+        row = fixture.pop("instance")
+        await gf.store(hub.raw, hub.name, fixture)
+        await hub.start_worker(golden_app.app)
+        status = await hub.client.wait_for_completion(fixture["instance_id"], timeout=40)
+        assert status.runtime_status is S.Completed and status.output == 35000
+        with pytest.raises(ResourceExistsError):
+            await hub.raw.tables.get_table_client(f"{hub.name}Instances").create_entity(rules.sdk_entity(row))
+        _, ours = await _rows(hub, fixture["instance_id"])
+        assert ours["Input"][1].startswith(_endpoint(hub) + "/")
+        again = await hub.client.get_status(fixture["instance_id"], show_input=True)
+        assert again.input_ == gf.MID
