@@ -357,10 +357,15 @@ def status_update(
             update = replace(update, input=None)
         changed = True
     for event in new_events:
+        # DTFx UpdateStateAsync also sets Output to the suspend/resume reason (when there is one)
         if isinstance(event, ExecutionSuspended):
-            update, changed = replace(update, status=OrchestrationStatus.Suspended), True
+            update = replace(
+                update, status=OrchestrationStatus.Suspended, output=event.reason or update.output
+            )
+            changed = True
         elif isinstance(event, ExecutionResumed):
-            update, changed = replace(update, status=OrchestrationStatus.Running), True
+            update = replace(update, status=OrchestrationStatus.Running, output=event.reason or update.output)
+            changed = True
     if completion is not None and completion.status is not OrchestrationStatus.ContinuedAsNew:
         log.info(
             "%s %s",

@@ -110,3 +110,8 @@ def GoldenRich(context: df.DurableOrchestrationContext) -> Any:
 @app.orchestration_trigger(context_name="context")
 def GoldenParent(context: df.DurableOrchestrationContext) -> Any:
     return (yield context.call_sub_orchestrator("GoldenHello", ["Lyon"], f"{context.instance_id}-child"))
+
+
+@app.orchestration_trigger(context_name="context")
+def GoldenWait(context: df.DurableOrchestrationContext) -> Any:
+    return (yield context.wait_for_external_event("go"))

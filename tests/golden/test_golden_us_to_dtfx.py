@@ -188,6 +188,28 @@ async def test_a_sub_orchestration_inherits_its_parents_tags(azurite: str, hub_n
         assert json.loads(child_started["Tags"][1]) == json.loads(child_row["Tags"][1]) == {"team": "ops"}
 
 
+async def test_suspend_and_resume_write_their_reason_as_output(azurite: str, hub_name: str) -> None:
+    # DTFx UpdateStateAsync: ExecutionSuspended/ExecutionResumed set RuntimeStatus and Output = reason
+    async with ws.task_hub(azurite, hub_name, app=golden_app.app) as hub:
+        instance_id = await hub.client.start_new("GoldenWait")
+        await ws.wait_for_status(hub.client, instance_id, S.Running)
+        await hub.client.suspend(instance_id, "maintenance")
+        await ws.wait_for_status(hub.client, instance_id, S.Suspended)
+        _, row, _ = await _checked(hub, instance_id)
+        assert (row["RuntimeStatus"][1], row["Output"][1]) == ("Suspended", "maintenance")
+        assert (await hub.client.get_status(instance_id)).output == "maintenance"
+        await hub.client.resume(instance_id, "back")
+
+        async def resumed() -> bool:
+            _, row, _ = await _checked(hub, instance_id)
+            return bool(row["RuntimeStatus"][1] == "Running" and row["Output"][1] == "back")
+
+        await ws.wait_until(resumed, what="the resumed row")
+        await hub.client.raise_event(instance_id, "go", {"n": 1})
+        status = await ws.completed(hub.client, instance_id)
+        assert status.output == {"n": 1}  # the result replaces the reason
+
+
 async def test_our_queue_messages_obey_the_rules(azurite: str, hub_name: str) -> None:
     async with ws.task_hub(azurite, hub_name, worker=False) as hub:
         # client messages: a start, an event, a termination (no Episode, empty Sender)
