@@ -60,7 +60,8 @@ class InstanceUpdate:
 
     Tables have no null, so an update sets columns but never clears one. ``input``, ``output`` and
     ``custom_status`` are JSON text (``output`` of a failure: :func:`status_output`); an ``input`` or
-    ``output`` over 60 KiB (UTF-16) is stored as a blob.
+    ``output`` over 60 KiB (UTF-16) is stored as a blob. An update that starts an execution (it sets
+    ``created_time``) always writes ``Tags`` (``"null"`` when ``tags`` is not given), as DTFx does.
     """
 
     name: str | None = None
@@ -94,7 +95,8 @@ class InstanceUpdate:
             "CustomStatus": self.custom_status,
             "ExecutionId": self.execution_id,
             "Generation": self.generation,
-            "Tags": self.tags,
+            # DTFx writes Tags at every ExecutionStarted checkpoint (the update with CreatedTime)
+            "Tags": self.tags if self.tags is not None or self.created_time is None else "null",
         }
         return {column: value for column, value in values.items() if value is not None}
 

@@ -115,3 +115,10 @@ def GoldenParent(context: df.DurableOrchestrationContext) -> Any:
 @app.orchestration_trigger(context_name="context")
 def GoldenWait(context: df.DurableOrchestrationContext) -> Any:
     return (yield context.wait_for_external_event("go"))
+
+
+@app.entity_trigger(context_name="context")
+def GoldenCounter(context: df.DurableEntityContext) -> None:
+    state = context.get_state(lambda: 0) + context.get_input()
+    context.set_state(state)
+    context.set_result(state)

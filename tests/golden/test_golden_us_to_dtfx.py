@@ -210,6 +210,22 @@ async def test_suspend_and_resume_write_their_reason_as_output(azurite: str, hub
         assert status.output == {"n": 1}  # the result replaces the reason
 
 
+async def test_an_entity_checkpoint_writes_tags_null_as_each_execution_start_does(
+    azurite: str, hub_name: str
+) -> None:
+    async with ws.task_hub(azurite, hub_name, app=golden_app.app) as hub:
+        entity = df.EntityId("GoldenCounter", "k")
+        await hub.client.signal_entity(entity, "add", 2)
+
+        async def state() -> Any:
+            response = await hub.client.read_entity_state(entity)
+            return response.entity_exists and response.entity_state == 2
+
+        await ws.wait_until(state, what="the entity's state")
+        (row,) = await hub.raw.rows(f"{hub.name}Instances", "PartitionKey eq '@goldencounter@k'")
+        assert row["Tags"] == "null"
+
+
 async def test_our_queue_messages_obey_the_rules(azurite: str, hub_name: str) -> None:
     async with ws.task_hub(azurite, hub_name, worker=False) as hub:
         # client messages: a start, an event, a termination (no Episode, empty Sender)
