@@ -224,6 +224,7 @@ async def test_an_entity_checkpoint_writes_tags_null_as_each_execution_start_doe
         await ws.wait_until(state, what="the entity's state")
         (row,) = await hub.raw.rows(f"{hub.name}Instances", "PartitionKey eq '@goldencounter@k'")
         assert row["Tags"] == "null"
+        assert rules.check_instance_row(rules.typed_entity(row)) == "Running"
 
 
 async def test_our_queue_messages_obey_the_rules(azurite: str, hub_name: str) -> None:
