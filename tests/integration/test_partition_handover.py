@@ -85,9 +85,13 @@ async def test_two_workers_balance_through_the_partition_table(azurite: str, hub
             async def balanced() -> dict[str, str] | None:
                 owners = await ws.lease_owners(hub.storage)
                 counts = Counter(owners.values())
-                if len(owners) == 4 and counts["worker-a"] == 2 and counts["worker-b"] == 2:
-                    if set(first.partitions.owned) | set(second.partitions.owned) == set(owners):
-                        return owners
+                running = set(first.partitions.owned) | set(second.partitions.owned)
+                if (
+                    len(owners) == 4
+                    and counts["worker-a"] == counts["worker-b"] == 2
+                    and running == set(owners)
+                ):
+                    return owners
                 return None
 
             owners = await ws.wait_until(balanced, timeout=60, what="the table to balance over two workers")

@@ -331,4 +331,6 @@ def running_partitions(worker: WorkerProcess) -> set[int]:
 
 async def lease_owners(storage: TaskHubStorage) -> dict[str, str]:
     """Partition id → owner, for partitions leased right now (``{Hub}Partitions`` rows or lease blobs)."""
-    return {lease.partition_id: lease.owner or "" for lease in await storage.partition_leases() if lease.leased}
+    return {
+        lease.partition_id: lease.owner or "" for lease in await storage.partition_leases() if lease.leased
+    }
