@@ -177,6 +177,19 @@ class TaskHubStorage:
         )
         return info is not None or table
 
+    async def recorded_partition_count(self) -> int | None:
+        """The partition count the hub records, as DTFx's scale monitor reads it: the number of
+        ``{H}Partitions`` rows if that table exists, else ``taskhub.json``'s ``PartitionCount``."""
+        try:
+            rows = await self.partition_table.list()
+        except ResourceNotFoundError:
+            rows = []
+        if rows:
+            return len(rows)
+        info = await self.leases.read_taskhub_info()
+        count = (info or {}).get("PartitionCount")
+        return int(count) if count else None
+
     async def partition_layouts(self) -> tuple[list[str], list[PartitionLease]]:
         """Which ownership layouts the hub has (``table``, ``blob``) and each partition's owner.
 
