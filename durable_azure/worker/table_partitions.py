@@ -188,10 +188,11 @@ class TablePartitionManager:
         for pid in [p for p, deadline in self._deadline.items() if deadline <= now]:
             self._deadline.pop(pid, None)
             if pid in self.owned:
-                log.warning(
-                    "could not renew partition %s before its lease expires; the partition stops until "
-                    "it is claimed again",
+                log.warning(  # same words as the blob manager's: operators and tests look for them
+                    "could not renew the lease on %s before its ExpiresAt (less %.0f s); it has expired, "
+                    "so the partition stops until it is claimed again",
                     pid,
+                    EXPIRY_MARGIN,
                     extra={"partition": pid},
                 )
                 await self._drop(pid)
