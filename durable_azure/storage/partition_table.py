@@ -123,9 +123,11 @@ class PartitionTable:
         """``CreateLeaseStore`` + ``CreateLease`` for every control queue (an existing row is kept)."""
         try:
             await self._service.create_table(self.table_name)
-        except ResourceExistsError:
-            pass
-        await asyncio.gather(*(self._create_row(pid) for pid in self.partition_ids))
+            missing = self.partition_ids
+        except ResourceExistsError:  # usually complete already: one query instead of an insert per row
+            present = {row.row_key for row in await self.list()}
+            missing = [pid for pid in self.partition_ids if pid not in present]
+        await asyncio.gather(*(self._create_row(pid) for pid in missing))
 
     async def _create_row(self, partition_id: str) -> None:
         try:  # new TablePartitionLease { RowKey = partitionId }: only IsDraining = false is stored
