@@ -189,3 +189,25 @@ async def test_instances_in_flight_survive_a_change_of_partition_layout(
                 assert {b.owner for b in blobs if b.leased} <= {"new-1", "new-2"}
         finally:
             await other.stop()
+
+
+async def test_losing_the_app_lease_to_another_app_stops_and_releases_every_partition(
+    azurite: str, hub_name: str
+) -> None:
+    async with ws.task_hub(azurite, hub_name, app=app, worker=False) as hub:
+        worker = await hub.start_worker(app, worker_id="python-worker", app_lease_renew_interval=1)
+
+        async def owns_all() -> bool:
+            return len(worker.partitions.owned) == 4
+
+        await ws.wait_until(owns_all, timeout=30, what="the worker to own every partition")
+        dotnet_app = AppLeaseStore(hub.storage.clients, hub_name, "dotnet-function-app")
+        await dotnet_app.request_swap()  # ForceChangeAppLeaseAsync: DesiredSwapId, then ChangeLease
+        assert await dotnet_app.try_acquire()
+
+        async def released() -> bool:
+            rows = await hub.storage.partition_table.list()
+            return not worker.partitions.owned and all(row.current_owner is None for row in rows)
+
+        await ws.wait_until(released, timeout=30, what="the worker to stop and release its partitions")
+        assert (await hub.storage.app_lease.holder()) == (app_lease_id("dotnet-function-app"), True)
