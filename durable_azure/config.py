@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import socket
@@ -10,8 +11,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger(__name__)
+
 DEFAULT_HUB_NAME = "TestHubName"
 DEFAULT_CONNECTION = "UseDevelopmentStorage=true"
+DEFAULT_CONNECTION_NAME = "AzureWebJobsStorage"
 #: host.json ``versionMatchStrategy`` and ``versionFailureStrategy`` values (rules:
 #: :mod:`durable_azure.orchestration.versioning`).
 VERSION_MATCH_STRATEGIES = ("None", "Strict", "CurrentOrOlder")
@@ -44,6 +48,10 @@ class Settings:
     """Everything a worker or client needs; defaults match Durable Functions where it makes sense."""
 
     connection_string: str = DEFAULT_CONNECTION
+    #: The app setting ``connection_string`` came from: ``storageProvider.connectionName`` (or
+    #: ``connectionStringName``) in host.json, else ``AzureWebJobsStorage``. Hosted in Azure, the
+    #: work-item queue trigger listens with this connection.
+    connection_name: str = DEFAULT_CONNECTION_NAME
     hub_name: str = DEFAULT_HUB_NAME
     partition_count: int = 4
     control_queue_batch_size: int = 32
@@ -93,6 +101,14 @@ class Settings:
     app_lease_renew_interval: float = 25.0
     app_lease_acquire_interval: float = 300.0
     app_lease_duration: int = 60
+    #: Seconds: a timer further out is split in history into timers at most this long, as Durable
+    #: Functions does (its ``maximumShortTimerDuration``, 6 days on Azure Storage).
+    maximum_short_timer_duration: float = 6 * 86400.0
+    #: Seconds between the parts of a split timer (DF's ``longRunningTimerIntervalDuration``, 3 days).
+    long_running_timer_interval: float = 3 * 86400.0
+    #: Seconds a timer message is hidden at most (Azure's cap is 7 days); a message further from its
+    #: ``FireAt`` is sent again when it shows up ("re-armed"), as those of unsplit timers are.
+    max_timer_delay: float = 6 * 86400.0
 
     def __post_init__(self) -> None:
         positive = {
@@ -102,6 +118,9 @@ class Settings:
             "lease_renew_interval": self.lease_renew_interval,
             "lease_acquire_interval": self.lease_acquire_interval,
             "max_dequeue_count": self.max_dequeue_count,
+            "maximum_short_timer_duration": self.maximum_short_timer_duration,
+            "long_running_timer_interval": self.long_running_timer_interval,
+            "max_timer_delay": self.max_timer_delay,
         }
         for name, value in positive.items():
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
@@ -126,6 +145,15 @@ class Settings:
             raise ValueError(
                 "Setting app_lease_duration (appLeaseOptions.leaseInterval) must be 15..60 seconds, "
                 f"got {self.app_lease_duration!r}."
+            )
+        if self.long_running_timer_interval > self.maximum_short_timer_duration:
+            raise ValueError(
+                f"Setting long_running_timer_interval ({self.long_running_timer_interval} s) may not exceed "
+                f"maximum_short_timer_duration ({self.maximum_short_timer_duration} s)."
+            )
+        if self.max_timer_delay > 7 * 86400:
+            raise ValueError(
+                f"Setting max_timer_delay ({self.max_timer_delay} s) exceeds Azure's 7-day visibility limit."
             )
         if self.lease_renew_interval >= self.lease_duration:
             raise ValueError(
@@ -247,10 +275,24 @@ def load_settings(app_dir: str | Path = ".", **overrides: Any) -> Settings:
         if "routePrefix" in extensions.get("http", {}):
             values["route_prefix"] = str(extensions["http"]["routePrefix"])
     connection_name = str(
-        provider.get("connectionName") or provider.get("connectionStringName") or "AzureWebJobsStorage"
+        provider.get("connectionName") or provider.get("connectionStringName") or DEFAULT_CONNECTION_NAME
     )
-    if env.get(connection_name):
-        values["connection_string"] = env[connection_name]
+    values["connection_name"] = connection_name
+    # As the Functions host resolves a connection name: the setting itself, else AzureWebJobs<name>.
+    for key in (connection_name, f"AzureWebJobs{connection_name}"):
+        if env.get(key):
+            values["connection_string"] = env[key]
+            break
+    else:
+        if connection_name != DEFAULT_CONNECTION_NAME and "connection_string" not in overrides:
+            log.warning(
+                "host.json names the task hub's storage connection %r, but neither app setting %r nor %r "
+                "is set: using %s",
+                connection_name,
+                connection_name,
+                f"AzureWebJobs{connection_name}",
+                DEFAULT_CONNECTION,
+            )
     if "DURABLE_AZURE_HUB" in env:
         values["hub_name"] = env["DURABLE_AZURE_HUB"]
     if "WEBSITE_SITE_NAME" in env and "hub_name" not in values:

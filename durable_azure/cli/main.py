@@ -31,7 +31,8 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
     "--connection",
     metavar="CONN",
     envvar=None,
-    help="Azure Storage connection string. Default: AzureWebJobsStorage from the environment or "
+    help="Azure Storage connection string. Default: the app setting host.json's "
+    "storageProvider.connectionName names (AzureWebJobsStorage if none) from the environment or "
     "local.settings.json, else UseDevelopmentStorage=true (Azurite).",
 )
 @click.option(

@@ -47,6 +47,7 @@ from .history import (
     TimerFired,
 )
 from .limits import MAX_CUSTOM_STATUS_BYTES
+from .long_timers import TimerLimits
 from .replay_state import ReplayState
 from .tasks import AtomicTask, TaskBase, TaskState, TimerTask, WhenAllTask
 
@@ -131,9 +132,9 @@ _CAUSES = (
 class _Replay:
     """State of one execution of an orchestrator while its history is applied."""
 
-    def __init__(self, orchestrator: Orchestrator) -> None:
+    def __init__(self, orchestrator: Orchestrator, timer_limits: TimerLimits | None = None) -> None:
         self.orchestrator = orchestrator
-        self.state = ReplayState()
+        self.state = ReplayState(timer_limits)
         self.ctx = DurableOrchestrationContext(self.state)
         self.generator: Generator[Any, Any, Any] | None = None
         self.awaited: TaskBase | None = None
@@ -314,6 +315,8 @@ class _Replay:
         asked = self.state.pending_action(event.event_id)
         if asked is not None and _same_action(event, asked):
             self.state.match_action(event.event_id)
+            if isinstance(event, TimerCreated):
+                self.state.timer_recorded(event.event_id, event.fire_at)
             return
         wanted = f"the code now asks for {describe_action(asked)}" if asked else "the code did not ask for it"
         raise NonDeterminismError(
@@ -391,8 +394,14 @@ class ReplaySession:
     :func:`execute` over the full history, because the same state machine consumes the same events.
     """
 
-    def __init__(self, orchestrator: Orchestrator, past_events: Iterable[HistoryEvent] = ()) -> None:
-        self._replay = _Replay(orchestrator)
+    def __init__(
+        self,
+        orchestrator: Orchestrator,
+        past_events: Iterable[HistoryEvent] = (),
+        *,
+        timer_limits: TimerLimits | None = None,
+    ) -> None:
+        self._replay = _Replay(orchestrator, timer_limits)
         state = self._replay.state
         state.is_replaying = True
         apply = self._replay.apply
@@ -474,13 +483,16 @@ def execute(
     orchestrator: Orchestrator,
     past_events: Sequence[HistoryEvent],
     new_events: Iterable[HistoryEvent],
+    *,
+    timer_limits: TimerLimits | None = None,
 ) -> OrchestrationResult:
     """Replay ``past_events``, apply ``new_events`` and report what this episode adds to history.
 
     If the history already holds a completed execution, nothing is added and the completion is
-    returned as it was.
+    returned as it was. ``timer_limits`` say when a timer is split (default: Durable Functions' 6 and
+    3 days, :mod:`.long_timers`).
     """
-    session = ReplaySession(orchestrator, past_events)
+    session = ReplaySession(orchestrator, past_events, timer_limits=timer_limits)
     if session.finished_in_history:
         return OrchestrationResult([], session.completion, None)
     return session.run_episode(new_events)

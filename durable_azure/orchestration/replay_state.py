@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from .entity_request import release_payload
 from .history import EventSent, HistoryEvent, TimerCreated
+from .long_timers import TimerLimits
 from .tasks import AtomicTask, TaskBase, TimerTask
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -55,11 +56,13 @@ class ReplayState:
     """Mutable state of one orchestration execution while its history is replayed and extended.
 
     Public attributes: ``now`` (deterministic time), ``is_replaying``, ``input_text`` and
-    ``input_type`` (the execution input), ``custom_status``, ``continue_as_new`` and ``locks``.
+    ``input_type`` (the execution input), ``custom_status``, ``continue_as_new``, ``locks`` and
+    ``timer_limits`` (when a timer is split: :mod:`.long_timers`).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, timer_limits: TimerLimits | None = None) -> None:
         self.now = EPOCH
+        self.timer_limits = timer_limits or TimerLimits()
         self.is_replaying = False
         self.input_text: str | None = None
         self.input_type: type | None = None
@@ -131,7 +134,7 @@ class ReplayState:
         return task
 
     def create_timer(self, fire_at: datetime) -> TimerTask:
-        """Schedule a durable timer firing at ``fire_at`` (naive datetimes are taken as UTC)."""
+        """Schedule one durable timer firing at ``fire_at`` (naive datetimes are taken as UTC)."""
         if fire_at.tzinfo is None:
             fire_at = fire_at.replace(tzinfo=timezone.utc)
         seq = self.next_id()
@@ -139,6 +142,13 @@ class ReplayState:
         self.record_action(TimerCreated(event_id=seq, timestamp=self.now, fire_at=fire_at))
         self._open[seq] = task
         return task
+
+    def timer_recorded(self, seq: int, fire_at: datetime) -> None:
+        """History recorded the timer at ``seq`` firing at ``fire_at``: its task takes that time (a
+        long timer's parts are computed from the clock, and history is what they were)."""
+        task = self._open.get(seq)
+        if isinstance(task, TimerTask):
+            task.fire_at = fire_at
 
     # ---- results ------------------------------------------------------------------------
     def expect(self, key: int | str, task: _Task) -> _Task:

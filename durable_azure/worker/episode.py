@@ -28,6 +28,7 @@ from ..orchestration.history import (
     OrchestratorStarted,
     SubOrchestrationInstanceCreated,
 )
+from ..orchestration.long_timers import TimerLimits
 from ..orchestration.serialization import dumps
 from ..orchestration.versioning import VersionPolicy
 from ..registry import DurableRegistry
@@ -115,12 +116,14 @@ class EpisodeRunner:
         cache: InstanceCache,
         sender: OutboundSender,
         versioning: VersionPolicy | None = None,
+        timer_limits: TimerLimits | None = None,
     ) -> None:
         self._storage = storage
         self._registry = registry
         self._cache = cache
         self._sender = sender
         self._versioning = versioning or VersionPolicy()
+        self._timer_limits = timer_limits or TimerLimits()
         self.episodes = 0
 
     async def run(
@@ -165,7 +168,8 @@ class EpisodeRunner:
                 completion = result.completion
                 break
             if session is None:
-                session = ReplaySession(orchestrator, past)  # replay once; cached sessions skip this
+                # replay once; cached sessions skip this
+                session = ReplaySession(orchestrator, past, timer_limits=self._timer_limits)
             result = _stamp_sub_versions(
                 _stamp_end(session.run_episode(new_events)), self._versioning.default_version
             )
