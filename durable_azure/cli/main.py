@@ -158,7 +158,8 @@ def hub_info(state: CliState, as_json: bool) -> None:
 @JSON_OPTION
 @pass_state
 def hub_delete(state: CliState, yes: bool, as_json: bool) -> None:
-    """Delete the task hub: every instance, its history, queued messages and leases."""
+    """Delete the task hub: every instance, its history, queued messages, partition ownership
+    ({Hub}Partitions, lease blobs) and the app lease."""
     hub_name = state.hub_name
 
     async def exists(client: Any) -> bool:
