@@ -129,7 +129,8 @@ def hub_info(state: CliState, as_json: bool) -> None:
         f"{info['workItems']} work item(s) queued, {info['poison']} poison message(s)"
     )
     layouts = " and ".join(
-        {"table": "the Partitions table", "blob": "lease blobs"}[name] for name in info["partitionLayouts"]
+        {"table": "the Partitions table", "blob": "lease blobs", "safe": "DTFx ownership/ lease blobs"}[name]
+        for name in info["partitionLayouts"]
     )
     app_lease = info["appLease"]
     out.print(

@@ -191,7 +191,8 @@ class TaskHubStorage:
         return int(count) if count else None
 
     async def partition_layouts(self) -> tuple[list[str], list[PartitionLease]]:
-        """Which ownership layouts the hub has (``table``, ``blob``) and each partition's owner.
+        """Which ownership layouts the hub has (``table``; ``blob``: our/DTFx legacy ``default/``
+        leases; ``safe``: DTFx's ``ownership/`` leases, read only) and each partition's owner.
 
         An owner is *live* (``leased``) while its table row has not expired or its lease blob is
         leased; a partition live in neither layout shows the owner last recorded, not leased.
@@ -204,16 +205,23 @@ class TaskHubStorage:
         except ResourceNotFoundError:
             rows = {}
         try:
-            blobs = {lease.partition_id: lease for lease in await self.leases.list()}
-            layouts.append("blob")
+            # "ownership": DTFx's "safe" manager (DF 2.x default), read only to show a .NET app's owners
+            found = await self.leases.list_types("default", "ownership")
+            blobs = {lease.partition_id: lease for lease in found["default"]}
+            safe = {lease.partition_id: lease for lease in found["ownership"]}
         except ResourceNotFoundError:
-            blobs = {}
+            blobs, safe = {}, {}
+        layouts += [name for name, found in (("blob", blobs), ("safe", safe)) if found]
         merged: list[PartitionLease] = []
         for queue in self.control_queues:
-            row, blob = rows.get(queue.name), blobs.get(queue.name)
+            row, blob, owned = rows.get(queue.name), blobs.get(queue.name), safe.get(queue.name)
             if row is not None and row.live_owner(now):
                 merged.append(PartitionLease(queue.name, row.current_owner, 0, True, None))
-            elif blob is not None and (blob.leased or row is None):
+            elif blob is not None and blob.leased:
+                merged.append(blob)
+            elif owned is not None and owned.leased:
+                merged.append(owned)
+            elif blob is not None and row is None:
                 merged.append(blob)
             elif row is not None:
                 merged.append(PartitionLease(queue.name, row.current_owner, 0, False, None))

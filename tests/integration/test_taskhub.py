@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 
@@ -130,6 +132,27 @@ async def test_describe_table_layout(hub: TaskHubStorage, hub_name: str) -> None
     assert info["appLease"] == {"ownerId": None, "leased": False}
     by_name = {p["partition"]: p for p in info["partitions"]}
     assert by_name[pid] == {"partition": pid, "owner": "dotnet-worker", "leased": True, "messages": 0}
+    assert all(not p["leased"] for name, p in by_name.items() if name != pid)
+
+
+async def test_describe_shows_owners_of_dtfx_safe_manager_blobs(hub: TaskHubStorage, hub_name: str) -> None:
+    """A hub a Durable Functions 2.x app runs (SafePartitionManager): ``{h}-leases`` with
+    ``intent/`` and ``ownership/`` blobs holding ``Lease`` JSON (``Lease.cs``: PartitionId, Owner,
+    Token, Epoch), ownership being a blob lease. ``hub info`` shows the owner; nothing is taken."""
+    await hub.create_if_not_exists()
+    h = hub_name.lower()
+    container = hub.clients.blobs.get_container_client(f"{h}-leases")
+    await container.create_container()
+    pid = f"{h}-control-03"
+    token = str(uuid.uuid4())
+    for lease_type in ("intent", "ownership"):
+        body = json.dumps({"PartitionId": pid, "Owner": "dotnet-vm-1", "Token": token, "Epoch": 4})
+        await container.upload_blob(f"{lease_type}/{pid}", body)
+    await container.get_blob_client(f"ownership/{pid}").acquire_lease(lease_duration=60, lease_id=token)
+    info = await hub.describe()
+    assert info["partitionLayouts"] == ["table", "safe"]
+    by_name = {p["partition"]: p for p in info["partitions"]}
+    assert by_name[pid]["owner"] == "dotnet-vm-1" and by_name[pid]["leased"] is True
     assert all(not p["leased"] for name, p in by_name.items() if name != pid)
 
 
