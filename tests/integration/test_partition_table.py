@@ -305,3 +305,18 @@ async def test_app_lease_layout_and_lease_id(clients: StorageClients, hub_name: 
     finally:
         await store.delete(break_foreign=True)
     assert (await store.holder()) == (None, False)
+
+
+async def test_three_managers_converge_and_never_run_one_partition_twice(table: PartitionTable) -> None:
+    """Balancing as BalanceLeasesAsync does (4 rows over 3 workers: 2/1/1), a partition never running
+    in two managers at once at any point between passes."""
+    recorders = [Recorder() for _ in range(3)]
+    managers = [manager(table, r, f"worker-{i}") for i, r in enumerate(recorders)]
+    for _ in range(12):
+        for m in managers:
+            await m.run_pass()
+            running = [set(other.owned) for other in managers]
+            assert sum(len(r) for r in running) == len(set().union(*running)), running
+    assert sorted(len(m.owned) for m in managers) == [1, 1, 2]
+    for m in managers:
+        await m.stop()
