@@ -21,6 +21,7 @@ from .entity_id import EntityId
 from .entity_request import EntityRequest
 from .history import EventSent, SubOrchestrationInstanceCreated, TaskScheduled
 from .long_timers import LongTimerTask
+from .net_time import ticks_of
 from .replay_state import EntityLock, ReplayState
 from .retry import RetryOptions
 from .tasks import AtomicTask, RetryableTask, TaskBase, TimerTask, WhenAllTask, WhenAnyTask
@@ -283,6 +284,7 @@ class DurableOrchestrationContext:
         return str(uuid.uuid5(_ENTITY_REQUEST_NAMESPACE, f"{self.instance_id}:{self.execution_id}:{seq}"))
 
     def _send_request(self, seq: int, target: str, request: EntityRequest) -> None:
+        self._state.entity_sorter.label_outgoing(request, target, ticks_of(self._state.now))
         self._state.record_action(
             EventSent(
                 event_id=seq,

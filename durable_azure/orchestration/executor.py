@@ -25,6 +25,7 @@ from ..errors import (
 )
 from . import serialization
 from .context import DurableOrchestrationContext
+from .entity_request import LOCK_ACQUIRED
 from .history import (
     EventRaised,
     EventSent,
@@ -104,6 +105,15 @@ def describe_action(event: HistoryEvent) -> str:
     if isinstance(event, EventSent):
         return f"an event '{event.name}' sent to '{event.instance_id}'"
     return type(event).__name__
+
+
+def _request_id(text: str | None) -> str | None:
+    try:
+        data = serialization.loads(text)
+    except Exception:
+        return None
+    value = data.get("id") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def _same_action(recorded: HistoryEvent, asked: HistoryEvent) -> bool:
@@ -315,6 +325,8 @@ class _Replay:
         asked = self.state.pending_action(event.event_id)
         if asked is not None and _same_action(event, asked):
             self.state.match_action(event.event_id)
+            if isinstance(event, EventSent) and isinstance(asked, EventSent) and event.input != asked.input:
+                self._adopt_request_id(event, asked)
             if isinstance(event, TimerCreated):
                 self.state.timer_recorded(event.event_id, event.fire_at)
             return
@@ -324,6 +336,13 @@ class _Replay:
             f"at sequence number {event.event_id} history recorded {describe_action(event)}, but {wanted}. "
             + _CAUSES
         )
+
+    def _adopt_request_id(self, recorded: EventSent, asked: EventSent) -> None:
+        """An entity request another engine recorded (Durable Functions draws request ids at random)
+        is answered under the recorded id: the call awaits that one instead of ours."""
+        old, new = _request_id(asked.input), _request_id(recorded.input)
+        if old and new and old != new:
+            self.state.rekey(old, new)
 
     def _on_task_completed(self, event: TaskCompleted | SubOrchestrationInstanceCompleted) -> None:
         task = self.state.take_task(event.task_scheduled_id)
@@ -368,7 +387,11 @@ class _Replay:
             )
             task._fail(EntityOperationFailedError(task.name, failure))
             return
-        task._complete_with_json(response.get("result"))
+        result = response.get("result")
+        if result == LOCK_ACQUIRED:  # DTFx and DF write the lock answer as a plain string, not JSON
+            task._complete_with(result)
+            return
+        task._complete_with_json(result)
 
     def _on_terminated(self, event: ExecutionTerminated) -> None:
         if self.generator is not None:

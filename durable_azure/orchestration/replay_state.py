@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from .entity_request import release_payload
+from .entity_sorter import MessageSorter
 from .history import EventSent, HistoryEvent, TimerCreated
 from .long_timers import TimerLimits
 from .tasks import AtomicTask, TaskBase, TimerTask
@@ -69,6 +70,9 @@ class ReplayState:
         self.custom_status: Any = None
         self.continue_as_new: ContinueAsNewRequest | None = None
         self.locks: EntityLock | None = None
+        #: Stamps entity requests as DTFx's orchestration-side ``MessageSorter`` does (at ``now``,
+        #: so a replay stamps them the same way again).
+        self.entity_sorter = MessageSorter()
         self._sequence = 0
         self._pending: dict[int, HistoryEvent] = {}  # actions asked for, by sequence number
         self._open: dict[int | str, AtomicTask] = {}  # tasks awaiting a result, by id or request id
@@ -155,6 +159,15 @@ class ReplayState:
         """Register ``task`` to be completed by the result that arrives under ``key``."""
         self._open[key] = task
         return task
+
+    def rekey(self, old: str, new: str) -> None:
+        """The result awaited under ``old`` arrives under ``new`` (an entity request id another
+        engine recorded); a held lock's request id follows."""
+        task = self._open.pop(old, None)
+        if task is not None:
+            self._open[new] = task
+        if self.locks is not None and self.locks.request_id == old:
+            self.locks.request_id = new
 
     def take_task(self, key: int | str) -> AtomicTask | None:
         """Remove and return the task awaiting the result under ``key``, if any."""
