@@ -87,8 +87,9 @@ class Settings:
     version_failure_strategy: str = "Reject"
     #: Partition ownership in the ``{Hub}Partitions`` table (DTFx's table partition manager, the
     #: default of Durable Functions 3.x) rather than ``default/`` lease blobs in ``{hub}-leases``.
-    #: ``storageProvider.useTablePartitionManagement``.
-    use_table_partition_management: bool = True
+    #: ``storageProvider.useTablePartitionManagement``. ``None`` (not set): the layout the hub already
+    #: has, so an existing hub with ``default/`` lease blobs keeps them; a new hub gets the table.
+    use_table_partition_management: bool | None = None
     #: Take DTFx's app lease (container ``{hub}-applease``) before processing the hub, so only one
     #: app's workers run it at a time. ``useAppLease``.
     use_app_lease: bool = True

@@ -52,7 +52,7 @@ class TaskHubStorage:
         lease_duration: int = 30,
         max_dequeue_count: int = 10,
         counter: RequestCounter | None = None,
-        table_partitions: bool = True,
+        table_partitions: bool | None = None,
         app_name: str | None = None,
         app_lease_duration: int = 60,
     ) -> None:
@@ -63,7 +63,8 @@ class TaskHubStorage:
         self.history = HistoryTable(self.clients, hub_name, self.payloads)
         self.instances = InstanceTable(self.clients, hub_name, self.payloads)
         self.leases = LeaseStore(self.clients, hub_name, partition_count, lease_duration)
-        #: Which layout this process creates and runs: the ``{H}Partitions`` table or blob leases.
+        #: Which layout this process creates and runs: the ``{H}Partitions`` table or blob leases
+        #: (``None``: the one the hub already has, decided by :meth:`resolve_partition_layout`).
         self.table_partitions = table_partitions
         self.partition_table = PartitionTable(self.clients, hub_name, partition_count)
         self.app_lease = AppLeaseStore(
@@ -117,6 +118,22 @@ class TaskHubStorage:
                 return queue
         raise KeyError(f"{name!r} is not a queue of task hub {self.hub_name!r}")
 
+    async def resolve_partition_layout(self) -> bool:
+        """Whether this process uses the ``{H}Partitions`` table (``True``) or blob leases.
+
+        Without a setting (``table_partitions`` ``None``) the hub keeps the layout it has: the table
+        if it exists, else the blob leases if ``taskhub.json`` does (a hub made before the table
+        manager, or with ``useTablePartitionManagement: false``), else — a new hub — the table.
+        Changing the layout of a hub whose workers are running is only safe one layout after the
+        other, so it is never done by default.
+        """
+        if self.table_partitions is None:
+            has_table, info = await asyncio.gather(
+                self.partition_table.exists(), self.leases.read_taskhub_info()
+            )
+            self.table_partitions = has_table or info is None
+        return self.table_partitions
+
     async def create_if_not_exists(self) -> None:
         """Create every resource of the hub that is missing; later calls on this object are free."""
         if self._created:
@@ -124,6 +141,7 @@ class TaskHubStorage:
         async with self._create_lock:
             if self._created:
                 return
+            await self.resolve_partition_layout()
             await asyncio.gather(
                 self.history.create(),
                 self.instances.create(),

@@ -106,18 +106,21 @@ class TaskHubWorker:
         )
         self.partitions = self._partition_manager(settings)
         # Storage is back after an outage: renew and take leases, and poll every queue, now.
-        self.health.on_recovered(self.partitions.maintain_now)
+        self.health.on_recovered(lambda: self.partitions.maintain_now())  # the manager may be replaced
         self.health.on_recovered(self.orchestrations.wake_all)
         self.health.on_recovered(self.activities.wake)
         self._started = False
 
     def _partition_manager(
-        self, settings: Settings
+        self, settings: Settings, *, table: bool | None = None
     ) -> PartitionManager | TablePartitionManager | AppLeaseGate:
-        """The table or blob partition manager (host.json ``useTablePartitionManagement``), behind the
-        app lease (``useAppLease``), as DTFx composes them."""
+        """The table or blob partition manager (host.json ``useTablePartitionManagement``; unset: the
+        hub's own layout, see :meth:`start`), behind the app lease (``useAppLease``), as DTFx
+        composes them."""
         manager: PartitionManager | TablePartitionManager
-        if settings.use_table_partition_management:
+        if table is None:
+            table = settings.use_table_partition_management is not False
+        if table:
             manager = TablePartitionManager(
                 self.storage.partition_table,
                 settings.worker_id,
@@ -158,6 +161,10 @@ class TaskHubWorker:
         if self._started:
             return
         await self.storage.create_if_not_exists()
+        table = await self.storage.resolve_partition_layout()
+        inner = self.partitions.manager if isinstance(self.partitions, AppLeaseGate) else self.partitions
+        if table != isinstance(inner, TablePartitionManager):  # the hub keeps its blob leases
+            self.partitions = self._partition_manager(self.settings, table=table)
         await self.activities.start()
         await self.partitions.start()
         self._started = True

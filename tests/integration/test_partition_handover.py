@@ -211,3 +211,37 @@ async def test_losing_the_app_lease_to_another_app_stops_and_releases_every_part
 
         await ws.wait_until(released, timeout=30, what="the worker to stop and release its partitions")
         assert (await hub.storage.app_lease.holder()) == (app_lease_id("dotnet-function-app"), True)
+
+
+async def test_a_hub_with_blob_leases_keeps_them_when_the_setting_is_not_given(
+    azurite: str, hub_name: str
+) -> None:
+    """Upgrading a hub made with ``default/`` lease blobs (by an earlier durable-azure, or with
+    ``useTablePartitionManagement: false``): without the setting, the new worker keeps the blob
+    leases rather than switching layouts under workers that may still run the old ones."""
+    async with ws.task_hub(azurite, hub_name, app=app, worker=False) as hub:
+        await hub.storage.partition_table.delete()  # the hub as an earlier version left it
+        await hub.start_worker(app, use_table_partition_management=False, worker_id="old-1")
+        first = f"{hub_name}-before"
+        await hub.client.start_new("Chain", first)
+        await exactly_once(hub, [first])
+        await hub.stop_worker()
+
+        worker = await hub.start_worker(app, worker_id="new-1")  # no setting
+        second = f"{hub_name}-after"
+        await hub.client.start_new("Chain", second)
+        await exactly_once(hub, [second])
+        assert worker.storage.table_partitions is False
+        assert not await hub.storage.partition_table.exists()
+        blobs = await hub.storage.leases.list()
+        assert {b.owner for b in blobs if b.leased} == {"new-1"}
+
+
+async def test_a_new_hub_gets_the_partition_table_when_the_setting_is_not_given(
+    azurite: str, hub_name: str
+) -> None:
+    async with ws.task_hub(azurite, hub_name, app=app, worker=False) as hub:
+        worker = await hub.start_worker(app, worker_id="new-1")
+        assert worker.storage.table_partitions is True
+        rows = await hub.storage.partition_table.list()
+        assert {r.current_owner for r in rows} == {"new-1"}

@@ -26,7 +26,7 @@ def write_host(tmp_path: Path, durable: dict[str, Any]) -> Path:
 
 def test_defaults_are_durable_functions_3x() -> None:
     settings = Settings()
-    assert settings.use_table_partition_management is True
+    assert settings.use_table_partition_management is None  # the hub's own layout; a new hub: the table
     assert settings.use_app_lease is True
     assert (
         settings.app_lease_renew_interval,
