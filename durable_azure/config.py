@@ -85,6 +85,23 @@ class Settings:
     version_match_strategy: str = "CurrentOrOlder"
     #: ``Reject`` or ``Fail``. ``versionFailureStrategy``.
     version_failure_strategy: str = "Reject"
+    #: Partition ownership in the ``{Hub}Partitions`` table (DTFx's table partition manager, the
+    #: default of Durable Functions 3.x) rather than ``default/`` lease blobs in ``{hub}-leases``.
+    #: ``storageProvider.useTablePartitionManagement``. ``None`` (not set): the layout the hub already
+    #: has, so an existing hub with ``default/`` lease blobs keeps them; a new hub gets the table.
+    use_table_partition_management: bool | None = None
+    #: Take DTFx's app lease (container ``{hub}-applease``) before processing the hub, so only one
+    #: app's workers run it at a time. ``useAppLease``.
+    use_app_lease: bool = True
+    #: Identifies this app in the app lease (DTFx ``AppName``: ``WEBSITE_SITE_NAME``, else
+    #: ``DTFX_APP_NAME``, else empty).
+    app_name: str = field(
+        default_factory=lambda: os.environ.get("WEBSITE_SITE_NAME") or os.environ.get("DTFX_APP_NAME") or ""
+    )
+    #: ``appLeaseOptions``: ``renewInterval`` (25 s), ``acquireInterval`` (5 min), ``leaseInterval`` (60 s).
+    app_lease_renew_interval: float = 25.0
+    app_lease_acquire_interval: float = 300.0
+    app_lease_duration: int = 60
     #: Seconds: a timer further out is split in history into timers at most this long, as Durable
     #: Functions does (its ``maximumShortTimerDuration``, 6 days on Azure Storage).
     maximum_short_timer_duration: float = 6 * 86400.0
@@ -125,6 +142,11 @@ class Settings:
             "version_failure_strategy",
             _canonical(self.version_failure_strategy, VERSION_FAILURE_STRATEGIES, "versionFailureStrategy"),
         )
+        if not 15 <= self.app_lease_duration <= 60:
+            raise ValueError(
+                "Setting app_lease_duration (appLeaseOptions.leaseInterval) must be 15..60 seconds, "
+                f"got {self.app_lease_duration!r}."
+            )
         if self.long_running_timer_interval > self.maximum_short_timer_duration:
             raise ValueError(
                 f"Setting long_running_timer_interval ({self.long_running_timer_interval} s) may not exceed "
@@ -159,6 +181,47 @@ def read_local_settings(app_dir: Path) -> dict[str, str]:
         return {}
     values = json.loads(path.read_text(encoding="utf-8")).get("Values", {})
     return {str(k): str(v) for k, v in values.items()}
+
+
+def _flag(value: Any, setting: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).strip().lower() in ("true", "false"):
+        return str(value).strip().lower() == "true"
+    raise ValueError(f"Setting {setting} must be true or false; got {value!r}.")
+
+
+def _partition_management(
+    durable: dict[str, Any], provider: dict[str, Any], env: dict[str, str]
+) -> dict[str, Any]:
+    """``useTablePartitionManagement``, ``useAppLease`` and ``appLeaseOptions``, read as DF reads them."""
+    values: dict[str, Any] = {}
+    table = provider.get("useTablePartitionManagement")
+    legacy = provider.get("useLegacyPartitionManagement")
+    if table is not None:
+        values["use_table_partition_management"] = _flag(table, "useTablePartitionManagement")
+    if (
+        legacy is not None
+        and _flag(legacy, "useLegacyPartitionManagement")
+        and values.get("use_table_partition_management", True)
+    ):
+        raise ValueError(  # DTFx: AzureStorageOrchestrationService refuses both
+            "Cannot use both useTablePartitionManagement and useLegacyPartitionManagement; "
+            "set useTablePartitionManagement to false to use the blob (legacy) leases."
+        )
+    if durable.get("useAppLease") is not None:
+        values["use_app_lease"] = _flag(durable["useAppLease"], "useAppLease")
+    options = durable.get("appLeaseOptions") or {}
+    for key, name in (
+        ("renewInterval", "app_lease_renew_interval"),
+        ("acquireInterval", "app_lease_acquire_interval"),
+        ("leaseInterval", "app_lease_duration"),
+    ):
+        if options.get(key) is not None:
+            seconds = parse_timespan(options[key])
+            values[name] = int(seconds) if name == "app_lease_duration" else seconds
+    values["app_name"] = env.get("WEBSITE_SITE_NAME") or env.get("DTFX_APP_NAME") or ""
+    return values
 
 
 def load_settings(app_dir: str | Path = ".", **overrides: Any) -> Settings:
@@ -197,6 +260,7 @@ def load_settings(app_dir: str | Path = ".", **overrides: Any) -> Settings:
             values["lease_renew_interval"] = parse_timespan(provider["leaseRenewInterval"])
         if "leaseAcquireInterval" in provider:
             values["lease_acquire_interval"] = parse_timespan(provider["leaseAcquireInterval"])
+        values.update(_partition_management(durable, provider, env))
         if "maxDequeueCount" in provider:
             values["max_dequeue_count"] = int(provider["maxDequeueCount"])
         if durable.get("defaultVersion") is not None:  # null is the same as not set (DF)

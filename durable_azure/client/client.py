@@ -366,8 +366,9 @@ class DurableOrchestrationClient(metaclass=BindingAwareClientType):
         for child in children:
             await self._rewind_tree(child, reason)
         now = datetime.now(timezone.utc)
+        # DTFx ``UpdateStatusForRewindAsync``: Pending until the worker replays it (then Running)
         await self._storage.instances.merge(
-            instance_id, InstanceUpdate(status=OrchestrationStatus.Running, last_updated_time=now)
+            instance_id, InstanceUpdate(status=OrchestrationStatus.Pending, last_updated_time=now)
         )
         await self._send(instance_id, GenericEvent(data=reason, timestamp=now))
 

@@ -103,6 +103,7 @@ def outbound_messages(
                     execution_id=execution_id,
                     task_schedule_id=action.event_id,
                 ),
+                tags=action.tags,  # the parent's (DTFx MergeTags)
                 timestamp=now,
             )
             out.append(Outbound(message(started, action.instance_id, child_execution)))
