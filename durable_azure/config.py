@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import socket
@@ -10,8 +11,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger(__name__)
+
 DEFAULT_HUB_NAME = "TestHubName"
 DEFAULT_CONNECTION = "UseDevelopmentStorage=true"
+DEFAULT_CONNECTION_NAME = "AzureWebJobsStorage"
 #: host.json ``versionMatchStrategy`` and ``versionFailureStrategy`` values (rules:
 #: :mod:`durable_azure.orchestration.versioning`).
 VERSION_MATCH_STRATEGIES = ("None", "Strict", "CurrentOrOlder")
@@ -44,6 +48,10 @@ class Settings:
     """Everything a worker or client needs; defaults match Durable Functions where it makes sense."""
 
     connection_string: str = DEFAULT_CONNECTION
+    #: The app setting ``connection_string`` came from: ``storageProvider.connectionName`` (or
+    #: ``connectionStringName``) in host.json, else ``AzureWebJobsStorage``. Hosted in Azure, the
+    #: work-item queue trigger listens with this connection.
+    connection_name: str = DEFAULT_CONNECTION_NAME
     hub_name: str = DEFAULT_HUB_NAME
     partition_count: int = 4
     control_queue_batch_size: int = 32
@@ -77,6 +85,31 @@ class Settings:
     version_match_strategy: str = "CurrentOrOlder"
     #: ``Reject`` or ``Fail``. ``versionFailureStrategy``.
     version_failure_strategy: str = "Reject"
+    #: Partition ownership in the ``{Hub}Partitions`` table (DTFx's table partition manager, the
+    #: default of Durable Functions 3.x) rather than ``default/`` lease blobs in ``{hub}-leases``.
+    #: ``storageProvider.useTablePartitionManagement``. ``None`` (not set): the layout the hub already
+    #: has, so an existing hub with ``default/`` lease blobs keeps them; a new hub gets the table.
+    use_table_partition_management: bool | None = None
+    #: Take DTFx's app lease (container ``{hub}-applease``) before processing the hub, so only one
+    #: app's workers run it at a time. ``useAppLease``.
+    use_app_lease: bool = True
+    #: Identifies this app in the app lease (DTFx ``AppName``: ``WEBSITE_SITE_NAME``, else
+    #: ``DTFX_APP_NAME``, else empty).
+    app_name: str = field(
+        default_factory=lambda: os.environ.get("WEBSITE_SITE_NAME") or os.environ.get("DTFX_APP_NAME") or ""
+    )
+    #: ``appLeaseOptions``: ``renewInterval`` (25 s), ``acquireInterval`` (5 min), ``leaseInterval`` (60 s).
+    app_lease_renew_interval: float = 25.0
+    app_lease_acquire_interval: float = 300.0
+    app_lease_duration: int = 60
+    #: Seconds: a timer further out is split in history into timers at most this long, as Durable
+    #: Functions does (its ``maximumShortTimerDuration``, 6 days on Azure Storage).
+    maximum_short_timer_duration: float = 6 * 86400.0
+    #: Seconds between the parts of a split timer (DF's ``longRunningTimerIntervalDuration``, 3 days).
+    long_running_timer_interval: float = 3 * 86400.0
+    #: Seconds a timer message is hidden at most (Azure's cap is 7 days); a message further from its
+    #: ``FireAt`` is sent again when it shows up ("re-armed"), as those of unsplit timers are.
+    max_timer_delay: float = 6 * 86400.0
 
     def __post_init__(self) -> None:
         positive = {
@@ -86,6 +119,9 @@ class Settings:
             "lease_renew_interval": self.lease_renew_interval,
             "lease_acquire_interval": self.lease_acquire_interval,
             "max_dequeue_count": self.max_dequeue_count,
+            "maximum_short_timer_duration": self.maximum_short_timer_duration,
+            "long_running_timer_interval": self.long_running_timer_interval,
+            "max_timer_delay": self.max_timer_delay,
         }
         for name, value in positive.items():
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
@@ -106,6 +142,20 @@ class Settings:
             "version_failure_strategy",
             _canonical(self.version_failure_strategy, VERSION_FAILURE_STRATEGIES, "versionFailureStrategy"),
         )
+        if not 15 <= self.app_lease_duration <= 60:
+            raise ValueError(
+                "Setting app_lease_duration (appLeaseOptions.leaseInterval) must be 15..60 seconds, "
+                f"got {self.app_lease_duration!r}."
+            )
+        if self.long_running_timer_interval > self.maximum_short_timer_duration:
+            raise ValueError(
+                f"Setting long_running_timer_interval ({self.long_running_timer_interval} s) may not exceed "
+                f"maximum_short_timer_duration ({self.maximum_short_timer_duration} s)."
+            )
+        if self.max_timer_delay > 7 * 86400:
+            raise ValueError(
+                f"Setting max_timer_delay ({self.max_timer_delay} s) exceeds Azure's 7-day visibility limit."
+            )
         if self.lease_renew_interval >= self.lease_duration:
             raise ValueError(
                 f"Setting lease_renew_interval ({self.lease_renew_interval} s) must be shorter than "
@@ -131,6 +181,47 @@ def read_local_settings(app_dir: Path) -> dict[str, str]:
         return {}
     values = json.loads(path.read_text(encoding="utf-8")).get("Values", {})
     return {str(k): str(v) for k, v in values.items()}
+
+
+def _flag(value: Any, setting: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).strip().lower() in ("true", "false"):
+        return str(value).strip().lower() == "true"
+    raise ValueError(f"Setting {setting} must be true or false; got {value!r}.")
+
+
+def _partition_management(
+    durable: dict[str, Any], provider: dict[str, Any], env: dict[str, str]
+) -> dict[str, Any]:
+    """``useTablePartitionManagement``, ``useAppLease`` and ``appLeaseOptions``, read as DF reads them."""
+    values: dict[str, Any] = {}
+    table = provider.get("useTablePartitionManagement")
+    legacy = provider.get("useLegacyPartitionManagement")
+    if table is not None:
+        values["use_table_partition_management"] = _flag(table, "useTablePartitionManagement")
+    if (
+        legacy is not None
+        and _flag(legacy, "useLegacyPartitionManagement")
+        and values.get("use_table_partition_management", True)
+    ):
+        raise ValueError(  # DTFx: AzureStorageOrchestrationService refuses both
+            "Cannot use both useTablePartitionManagement and useLegacyPartitionManagement; "
+            "set useTablePartitionManagement to false to use the blob (legacy) leases."
+        )
+    if durable.get("useAppLease") is not None:
+        values["use_app_lease"] = _flag(durable["useAppLease"], "useAppLease")
+    options = durable.get("appLeaseOptions") or {}
+    for key, name in (
+        ("renewInterval", "app_lease_renew_interval"),
+        ("acquireInterval", "app_lease_acquire_interval"),
+        ("leaseInterval", "app_lease_duration"),
+    ):
+        if options.get(key) is not None:
+            seconds = parse_timespan(options[key])
+            values[name] = int(seconds) if name == "app_lease_duration" else seconds
+    values["app_name"] = env.get("WEBSITE_SITE_NAME") or env.get("DTFX_APP_NAME") or ""
+    return values
 
 
 def load_settings(app_dir: str | Path = ".", **overrides: Any) -> Settings:
@@ -169,6 +260,7 @@ def load_settings(app_dir: str | Path = ".", **overrides: Any) -> Settings:
             values["lease_renew_interval"] = parse_timespan(provider["leaseRenewInterval"])
         if "leaseAcquireInterval" in provider:
             values["lease_acquire_interval"] = parse_timespan(provider["leaseAcquireInterval"])
+        values.update(_partition_management(durable, provider, env))
         if "maxDequeueCount" in provider:
             values["max_dequeue_count"] = int(provider["maxDequeueCount"])
         if durable.get("defaultVersion") is not None:  # null is the same as not set (DF)
@@ -184,10 +276,24 @@ def load_settings(app_dir: str | Path = ".", **overrides: Any) -> Settings:
         if "routePrefix" in extensions.get("http", {}):
             values["route_prefix"] = str(extensions["http"]["routePrefix"])
     connection_name = str(
-        provider.get("connectionName") or provider.get("connectionStringName") or "AzureWebJobsStorage"
+        provider.get("connectionName") or provider.get("connectionStringName") or DEFAULT_CONNECTION_NAME
     )
-    if env.get(connection_name):
-        values["connection_string"] = env[connection_name]
+    values["connection_name"] = connection_name
+    # As the Functions host resolves a connection name: the setting itself, else AzureWebJobs<name>.
+    for key in (connection_name, f"AzureWebJobs{connection_name}"):
+        if env.get(key):
+            values["connection_string"] = env[key]
+            break
+    else:
+        if connection_name != DEFAULT_CONNECTION_NAME and "connection_string" not in overrides:
+            log.warning(
+                "host.json names the task hub's storage connection %r, but neither app setting %r nor %r "
+                "is set: using %s",
+                connection_name,
+                connection_name,
+                f"AzureWebJobs{connection_name}",
+                DEFAULT_CONNECTION,
+            )
     if "DURABLE_AZURE_HUB" in env:
         values["hub_name"] = env["DURABLE_AZURE_HUB"]
     if "WEBSITE_SITE_NAME" in env and "hub_name" not in values:

@@ -16,6 +16,11 @@ class FailureDetails:
     inner_failure: FailureDetails | None = None
     is_non_retriable: bool = False
 
+    def __str__(self) -> str:
+        """DTFx ``FailureDetails.ToString()``: ``{ErrorType}: {ErrorMessage}`` (a failed instance's
+        Instances ``Output``, as plain text, not JSON)."""
+        return f"{self.error_type}: {self.error_message}"
+
     def to_json_dict(self) -> dict[str, Any]:
         return {
             "ErrorType": self.error_type,

@@ -31,7 +31,8 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
     "--connection",
     metavar="CONN",
     envvar=None,
-    help="Azure Storage connection string. Default: AzureWebJobsStorage from the environment or "
+    help="Azure Storage connection string. Default: the app setting host.json's "
+    "storageProvider.connectionName names (AzureWebJobsStorage if none) from the environment or "
     "local.settings.json, else UseDevelopmentStorage=true (Azurite).",
 )
 @click.option(
@@ -83,9 +84,11 @@ def hub_create(state: CliState, as_json: bool) -> None:
         return {
             "hub": storage.hub_name,
             "partitionCount": storage.partition_count,
-            "tables": [storage.history.table_name, storage.instances.table_name],
+            "tables": [storage.history.table_name, storage.instances.table_name]
+            + ([storage.partition_table.table_name] if storage.table_partitions else []),
             "queues": [q.name for q in storage.control_queues] + [storage.workitems.name],
-            "containers": [storage.leases.container_name, storage.payloads.container_name],
+            "containers": ([] if storage.table_partitions else [storage.leases.container_name])
+            + [storage.payloads.container_name, storage.app_lease.container_name],
         }
 
     info = state.run(body)
@@ -98,18 +101,17 @@ def hub_create(state: CliState, as_json: bool) -> None:
         click.echo(f"  containers: {', '.join(info['containers'])}")
 
 
-async def _require_hub(client: Any, hub: str) -> dict[str, Any]:
-    info = await client.storage.leases.read_taskhub_info()
-    if info is None:
+async def _require_hub(client: Any, hub: str) -> None:
+    if not await client.storage.exists():  # taskhub.json or the {Hub}Partitions table
         raise NotFound(f"Task hub '{hub}' does not exist (create it with 'durable-azure hub create').")
-    return dict(info)
 
 
 @hub.command("info")
 @JSON_OPTION
 @pass_state
 def hub_info(state: CliState, as_json: bool) -> None:
-    """Partitions and their lease owners, queue depths, poison messages, and instance counts by status."""
+    """Partitions and their owners (``{Hub}Partitions`` rows or lease blobs), the app lease, queue
+    depths, poison messages, and instance counts by status."""
 
     async def body(client: Any) -> dict[str, Any]:
         await _require_hub(client, state.hub_name)
@@ -125,6 +127,15 @@ def hub_info(state: CliState, as_json: bool) -> None:
     out.print(
         f"Task hub [bold]{info['hub']}[/bold]: {info['partitionCount']} partitions, "
         f"{info['workItems']} work item(s) queued, {info['poison']} poison message(s)"
+    )
+    layouts = " and ".join(
+        {"table": "the Partitions table", "blob": "lease blobs", "safe": "DTFx ownership/ lease blobs"}[name]
+        for name in info["partitionLayouts"]
+    )
+    app_lease = info["appLease"]
+    out.print(
+        f"Partition ownership: {layouts or 'none recorded'}; app lease: "
+        + (f"held by {app_lease['ownerId']}" if app_lease["leased"] else "not held")
     )
     table = Table(title="Partitions", title_justify="left")
     for column in ("Partition", "Owner", "Leased", "Messages"):
@@ -148,11 +159,12 @@ def hub_info(state: CliState, as_json: bool) -> None:
 @JSON_OPTION
 @pass_state
 def hub_delete(state: CliState, yes: bool, as_json: bool) -> None:
-    """Delete the task hub: every instance, its history, queued messages and leases."""
+    """Delete the task hub: every instance, its history, queued messages, partition ownership
+    ({Hub}Partitions, lease blobs) and the app lease."""
     hub_name = state.hub_name
 
     async def exists(client: Any) -> bool:
-        return await client.storage.leases.read_taskhub_info() is not None
+        return bool(await client.storage.exists())
 
     if not state.run(exists):
         raise NotFound(f"Task hub '{hub_name}' does not exist.")

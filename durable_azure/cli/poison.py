@@ -19,7 +19,7 @@ from .state import CliState, pass_state
 
 
 async def _require_hub(client: Any, hub: str) -> None:
-    if await client.storage.leases.read_taskhub_info() is None:
+    if not await client.storage.exists():
         raise NotFound(f"Task hub '{hub}' does not exist (create it with 'durable-azure hub create').")
 
 

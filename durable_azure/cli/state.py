@@ -107,7 +107,9 @@ class CliState:
         return str(self.settings.hub_name)
 
     async def client(self) -> Any:
-        """A client for the hub; without --partitions, the partition count the hub recorded in taskhub.json."""
+        """A client for the hub; without --partitions, the partition count the hub recorded
+        (``{Hub}Partitions`` rows, else taskhub.json). A hub it creates uses host.json's
+        ``useTablePartitionManagement`` layout."""
         from ..client.client import DurableOrchestrationClient
 
         settings = self.settings
@@ -117,13 +119,13 @@ class CliState:
             partition_count=settings.partition_count,
             default_version=settings.default_version,
         )
+        client.storage.table_partitions = settings.use_table_partition_management
         if self.partitions is None:
             try:
-                info = await client.storage.leases.read_taskhub_info()
+                recorded = await client.storage.recorded_partition_count() or settings.partition_count
             except BaseException:
                 await client.close()
                 raise
-            recorded = int((info or {}).get("PartitionCount") or settings.partition_count)
             if recorded != settings.partition_count:
                 await client.close()
                 client = DurableOrchestrationClient.from_connection_string(
@@ -132,6 +134,7 @@ class CliState:
                     partition_count=recorded,
                     default_version=settings.default_version,
                 )
+                client.storage.table_partitions = settings.use_table_partition_management
         return client
 
     def run(self, body: Callable[[Any], Awaitable[T]]) -> T:

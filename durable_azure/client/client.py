@@ -74,12 +74,16 @@ class DurableOrchestrationClient(metaclass=BindingAwareClientType):
         *,
         notify: Callable[[str], None] | None = None,
         default_version: str = "",
+        batch_entity_signals: bool = False,
     ) -> None:
         self._storage = storage
         self._notify = notify
         #: Stamped on instances started without a version (host.json ``defaultVersion``).
         self.default_version = default_version
         self.task_hub_name = storage.hub_name
+        #: Opt-in: concurrent signals to one entity share an ``opbatch`` message, which only
+        #: durable-azure workers read (a DTFx/.NET worker on the same hub fails on it).
+        self.batch_entity_signals = batch_entity_signals
         self._signals = SignalBatcher(self._send)
 
     @classmethod
@@ -105,10 +109,17 @@ class DurableOrchestrationClient(metaclass=BindingAwareClientType):
         await self.close()
 
     # ---- messages -----------------------------------------------------------------------
-    async def _send(self, instance_id: str, event: HistoryEvent, execution_id: str | None = None) -> None:
+    async def _send(
+        self,
+        instance_id: str,
+        event: HistoryEvent,
+        execution_id: str | None = None,
+        *,
+        visibility_delay: float = 0.0,
+    ) -> None:
         await self._storage.create_if_not_exists()
         message = TaskMessage(event=event, instance_id=instance_id, execution_id=execution_id)
-        await self._storage.control_queue_for(instance_id).send(message)
+        await self._storage.control_queue_for(instance_id).send(message, visibility_delay=visibility_delay)
         if self._notify is not None:
             self._notify(instance_id)
 
@@ -380,8 +391,9 @@ class DurableOrchestrationClient(metaclass=BindingAwareClientType):
         for child in children:
             await self._rewind_tree(child, reason)
         now = datetime.now(timezone.utc)
+        # DTFx ``UpdateStatusForRewindAsync``: Pending until the worker replays it (then Running)
         await self._storage.instances.merge(
-            instance_id, InstanceUpdate(status=OrchestrationStatus.Running, last_updated_time=now)
+            instance_id, InstanceUpdate(status=OrchestrationStatus.Pending, last_updated_time=now)
         )
         await self._send(instance_id, GenericEvent(data=reason, timestamp=now))
 
@@ -519,20 +531,32 @@ class DurableOrchestrationClient(metaclass=BindingAwareClientType):
 
     # ---- entities -----------------------------------------------------------------------
     async def signal_entity(
-        self, entityId: EntityId, operation_name: str, operation_input: Any = None
+        self,
+        entityId: EntityId,
+        operation_name: str,
+        operation_input: Any = None,
+        *,
+        scheduled_time: datetime | None = None,
     ) -> None:
         """Send a one-way operation to an entity (returns once it is durably enqueued).
 
-        Concurrent signals from this client to the same entity share one queue message. Raises
+        Each signal is one ``op`` queue message, as Durable Functions sends it; ``scheduled_time``
+        (UTC if naive) delivers it then, as an ``op@<time>`` message (DF's scheduled signal). With
+        ``batch_entity_signals=True`` concurrent unscheduled signals to one entity share one
+        ``opbatch`` message instead (fewer requests, but DTFx workers cannot read it). Raises
         :class:`InvalidInstanceIdError` (an entity id storage cannot hold: its key is too long or
         has ``/ \\ # ?`` or control characters), :class:`InvalidInputError` (operation name) or
         :class:`SerializationError` (input) before anything is sent.
         """
         from ..entities.messages import signal_request_json
+        from .signals import send_signal
 
         instance_id = limits.check_entity_id(entityId)
-        request = signal_request_json(operation_name, operation_input)
-        await self._signals.signal(instance_id, request)
+        request = signal_request_json(operation_name, operation_input, scheduled_time=scheduled_time)
+        if self.batch_entity_signals and scheduled_time is None:
+            await self._signals.signal(instance_id, request)
+        else:
+            await send_signal(self._send, instance_id, request)
 
     async def read_entity_state(self, entityId: EntityId) -> EntityStateResponse:
         """Whether the entity exists and its current state (:class:`InvalidInstanceIdError` for an

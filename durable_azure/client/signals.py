@@ -1,8 +1,16 @@
-"""Client-side batching of entity signals.
+"""Sending entity signals from a client.
 
-Signals to the same entity issued concurrently by one client (say, ``asyncio.gather`` of many
-``signal_entity`` calls) travel in one queue message instead of one each. Each call still returns
-only once its signal is durably enqueued, and signals keep their order.
+By default each signal is one queue message in DTFx's format: ``op``, or ``op@<time>`` hidden until
+its time for a scheduled signal (as DF's ``DurableClient.SignalEntityAsync`` sends them), so a
+.NET/DTFx worker on the same task hub processes them too.
+
+:class:`SignalBatcher` is the opt-in alternative (``DurableOrchestrationClient(...,
+batch_entity_signals=True)``): signals to the same entity issued concurrently by one client (say,
+``asyncio.gather`` of many ``signal_entity`` calls) travel in one ``opbatch`` message instead of one
+each. Each call still returns only once its signal is durably enqueued, and signals keep their
+order. The consequence: only durable-azure workers read ``opbatch``; DTFx takes every event whose
+name starts with ``op`` for a single request, fails to read the array, and the entity is stuck
+under a .NET worker. Use it only on hubs no DTFx worker serves.
 """
 
 from __future__ import annotations
@@ -10,20 +18,41 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
-from ..entities.messages import signal_event
+from ..entities.messages import delivery_time, signal_event
 from ..orchestration.history import HistoryEvent
 
 MAX_SIGNALS_PER_MESSAGE = 100
 
-Send = Callable[[str, HistoryEvent], Awaitable[None]]
+
+BatchSend = Callable[[str, HistoryEvent], Awaitable[None]]
+
+
+class Send(Protocol):
+    def __call__(
+        self,
+        instance_id: str,
+        event: HistoryEvent,
+        execution_id: str | None = None,
+        *,
+        visibility_delay: float = 0.0,
+    ) -> Awaitable[None]: ...
+
+
+async def send_signal(send: Send, instance_id: str, request: dict[str, Any]) -> None:
+    """Send one signal request as its own ``op`` (or ``op@<time>``) message."""
+    now = datetime.now(timezone.utc)
+    event = signal_event([request], now)
+    due = delivery_time(event.name)
+    delay = max(0.0, (due - now).total_seconds()) if due is not None else 0.0
+    await send(instance_id, event, visibility_delay=delay)
 
 
 class SignalBatcher:
     """Collects signals per entity until the running task yields, then sends them together."""
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: BatchSend) -> None:
         self._send = send
         self._pending: dict[str, list[tuple[dict[str, Any], asyncio.Future[None]]]] = {}
 

@@ -152,7 +152,7 @@ async def read_overview(
     queues = [*storage.control_queues, storage.workitems]
     try:
         leases, depths, counts, created, completed, poison_count = await asyncio.gather(
-            storage.leases.list(),
+            storage.partition_leases(),  # {Hub}Partitions rows or lease blobs
             asyncio.gather(*(q.approximate_count() for q in queues)),
             _count_by_status(storage, row_cap),
             _per_minute(storage, "CreatedTime", now, row_cap),

@@ -153,6 +153,9 @@ async def _page_by_id(storage: TaskHubStorage, filters: InstanceFilter, token: s
 # ---------------------------------------------------------------------------- newest first by time
 
 
+_ONE_MICROSECOND = timedelta(microseconds=1)
+
+
 def encode_cursor(moment: datetime, instance_id: str) -> str:
     data = json.dumps({"t": format_iso_micros(moment), "id": instance_id}, separators=(",", ":"))
     return "t." + base64.urlsafe_b64encode(data.encode()).decode()
@@ -198,9 +201,12 @@ async def _page_by_time(storage: TaskHubStorage, filters: InstanceFilter, token:
     lower_bound = EARLIEST
     if filters.sort == "created" and filters.created_from is not None:
         lower_bound = max(filters.created_from, EARLIEST)
-    # The first window ends at the cursor (inclusive: rows sharing its time may follow it) or, on
-    # the first page, is open above: a row may be written "in the future" by a skewed clock.
-    upper: datetime | None = cursor[0] if cursor else None
+    # The first window ends at the cursor or, on the first page, is open above: a row may be
+    # written "in the future" by a skewed clock. The cursor's time is read in microseconds while
+    # Azure Tables keeps 100 ns ticks, so rows sharing the cursor's microsecond may lie up to
+    # 0.9 µs after it: the bound is the next microsecond, inclusive, and the rows past the cursor
+    # are picked in memory below.
+    upper: datetime | None = cursor[0] + _ONE_MICROSECOND if cursor else None
     if upper is None and filters.sort == "created" and filters.created_to is not None:
         upper = filters.created_to
     upper_inclusive = True

@@ -4,6 +4,11 @@ Operations run in arrival order against one context, so a batch is one checkpoin
 operation rolls its own state change back and only it fails. Lock requests implement critical
 sections: an entity locked by an orchestration queues everyone else's requests until released;
 lock requests travel the sorted lock set entity by entity, so lock acquisition cannot deadlock.
+
+Incoming events are classified by name as DTFx's ``TaskEntityDispatcher.DetermineWork`` does
+(``op…`` request, ``release``, anything else a ``continue``); a scheduled request that arrives more
+than 100 ms early is sent back to the entity itself as ``op@<time>``; requests from orchestrations
+and entities pass through the :class:`MessageSorter` (stamps in order, duplicates dropped).
 """
 
 from __future__ import annotations
@@ -14,35 +19,53 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from ..errors import FunctionNotFoundError
 from ..orchestration import serialization
 from ..orchestration.entity_id import EntityId
+from ..orchestration.entity_request import LOCK_ACQUIRED
+from ..orchestration.entity_sorter import MessageSorter
 from ..orchestration.history import EventRaised
+from ..orchestration.net_time import datetime_of, parse_ticks, ticks_of
 from .context import DurableEntityContext
-from .messages import OPERATION_BATCH_EVENT, OPERATION_EVENT, RELEASE_EVENT, EntityRequest
+from .messages import (
+    OPERATION_BATCH_EVENT,
+    OPERATION_EVENT,
+    RELEASE_EVENT,
+    EntityRequest,
+    is_request_event,
+    scheduled_event,
+)
 
 log = logging.getLogger(__name__)
 
-LOCK_ACQUIRED = "Lock Acquisition Completed"
 DELETE_OPERATION = "delete"
 MAX_UNCONFIRMED_BATCHES = 100
 RESEND_WINDOW = timedelta(minutes=15)  # well past lease expiry plus visibility timeouts
 MAX_REMEMBERED_FROM_INSTANCES = 20_000
 _SIGNAL_NAMESPACE = uuid.UUID("5d3c1d1e-8f3b-4c53-9a1e-6b0f3a2d9c47")
+EARLY_TOLERANCE_TICKS = 100 * 10_000  # DTFx delivers a scheduled request at most 100 ms early
 
 
 @dataclass
 class SchedulerState:
-    """What an entity keeps between batches (the Instances row ``Input``)."""
+    """What an entity keeps between batches (the Instances row ``Input``).
+
+    Its JSON is the DF extension's ``SchedulerState`` (``EntityScheduler/SchedulerState.cs`` at
+    a7c6d694): ``exists`` (only when true), ``state``, ``queue``, ``lockedBy`` (each only when set),
+    ``sorter`` (always, ``{}`` when empty); DTFx Core's (``StateFormat/SchedulerState.cs`` at 52170329)
+    is the same without ``exists``. durable-azure adds ``unconfirmed`` and ``fromInstances`` after them
+    (DTFx ignores members it does not know).
+    """
 
     exists: bool = False
     state: str | None = None
     queue: list[dict[str, Any]] = field(default_factory=list)
     locked_by: str | None = None
+    sorter: MessageSorter = field(default_factory=MessageSorter)
     # Request ids of checkpointed batches whose queue messages are not known to be deleted yet: a
     # redelivered copy of any of them is skipped, however many batches ran in between.
     unconfirmed: list[list[str]] = field(default_factory=list)
@@ -60,18 +83,22 @@ class SchedulerState:
             state=data.get("state"),
             queue=list(data.get("queue") or []),
             locked_by=data.get("lockedBy"),
+            sorter=MessageSorter.from_json(data.get("sorter")),
             unconfirmed=[list(batch) for batch in data.get("unconfirmed") or data.get("recent") or []],
             from_instances=dict(data.get("fromInstances") or {}),
         )
 
     def to_json(self) -> str:
-        data: dict[str, Any] = {"exists": self.exists}
+        data: dict[str, Any] = {}
         if self.exists:
-            data["state"] = self.state
+            data["exists"] = True
+            if self.state is not None:
+                data["state"] = self.state
         if self.queue:
             data["queue"] = self.queue
         if self.locked_by:
             data["lockedBy"] = self.locked_by
+        data["sorter"] = self.sorter.to_json()
         if self.unconfirmed:
             data["unconfirmed"] = self.unconfirmed
         if self.from_instances:
@@ -79,11 +106,16 @@ class SchedulerState:
         return json.dumps(data, separators=(",", ":"))
 
     def status_json(self) -> str:
-        """The ``CustomStatus`` DF clients read: existence, queue size and lock owner."""
-        return json.dumps(
-            {"entityExists": self.exists, "queueSize": len(self.queue), "lockedBy": self.locked_by},
-            separators=(",", ":"),
-        )
+        """The ``CustomStatus`` DF clients read: DTFx's ``EntityStatus`` (``StateFormat/EntityStatus.cs``),
+        each member left out at its default: DTFx tests existence by the substring ``entityExists``."""
+        data: dict[str, Any] = {}
+        if self.exists:
+            data["entityExists"] = True
+        if self.queue:
+            data["queueSize"] = len(self.queue)
+        if self.locked_by:
+            data["lockedBy"] = self.locked_by
+        return json.dumps(data, separators=(",", ":"))
 
     def seen(self, request_id: str) -> bool:
         return request_id in self.from_instances or any(request_id in batch for batch in self.unconfirmed)
@@ -194,28 +226,37 @@ class _Batch:
         assert request.lockset is not None
         self.scheduler.locked_by = request.parent
         if request.position + 1 < len(request.lockset):
-            hop = EntityRequest(
-                operation=request.operation,
-                input=request.input,
-                id=request.id,
-                signal=False,
-                parent=request.parent,
-                parent_execution=request.parent_execution,
-                lockset=request.lockset,
-                position=request.position + 1,
-            )
+            hop = replace(request, position=request.position + 1)
             event = EventRaised(
                 name=OPERATION_EVENT, input=serialization.dumps(hop.to_json()), timestamp=self.now
             )
             self.result.outgoing.append(Outgoing(request.lockset[request.position + 1], None, event))
         else:
-            self.respond(request, serialization.dumps({"result": serialization.dumps(LOCK_ACQUIRED)}) or "")
+            # as DTFx's SendLockResponseMessage: the plain string, which the receiver ignores
+            self.respond(request, serialization.dumps({"result": LOCK_ACQUIRED}) or "")
 
     def release(self, owner: str | None) -> None:
         if owner is None or self.scheduler.locked_by != owner:
             return
         self.scheduler.locked_by = None
         waiting, self.scheduler.queue = self.scheduler.queue, []
+        for item in waiting:
+            self.handle(EntityRequest.from_json(item))
+
+    def resume_queue(self) -> None:
+        """Run what a DTFx/DF worker left queued but runnable: the whole queue when unlocked (DF
+        queues past its batch size and suspends itself), else its front requests from the lock owner."""
+        queue = self.scheduler.queue
+        if not queue or (
+            self.scheduler.locked_by is not None and queue[0].get("parent") != self.scheduler.locked_by
+        ):
+            return
+        owner = self.scheduler.locked_by
+        if owner is None:
+            waiting, self.scheduler.queue = queue, []
+        else:
+            count = next((i for i, item in enumerate(queue) if item.get("parent") != owner), len(queue))
+            waiting, self.scheduler.queue = queue[:count], queue[count:]
         for item in waiting:
             self.handle(EntityRequest.from_json(item))
 
@@ -273,9 +314,9 @@ class _Batch:
         for position, (target, operation, payload) in enumerate(ctx.signals):
             # Derived from the request that caused it, so a re-run batch re-sends recognisable duplicates.
             signal_id = str(uuid.uuid5(_SIGNAL_NAMESPACE, f"{request.id}:{position}"))
-            signal = EntityRequest(
-                operation, payload, id=signal_id, parent=None, sender=self.entity.instance_id
-            )
+            # DTFx: the sender is the entity (``parent``, no execution: its sorter outlives executions).
+            signal = EntityRequest(operation, payload, id=signal_id, parent=self.entity.instance_id)
+            self.scheduler.sorter.label_outgoing(signal, target.instance_id, ticks_of(self.now))
             event = EventRaised(
                 name=OPERATION_EVENT, input=serialization.dumps(signal.to_json()), timestamp=self.now
             )
@@ -300,25 +341,46 @@ def run_batch(
     """
     batch = _Batch(fn, entity, scheduler, now)
     batch.record = record
+    batch.resume_queue()
+    now_ticks = ticks_of(now)
+    # ids already applied: earlier unconfirmed batches, this batch, and requests from instances
+    applied_ids: set[str] = set().union(*scheduler.unconfirmed)
     for event in events:
-        data = serialization.loads(event.input)
-        if event.name == RELEASE_EVENT:
+        name = event.name
+        if name == RELEASE_EVENT:
+            data = serialization.loads(event.input)
             batch.release(data.get("parent") if isinstance(data, dict) else None)
             continue
-        if event.name == OPERATION_EVENT and isinstance(data, dict):
-            requests = [data]
-        elif event.name == OPERATION_BATCH_EVENT and isinstance(data, list):
-            requests = [item for item in data if isinstance(item, dict)]
+        if name == OPERATION_BATCH_EVENT:  # durable-azure's own client batch (read for messages in flight)
+            data = serialization.loads(event.input)
+            items = [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
+            deliver = [EntityRequest.from_json(item) for item in items]
+        elif is_request_event(name):
+            data = serialization.loads(event.input)
+            if not isinstance(data, dict):
+                log.warning("entity %s ignored a request that is not a JSON object (%r)", entity, name)
+                continue
+            request = EntityRequest.from_json(data)
+            if request.due is not None:
+                due = parse_ticks(request.due)
+                if due - now_ticks > EARLY_TOLERANCE_TICKS:  # too early: hold it until its time
+                    again = scheduled_event(request.to_json(), _datetime(request.due, now), now)
+                    batch.result.outgoing.append(Outgoing(entity.instance_id, None, again))
+                    continue
+                deliver = [request]  # scheduled messages skip the sorter (no FIFO for them)
+            elif request.parent is None:
+                deliver = [request]  # a client signal: the sorter passes it through anyway
+            else:
+                deliver = scheduler.sorter.receive_in_order(request)
         else:
-            log.warning("entity %s ignored an unexpected event %r", entity, event.name)
-            continue
-        for item in requests:
-            request = EntityRequest.from_json(item)
-            if scheduler.seen(request.id) or request.id in batch.applied:
+            continue  # ``continue``: resumes a suspended entity; we never suspend, so nothing to do
+        for request in deliver:
+            if request.id in applied_ids or request.id in scheduler.from_instances:
                 batch.result.duplicates += 1
                 continue
             batch.applied.append(request.id)
-            if request.from_instance:
+            applied_ids.add(request.id)
+            if request.from_instance or request.due is not None:  # such may be sent again after a crash
                 scheduler.remember(request.id, now)
             batch.handle(request)
     scheduler.exists = batch.ctx.exists
@@ -327,3 +389,8 @@ def run_batch(
         scheduler.unconfirmed = [*scheduler.unconfirmed, batch.applied][-MAX_UNCONFIRMED_BATCHES:]
     batch.result.applied = batch.applied
     return batch.result
+
+
+def _datetime(text: str, fallback: datetime) -> datetime:
+    ticks = parse_ticks(text)
+    return datetime_of(ticks) if ticks else fallback

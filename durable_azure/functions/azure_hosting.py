@@ -50,7 +50,8 @@ MANAGEMENT_FUNCTION = "durable_management_api"
 SUPERVISOR_FUNCTION = "durable_worker_supervisor"
 DASHBOARD_FUNCTION = "durable_dashboard"
 WORKITEM_FUNCTION = "durable_workitems"
-#: The app setting holding the task hub's storage connection (the trigger's ``connection``).
+#: The app setting holding the task hub's storage connection (the trigger's ``connection``), unless
+#: host.json's ``storageProvider.connectionName`` names another (``Settings.connection_name``).
 STORAGE_CONNECTION_SETTING = "AzureWebJobsStorage"
 #: Seconds between restarts of an engine that stopped with an error: doubles up to the last value.
 RESTART_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
@@ -293,7 +294,7 @@ def enable_azure_hosting(
     workitem_queue: _Decorator = app.queue_trigger(
         arg_name="msg",
         queue_name=workitem_queue_name(hosting.settings.hub_name),
-        connection=STORAGE_CONNECTION_SETTING,
+        connection=hosting.settings.connection_name or STORAGE_CONNECTION_SETTING,
     )
 
     @workitem_name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
@@ -97,10 +98,15 @@ class FunctionsDurableClient(DurableOrchestrationClient):
         return await super().start_new(orchestration_function_name, instance_id, client_input, version)
 
     async def signal_entity(
-        self, entityId: EntityId, operation_name: str, operation_input: Any = None
+        self,
+        entityId: EntityId,
+        operation_name: str,
+        operation_input: Any = None,
+        *,
+        scheduled_time: datetime | None = None,
     ) -> None:
         self.validate_entity(entityId.name)
-        await super().signal_entity(entityId, operation_name, operation_input)
+        await super().signal_entity(entityId, operation_name, operation_input, scheduled_time=scheduled_time)
 
     # ---- HTTP helpers --------------------------------------------------------------------
     def _base_url(self, origin: str) -> str:

@@ -195,7 +195,12 @@ def client_for(
         storage, notify = worker.storage, worker.notify
         owns_storage = False
     else:
-        storage = TaskHubStorage(connection, hub, partition_count=settings.partition_count)
+        storage = TaskHubStorage(
+            connection,
+            hub,
+            partition_count=settings.partition_count,
+            table_partitions=settings.use_table_partition_management,
+        )
         notify = runtime.notify_threadsafe if worker is not None and runtime is not None else None
         owns_storage = True
     if own_hub:

@@ -3,6 +3,7 @@
 from .context import DurableOrchestrationContext
 from .entity_id import EntityId
 from .executor import Completion, OrchestrationResult, execute
+from .long_timers import LongTimerTask, TimerLimits
 from .retry import RetryOptions
 from .tasks import TaskBase, TaskState, TimerTask
 
@@ -10,10 +11,12 @@ __all__ = [
     "Completion",
     "DurableOrchestrationContext",
     "EntityId",
+    "LongTimerTask",
     "OrchestrationResult",
     "RetryOptions",
     "TaskBase",
     "TaskState",
+    "TimerLimits",
     "TimerTask",
     "execute",
 ]

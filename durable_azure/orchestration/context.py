@@ -11,7 +11,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PayloadTooLargeError
@@ -20,6 +20,8 @@ from .durable_http import HTTP_ACTIVITY_NAME, DurableHttpRequest, DurableHttpTas
 from .entity_id import EntityId
 from .entity_request import EntityRequest
 from .history import EventSent, SubOrchestrationInstanceCreated, TaskScheduled
+from .long_timers import LongTimerTask
+from .net_time import ticks_of
 from .replay_state import EntityLock, ReplayState
 from .retry import RetryOptions
 from .tasks import AtomicTask, RetryableTask, TaskBase, TimerTask, WhenAllTask, WhenAnyTask
@@ -224,9 +226,19 @@ class DurableOrchestrationContext:
             lambda: self.call_sub_orchestrator(name, input_, instance_id, version, expected_type),
         )
 
-    def create_timer(self, fire_at: datetime) -> TimerTask:
-        """A durable timer that fires at ``fire_at`` (naive datetimes are taken as UTC)."""
-        return self._state.create_timer(fire_at)
+    def create_timer(self, fire_at: datetime) -> TimerTask | LongTimerTask:
+        """A durable timer that fires at ``fire_at`` (naive datetimes are taken as UTC).
+
+        A timer further out than the maximum short-timer duration (6 days) is a chain of shorter
+        timers in history, as Durable Functions records it (:mod:`.long_timers`); it completes at
+        ``fire_at`` all the same.
+        """
+        state = self._state
+        if fire_at.tzinfo is None:
+            fire_at = fire_at.replace(tzinfo=timezone.utc)
+        if state.timer_limits.is_long(fire_at, state.now):
+            return LongTimerTask(state, fire_at, state.timer_limits)
+        return state.create_timer(fire_at)
 
     def wait_for_external_event(self, name: str, expected_type: type | None = None) -> TaskBase:
         """Wait for an event raised to this instance. Events raised earlier are delivered once, in order."""
@@ -272,6 +284,7 @@ class DurableOrchestrationContext:
         return str(uuid.uuid5(_ENTITY_REQUEST_NAMESPACE, f"{self.instance_id}:{self.execution_id}:{seq}"))
 
     def _send_request(self, seq: int, target: str, request: EntityRequest) -> None:
+        self._state.entity_sorter.label_outgoing(request, target, ticks_of(self._state.now))
         self._state.record_action(
             EventSent(
                 event_id=seq,

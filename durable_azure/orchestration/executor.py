@@ -25,6 +25,7 @@ from ..errors import (
 )
 from . import serialization
 from .context import DurableOrchestrationContext
+from .entity_request import LOCK_ACQUIRED
 from .history import (
     EventRaised,
     EventSent,
@@ -47,6 +48,8 @@ from .history import (
     TimerFired,
 )
 from .limits import MAX_CUSTOM_STATUS_BYTES
+from .long_timers import TimerLimits
+from .net_time import parse_ticks
 from .replay_state import ReplayState
 from .tasks import AtomicTask, TaskBase, TaskState, TimerTask, WhenAllTask
 
@@ -105,6 +108,15 @@ def describe_action(event: HistoryEvent) -> str:
     return type(event).__name__
 
 
+def _request_id(text: str | None) -> str | None:
+    try:
+        data = serialization.loads(text)
+    except Exception:
+        return None
+    value = data.get("id") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def _same_action(recorded: HistoryEvent, asked: HistoryEvent) -> bool:
     if type(recorded) is not type(asked):
         return False
@@ -131,9 +143,9 @@ _CAUSES = (
 class _Replay:
     """State of one execution of an orchestrator while its history is applied."""
 
-    def __init__(self, orchestrator: Orchestrator) -> None:
+    def __init__(self, orchestrator: Orchestrator, timer_limits: TimerLimits | None = None) -> None:
         self.orchestrator = orchestrator
-        self.state = ReplayState()
+        self.state = ReplayState(timer_limits)
         self.ctx = DurableOrchestrationContext(self.state)
         self.generator: Generator[Any, Any, Any] | None = None
         self.awaited: TaskBase | None = None
@@ -314,6 +326,11 @@ class _Replay:
         asked = self.state.pending_action(event.event_id)
         if asked is not None and _same_action(event, asked):
             self.state.match_action(event.event_id)
+            if isinstance(event, EventSent) and isinstance(asked, EventSent) and event.input != asked.input:
+                self._adopt_request_id(event, asked)
+                self._adopt_stamps(event, asked)
+            if isinstance(event, TimerCreated):
+                self.state.timer_recorded(event.event_id, event.fire_at)
             return
         wanted = f"the code now asks for {describe_action(asked)}" if asked else "the code did not ask for it"
         raise NonDeterminismError(
@@ -321,6 +338,27 @@ class _Replay:
             f"at sequence number {event.event_id} history recorded {describe_action(event)}, but {wanted}. "
             + _CAUSES
         )
+
+    def _adopt_request_id(self, recorded: EventSent, asked: EventSent) -> None:
+        """An entity request another engine recorded (Durable Functions draws request ids at random)
+        is answered under the recorded id: the call awaits that one instead of ours."""
+        old, new = _request_id(asked.input), _request_id(recorded.input)
+        if old and new and old != new:
+            self.state.rekey(old, new)
+
+    def _adopt_stamps(self, recorded: EventSent, asked: EventSent) -> None:
+        """The orchestration's sorter continues from the stamps history recorded, not the ones this
+        replay computed: none for a request an older durable-azure sent unstamped, Durable Functions'
+        own for one it sent. Otherwise the next request to that entity would name a predecessor the
+        entity never received, and the entity would hold it back."""
+        if asked.name != "op":  # releases carry no stamps
+            return
+        try:
+            data = serialization.loads(recorded.input)
+        except Exception:
+            return
+        if isinstance(data, dict):
+            self.state.entity_sorter.adopt_sent(recorded.instance_id, parse_ticks(data.get("Timestamp")))
 
     def _on_task_completed(self, event: TaskCompleted | SubOrchestrationInstanceCompleted) -> None:
         task = self.state.take_task(event.task_scheduled_id)
@@ -365,7 +403,11 @@ class _Replay:
             )
             task._fail(EntityOperationFailedError(task.name, failure))
             return
-        task._complete_with_json(response.get("result"))
+        result = response.get("result")
+        if result == LOCK_ACQUIRED:  # DTFx and DF write the lock answer as a plain string, not JSON
+            task._complete_with(result)
+            return
+        task._complete_with_json(result)
 
     def _on_terminated(self, event: ExecutionTerminated) -> None:
         if self.generator is not None:
@@ -391,8 +433,14 @@ class ReplaySession:
     :func:`execute` over the full history, because the same state machine consumes the same events.
     """
 
-    def __init__(self, orchestrator: Orchestrator, past_events: Iterable[HistoryEvent] = ()) -> None:
-        self._replay = _Replay(orchestrator)
+    def __init__(
+        self,
+        orchestrator: Orchestrator,
+        past_events: Iterable[HistoryEvent] = (),
+        *,
+        timer_limits: TimerLimits | None = None,
+    ) -> None:
+        self._replay = _Replay(orchestrator, timer_limits)
         state = self._replay.state
         state.is_replaying = True
         apply = self._replay.apply
@@ -474,13 +522,16 @@ def execute(
     orchestrator: Orchestrator,
     past_events: Sequence[HistoryEvent],
     new_events: Iterable[HistoryEvent],
+    *,
+    timer_limits: TimerLimits | None = None,
 ) -> OrchestrationResult:
     """Replay ``past_events``, apply ``new_events`` and report what this episode adds to history.
 
     If the history already holds a completed execution, nothing is added and the completion is
-    returned as it was.
+    returned as it was. ``timer_limits`` say when a timer is split (default: Durable Functions' 6 and
+    3 days, :mod:`.long_timers`).
     """
-    session = ReplaySession(orchestrator, past_events)
+    session = ReplaySession(orchestrator, past_events, timer_limits=timer_limits)
     if session.finished_in_history:
         return OrchestrationResult([], session.completion, None)
     return session.run_episode(new_events)

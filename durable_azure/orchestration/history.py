@@ -173,6 +173,8 @@ class SubOrchestrationInstanceCreated(HistoryEvent):
     version: str = ""
     #: The span id of the parent's ``orchestration:{name}`` client span (DTFx ``ClientSpanId``).
     client_span_id: str | None = None
+    #: The child's tags: the parent's (DTFx ``OrchestrationTags.MergeTags``), also in its start.
+    tags: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,7 +14,9 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from .entity_request import release_payload
+from .entity_sorter import MessageSorter
 from .history import EventSent, HistoryEvent, TimerCreated
+from .long_timers import TimerLimits
 from .tasks import AtomicTask, TaskBase, TimerTask
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -55,17 +57,22 @@ class ReplayState:
     """Mutable state of one orchestration execution while its history is replayed and extended.
 
     Public attributes: ``now`` (deterministic time), ``is_replaying``, ``input_text`` and
-    ``input_type`` (the execution input), ``custom_status``, ``continue_as_new`` and ``locks``.
+    ``input_type`` (the execution input), ``custom_status``, ``continue_as_new``, ``locks`` and
+    ``timer_limits`` (when a timer is split: :mod:`.long_timers`).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, timer_limits: TimerLimits | None = None) -> None:
         self.now = EPOCH
+        self.timer_limits = timer_limits or TimerLimits()
         self.is_replaying = False
         self.input_text: str | None = None
         self.input_type: type | None = None
         self.custom_status: Any = None
         self.continue_as_new: ContinueAsNewRequest | None = None
         self.locks: EntityLock | None = None
+        #: Stamps entity requests as DTFx's orchestration-side ``MessageSorter`` does (at ``now``,
+        #: so a replay stamps them the same way again).
+        self.entity_sorter = MessageSorter()
         self._sequence = 0
         self._pending: dict[int, HistoryEvent] = {}  # actions asked for, by sequence number
         self._open: dict[int | str, AtomicTask] = {}  # tasks awaiting a result, by id or request id
@@ -131,7 +138,7 @@ class ReplayState:
         return task
 
     def create_timer(self, fire_at: datetime) -> TimerTask:
-        """Schedule a durable timer firing at ``fire_at`` (naive datetimes are taken as UTC)."""
+        """Schedule one durable timer firing at ``fire_at`` (naive datetimes are taken as UTC)."""
         if fire_at.tzinfo is None:
             fire_at = fire_at.replace(tzinfo=timezone.utc)
         seq = self.next_id()
@@ -140,11 +147,27 @@ class ReplayState:
         self._open[seq] = task
         return task
 
+    def timer_recorded(self, seq: int, fire_at: datetime) -> None:
+        """History recorded the timer at ``seq`` firing at ``fire_at``: its task takes that time (a
+        long timer's parts are computed from the clock, and history is what they were)."""
+        task = self._open.get(seq)
+        if isinstance(task, TimerTask):
+            task.fire_at = fire_at
+
     # ---- results ------------------------------------------------------------------------
     def expect(self, key: int | str, task: _Task) -> _Task:
         """Register ``task`` to be completed by the result that arrives under ``key``."""
         self._open[key] = task
         return task
+
+    def rekey(self, old: str, new: str) -> None:
+        """The result awaited under ``old`` arrives under ``new`` (an entity request id another
+        engine recorded); a held lock's request id follows."""
+        task = self._open.pop(old, None)
+        if task is not None:
+            self._open[new] = task
+        if self.locks is not None and self.locks.request_id == old:
+            self.locks.request_id = new
 
     def take_task(self, key: int | str) -> AtomicTask | None:
         """Remove and return the task awaiting the result under ``key``, if any."""

@@ -52,7 +52,7 @@ EVENT_TYPE_PREFIX = "DurableTask.Core.History."
 
 
 # Per event type: (JSON member, dataclass attribute, kind). Members DTFx has but we do not model
-# are written as null (kind "null") so the JSON carries every member a .NET writer would.
+# are written as null (kind "null"; a bool: "false") so the JSON carries every member a .NET writer would.
 _Spec = tuple[tuple[str, str, str], ...]
 _FAILED: _Spec = (
     ("TaskScheduledId", "task_scheduled_id", "int"),
@@ -72,6 +72,7 @@ _SPECS: dict[EventType, _Spec] = {
         ("ParentTraceContext", "trace_context", "trace"),
         ("ScheduledStartTime", "scheduled_start_time", "time"),
         ("Generation", "generation", "int"),
+        ("GenerateNewTrace", "", "false"),
     ),
     EventType.ExecutionCompleted: (
         ("OrchestrationStatus", "orchestration_status", "status"),
@@ -93,7 +94,7 @@ _SPECS: dict[EventType, _Spec] = {
         ("Version", "version", "str"),
         ("InstanceId", "instance_id", "str"),
         ("Input", "input", "str"),
-        ("Tags", "", "null"),
+        ("Tags", "tags", "tags"),
     ),
     EventType.SubOrchestrationInstanceCompleted: (
         ("TaskScheduledId", "task_scheduled_id", "int"),
@@ -195,6 +196,8 @@ def trace_context_from_json(value: Any) -> TraceContext | None:
 def _encode_value(event: HistoryEvent, attr: str, kind: str) -> Any:
     if kind == "null":
         return None
+    if kind == "false":
+        return False
     if kind == "instance":
         return instance_json(event.instance_id, event.execution_id)  # type: ignore[attr-defined]
     if kind == "continued":
@@ -358,7 +361,7 @@ def event_from_json_dict(d: dict[str, Any]) -> HistoryEvent:
     kwargs: dict[str, Any] = {}
     for member, attr, kind in _SPECS[event_type]:
         value = d.get(member)
-        if value is None or kind in ("null", "continued"):
+        if value is None or kind in ("null", "continued", "false"):
             continue
         what = f"{cls.__name__}.{member}"
         if kind == "instance":

@@ -160,8 +160,9 @@ def _w_task_scheduled(e: TaskScheduled, d: dict[str, Any]) -> None:
     d["Name"] = e.name
     d["Version"] = e.version
     _put(d, "Input", e.input)
-    if e.trace_context is not None:
-        d["ParentTraceContext"] = trace_json(e.trace_context)
+    # TableEntityConverter writes a null object member as "null" (v2), never leaves it out
+    d["ParentTraceContext"] = trace_json(e.trace_context)
+    d["Tags"] = NULL_JSON
 
 
 def _w_completed(e: TaskCompleted | SubOrchestrationInstanceCompleted, d: dict[str, Any]) -> None:
@@ -182,6 +183,7 @@ def _w_sub_created(e: SubOrchestrationInstanceCreated, d: dict[str, Any]) -> Non
     d["InstanceId"] = e.instance_id
     _put(d, "Input", e.input)
     _put(d, "ClientSpanId", e.client_span_id)
+    d["Tags"] = NULL_JSON if e.tags is None else to_json(e.tags)
 
 
 def _w_timer_created(e: TimerCreated, d: dict[str, Any]) -> None:
@@ -202,8 +204,7 @@ def _w_event_sent(e: EventSent, d: dict[str, Any]) -> None:
 def _w_event_raised(e: EventRaised, d: dict[str, Any]) -> None:
     d["Name"] = e.name
     _put(d, "Input", e.input)
-    if e.trace_context is not None:
-        d["ParentTraceContext"] = trace_json(e.trace_context)
+    d["ParentTraceContext"] = trace_json(e.trace_context)
 
 
 def _w_generic(e: GenericEvent, d: dict[str, Any]) -> None:
@@ -216,6 +217,8 @@ def _w_history_state(e: HistoryState, d: dict[str, Any]) -> None:
 
 def _w_reason(e: ExecutionSuspended | ExecutionResumed | ExecutionRewound, d: dict[str, Any]) -> None:
     _put(d, "Reason", e.reason)
+    if isinstance(e, ExecutionRewound):
+        d["ParentTraceContext"] = NULL_JSON
 
 
 _WRITERS: dict[type[HistoryEvent], Any] = {
@@ -277,6 +280,11 @@ def entity_to_event(entity: Mapping[str, Any]) -> HistoryEvent:
     if reader is not None:
         base.update(reader(entity))
     return cls(**base)
+
+
+def _tags(value: Any) -> dict[str, str] | None:
+    tags = read_json(value)
+    return {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else None
 
 
 def _r_execution_started(d: Mapping[str, Any]) -> dict[str, Any]:
@@ -360,6 +368,7 @@ def _r_sub_created(d: Mapping[str, Any]) -> dict[str, Any]:
         "input": read_str(d.get("Input")),
         "version": d.get("Version") or "",
         "client_span_id": read_str(d.get("ClientSpanId")),
+        "tags": _tags(d.get("Tags")),
     }
 
 

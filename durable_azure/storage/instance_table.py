@@ -19,14 +19,14 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
 
-from ..errors import SplitBrainError, StorageError
+from ..errors import FailureDetails, SplitBrainError, StorageError
 from ..orchestration.history import OrchestrationStatus
 from .clients import StorageClients
 from .naming import escape_partition_key, instances_table_name, odata_string, unescape_partition_key
 from .payloads import PayloadStore, random_suffix, table_property_too_large
 from .values import EPOCH, format_iso_micros, read_datetime, read_int, to_json, utc
 
-__all__ = ["InstanceRecord", "InstanceTable", "InstanceUpdate", "RowState"]
+__all__ = ["InstanceRecord", "InstanceTable", "InstanceUpdate", "RowState", "status_output", "tags_json"]
 
 _COLUMNS = (
     "PartitionKey",
@@ -43,8 +43,13 @@ _COLUMNS = (
     "ExecutionId",
     "Generation",
     "ScheduledStartTime",
+    "Tags",
+    "InputBlobName",
 )
 _URL_COLUMNS = ("Input", "Output")
+#: A Pending row DTFx's client wrote with an input over 60 KiB (UTF-16) that still fit in the start
+#: message: ``Input`` is ``""`` and this column names the gzip blob (history convention, §3.3).
+INPUT_BLOB_NAME = "InputBlobName"
 _MAX_PAGE = 1000
 _START_MESSAGE_BLOB_SUFFIX = "ExecutionStarted.json.gz"
 
@@ -54,7 +59,9 @@ class InstanceUpdate:
     """Columns to merge into an instance's ``{Hub}Instances`` row; a ``None`` field is not written.
 
     Tables have no null, so an update sets columns but never clears one. ``input``, ``output`` and
-    ``custom_status`` are JSON text; an ``input`` or ``output`` over 60 KiB (UTF-16) is stored as a blob.
+    ``custom_status`` are JSON text (``output`` of a failure: :func:`status_output`); an ``input`` or
+    ``output`` over 60 KiB (UTF-16) is stored as a blob. An update that starts an execution (it sets
+    ``created_time``) always writes ``Tags`` (``"null"`` when ``tags`` is not given), as DTFx does.
     """
 
     name: str | None = None
@@ -68,7 +75,7 @@ class InstanceUpdate:
     custom_status: str | None = None
     execution_id: str | None = None
     generation: int | None = None
-    tags: Mapping[str, str] | None = None
+    tags: str | None = None  # JSON text as :func:`tags_json` makes it (``"null"`` for no tags)
 
     def __bool__(self) -> bool:
         """True when the update writes at least one column."""
@@ -88,9 +95,22 @@ class InstanceUpdate:
             "CustomStatus": self.custom_status,
             "ExecutionId": self.execution_id,
             "Generation": self.generation,
-            "Tags": None if self.tags is None else to_json(dict(self.tags)),  # as Newtonsoft writes it
+            # DTFx writes Tags at every ExecutionStarted checkpoint (the update with CreatedTime)
+            "Tags": self.tags if self.tags is not None or self.created_time is None else "null",
         }
         return {column: value for column, value in values.items() if value is not None}
+
+
+def status_output(result: str | None, failure: FailureDetails | None) -> str | None:
+    """The ``Output`` column for a completion, as DTFx's ``OrchestrationRuntimeState.Output``:
+    ``FailureDetails.ToString()`` (``"{ErrorType}: {ErrorMessage}"``, plain text) when the execution
+    failed with details, else the result (JSON text)."""
+    return str(failure) if failure is not None else result
+
+
+def tags_json(tags: Mapping[str, str] | None) -> str:
+    """The ``Tags`` column as DTFx's ``TagsSerializer`` writes it: compact JSON, ``"null"`` for none."""
+    return "null" if tags is None else to_json(dict(tags))
 
 
 def _utc_or_none(value: datetime | None) -> datetime | None:
@@ -104,6 +124,8 @@ class RowState:
     etag: str
     status: OrchestrationStatus | None
     execution_id: str | None
+    #: ``InputBlobName`` of a row DTFx's client wrote with a large input (see :data:`INPUT_BLOB_NAME`)
+    input_blob_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +146,7 @@ class InstanceRecord:
     generation: int
     scheduled_start_time: datetime | None
     etag: str | None
+    tags: dict[str, str] | None = None
 
 
 class InstanceTable:
@@ -223,8 +246,10 @@ class InstanceTable:
         generation: int,
         etag: str | None,
         scheduled_start_time: datetime | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> str:
         """Write the client-start row (``Pending``): insert when ``etag`` is None, else replace If-Match.
+        ``tags`` are the start event's (DTFx writes them here and at each ExecutionStarted checkpoint).
         Returns the row's new ETag.
 
         Raises :class:`SplitBrainError` when the row exists (insert) or changed since ``etag`` was read.
@@ -241,7 +266,7 @@ class InstanceTable:
             "TaskHubName": self.hub,
             "ExecutionId": execution_id,
             "Generation": generation,
-            "Tags": "null",
+            "Tags": tags_json(tags),
             "CustomStatus": "null",
         }
         if input is not None:
@@ -289,15 +314,19 @@ class InstanceTable:
         """The row's ETag, status and execution id (a point read of three columns), or ``None``."""
         try:
             entity = await self._table.get_entity(
-                escape_partition_key(instance_id), "", select=["RuntimeStatus", "ExecutionId"]
+                escape_partition_key(instance_id),
+                "",
+                select=["RuntimeStatus", "ExecutionId", INPUT_BLOB_NAME],
             )
         except ResourceNotFoundError:
             return None
         status = str(entity.get("RuntimeStatus"))
+        blob = entity.get(INPUT_BLOB_NAME)
         return RowState(
             etag=str(entity.metadata["etag"]),
             status=OrchestrationStatus[status] if status in OrchestrationStatus.__members__ else None,
             execution_id=entity.get("ExecutionId"),
+            input_blob_name=blob if isinstance(blob, str) and blob else None,
         )
 
     async def _entity(self, instance_id: str, update: InstanceUpdate) -> dict[str, Any]:
@@ -333,7 +362,13 @@ class InstanceTable:
     async def _to_record(self, entity: Any, fetch_input: bool, fetch_output: bool) -> InstanceRecord:
         input_text = entity.get("Input") if fetch_input else None
         output_text = entity.get("Output") if fetch_output else None
-        if _is_url(input_text) or _is_url(output_text):
+        input_blob = entity.get(INPUT_BLOB_NAME) if fetch_input and not input_text else None
+        if isinstance(input_blob, str) and input_blob:
+            # DTFx's client offloaded a large input the history way (Pending row, §3.3)
+            input_text, output_text = await asyncio.gather(
+                self._payloads.download(input_blob), self._resolve(output_text)
+            )
+        elif _is_url(input_text) or _is_url(output_text):
             input_text, output_text = await asyncio.gather(
                 self._resolve(input_text), self._resolve(output_text)
             )
@@ -353,6 +388,7 @@ class InstanceTable:
             generation=read_int(entity.get("Generation"), 0),
             scheduled_start_time=read_datetime(entity.get("ScheduledStartTime")),
             etag=getattr(entity, "metadata", {}).get("etag"),
+            tags=_tags(entity.get("Tags")),
         )
 
     async def _resolve(self, value: str | None) -> str | None:
@@ -445,7 +481,22 @@ def decode_token(token: str | None) -> dict[str, Any] | None:
 def _select(fetch_input: bool, fetch_output: bool) -> list[str] | None:
     if fetch_input and fetch_output:
         return None
-    return [c for c in _COLUMNS if (fetch_input or c != "Input") and (fetch_output or c != "Output")]
+    return [
+        c
+        for c in _COLUMNS
+        if (fetch_input or c not in ("Input", INPUT_BLOB_NAME)) and (fetch_output or c != "Output")
+    ]
+
+
+def _tags(value: Any) -> dict[str, str] | None:
+    """The ``Tags`` column (DTFx parses it only when non-empty; ``"null"`` means none)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return None
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else None
 
 
 def _is_url(value: Any) -> bool:

@@ -13,6 +13,7 @@ We also mirror ``Owner``/``Epoch`` into blob metadata so :meth:`LeaseStore.list`
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import logging
 import uuid
@@ -175,25 +176,46 @@ class LeaseStore:
 
     async def list(self) -> list[PartitionLease]:
         """Every configured partition's lease, in partition order (one ``list_blobs`` request)."""
-        found: dict[str, BlobProperties] = {}
-        async for props in self._container.list_blobs(
-            name_starts_with=LEASE_TYPE + "/", include=["metadata"], **LEASE_REQUEST
-        ):
-            found[props.name[len(LEASE_TYPE) + 1 :]] = props
-        return list(
-            await asyncio.gather(
-                *(self._from_props(pid, found[pid]) for pid in self.partition_ids if pid in found)
-            )
-        )
+        return (await self.list_types(LEASE_TYPE))[LEASE_TYPE]
 
-    async def _from_props(self, partition_id: str, props: BlobProperties) -> PartitionLease:
+    async def list_types(self, *lease_types: str) -> dict[str, builtins.list[PartitionLease]]:
+        """The leases of each of ``lease_types``, in partition order, from one ``list_blobs`` request.
+
+        ``"ownership"`` (or ``"intent"``) reads, without taking anything, the leases of DTFx's
+        two-level "safe" blob manager, Durable Functions 2.x's default (for ``hub info``).
+        """
+        found: dict[str, dict[str, BlobProperties]] = {t: {} for t in lease_types}
+        prefix = lease_types[0] + "/" if len(lease_types) == 1 else None
+        async for props in self._container.list_blobs(
+            name_starts_with=prefix, include=["metadata"], **LEASE_REQUEST
+        ):
+            lease_type, _, partition_id = props.name.partition("/")
+            if lease_type in found:
+                found[lease_type][partition_id] = props
+        result: dict[str, builtins.list[PartitionLease]] = {}
+        for lease_type, blobs in found.items():
+            result[lease_type] = list(
+                await asyncio.gather(
+                    *(
+                        self._from_props(pid, blobs[pid], lease_type)
+                        for pid in self.partition_ids
+                        if pid in blobs
+                    )
+                )
+            )
+        return result
+
+    async def _from_props(
+        self, partition_id: str, props: BlobProperties, lease_type: str = LEASE_TYPE
+    ) -> PartitionLease:
         leased = str(props.lease.state or "") in ("leased", "breaking")
         meta = props.metadata or {}
         if "epoch" in meta:
             owner = unquote(meta.get("owner") or "") or None
             epoch = int(meta["epoch"])
         else:  # written by a .NET worker: read the JSON
-            data = await self._read(partition_id)
+            stream = await self._container.download_blob(f"{lease_type}/{partition_id}", **LEASE_REQUEST)
+            data = json.loads(await stream.readall())
             owner, epoch = data.get("Owner") or None, int(data.get("Epoch") or 0)
         return PartitionLease(partition_id, owner, epoch, leased, None)
 

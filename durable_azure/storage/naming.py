@@ -81,9 +81,23 @@ def fnv1a_32(data: bytes) -> int:
     return h
 
 
+def dotnet_utf8(text: str) -> bytes:
+    """The bytes .NET's ``Encoding.UTF8.GetBytes`` gives for ``text``.
+
+    .NET strings are UTF-16: a surrogate pair (even one Python holds as two lone surrogates) is one
+    character, and every unpaired surrogate becomes U+FFFD (``EF BF BD``), never ``?``.
+    """
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        utf16 = text.encode("utf-16-le", "surrogatepass")
+        return utf16.decode("utf-16-le", "replace").encode("utf-8")
+
+
 def partition_index(instance_id: str, partition_count: int) -> int:
-    """Control-queue index of an instance: FNV-1a of its UTF-8 id modulo the partition count."""
-    return fnv1a_32(instance_id.encode("utf-8", "replace")) % partition_count
+    """Control-queue index of an instance: FNV-1a of its UTF-8 id (as .NET encodes it, see
+    :func:`dotnet_utf8`) modulo the partition count (DTFx ``Fnv1aHashHelper.ComputeHash``)."""
+    return fnv1a_32(dotnet_utf8(instance_id)) % partition_count
 
 
 def escape_partition_key(instance_id: str) -> str:

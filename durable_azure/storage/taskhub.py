@@ -2,9 +2,11 @@
 
 Resources (DTFx names; ``H`` = hub name as given, ``h`` = lower-cased):
 tables ``{H}History`` and ``{H}Instances``; queues ``{h}-control-NN`` and ``{h}-workitems``;
-containers ``{h}-largemessages`` and ``{h}-leases`` (``taskhub.json`` + one lease blob per
-partition). Ours alone: the ``{H}Poison`` table (:mod:`.poison`), created when a first message is
-set aside.
+containers ``{h}-largemessages`` and ``{h}-applease`` (the app lease, :mod:`.app_lease`); partition
+ownership either in the ``{H}Partitions`` table (:mod:`.partition_table`, DTFx's table partition
+manager) or in ``{h}-leases`` (``taskhub.json`` + one ``default/`` lease blob per partition,
+:mod:`.leases`). Ours alone: the ``{H}Poison`` table (:mod:`.poison`), created when a first message
+is set aside.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 
 from ..errors import CorruptMessageError, StorageError
+from .app_lease import AppLeaseStore, app_name_from_env
 from .clients import RequestCounter, StorageClients
 from .history_table import HistoryTable
 from .instance_table import InstanceTable
-from .leases import LeaseStore
+from .leases import LeaseStore, PartitionLease
 from .local_starts import LocalStarts
 from .messages import decode_message
 from .naming import (
@@ -29,6 +32,7 @@ from .naming import (
     validate_partition_count,
     workitem_queue_name,
 )
+from .partition_table import PartitionTable, utc_now
 from .payloads import PayloadStore
 from .poison import PoisonRecord, PoisonStore
 from .queues import TaskHubQueue
@@ -49,6 +53,9 @@ class TaskHubStorage:
         lease_duration: int = 30,
         max_dequeue_count: int = 10,
         counter: RequestCounter | None = None,
+        table_partitions: bool | None = None,
+        app_name: str | None = None,
+        app_lease_duration: int = 60,
     ) -> None:
         self.hub_name = validate_hub_name(hub_name)
         self.partition_count = validate_partition_count(partition_count)
@@ -57,6 +64,16 @@ class TaskHubStorage:
         self.history = HistoryTable(self.clients, hub_name, self.payloads)
         self.instances = InstanceTable(self.clients, hub_name, self.payloads)
         self.leases = LeaseStore(self.clients, hub_name, partition_count, lease_duration)
+        #: Which layout this process creates and runs: the ``{H}Partitions`` table or blob leases
+        #: (``None``: the one the hub already has, decided by :meth:`resolve_partition_layout`).
+        self.table_partitions = table_partitions
+        self.partition_table = PartitionTable(self.clients, hub_name, partition_count)
+        self.app_lease = AppLeaseStore(
+            self.clients,
+            hub_name,
+            app_name if app_name is not None else app_name_from_env(),
+            app_lease_duration,
+        )
         self.poison = PoisonStore(self.clients, hub_name, self.payloads)
         self.max_dequeue_count = max_dequeue_count
         self.control_queues = [
@@ -104,6 +121,22 @@ class TaskHubStorage:
                 return queue
         raise KeyError(f"{name!r} is not a queue of task hub {self.hub_name!r}")
 
+    async def resolve_partition_layout(self) -> bool:
+        """Whether this process uses the ``{H}Partitions`` table (``True``) or blob leases.
+
+        Without a setting (``table_partitions`` ``None``) the hub keeps the layout it has: the table
+        if it exists, else the blob leases if ``taskhub.json`` does (a hub made before the table
+        manager, or with ``useTablePartitionManagement: false``), else — a new hub — the table.
+        Changing the layout of a hub whose workers are running is only safe one layout after the
+        other, so it is never done by default.
+        """
+        if self.table_partitions is None:
+            has_table, info = await asyncio.gather(
+                self.partition_table.exists(), self.leases.read_taskhub_info()
+            )
+            self.table_partitions = has_table or info is None
+        return self.table_partitions
+
     async def create_if_not_exists(self) -> None:
         """Create every resource of the hub that is missing; later calls on this object are free."""
         if self._created:
@@ -111,19 +144,24 @@ class TaskHubStorage:
         async with self._create_lock:
             if self._created:
                 return
+            await self.resolve_partition_layout()
             await asyncio.gather(
                 self.history.create(),
                 self.instances.create(),
                 *(q.create() for q in self.control_queues),
                 self.workitems.create(),
-                self.leases.create_if_not_exists(),
+                self.partition_table.create_if_not_exists()
+                if self.table_partitions
+                else self.leases.create_if_not_exists(),
+                self.app_lease.create_if_not_exists(),
                 self.payloads.ensure_container(),
             )
             self._created = True
 
     async def delete(self) -> None:
         """Delete every resource of the hub: queues (all control queues, whatever the partition count),
-        the tables (poison included), the lease, app-lease and large-message containers."""
+        the tables (poison and ``{H}Partitions`` included), the lease, app-lease and large-message
+        containers (an app lease another app holds is broken first)."""
         h = self.hub_name.lower()
         own_queue = re.compile(rf"^{re.escape(h)}-(control-\d{{2}}|workitems|poison)$")
         queues = [q.name async for q in self.clients.queues.list_queues(name_starts_with=f"{h}-")]
@@ -137,10 +175,12 @@ class TaskHubStorage:
                 self._ignore_missing(self.clients.tables.delete_table(t))
                 for t in (self.history.table_name, self.instances.table_name, self.poison.table_name)
             ),
+            self.partition_table.delete(),
             *(
                 self._ignore_missing(self.clients.blobs.delete_container(c))
-                for c in (self.leases.container_name, self.payloads.container_name, f"{h}-applease")
+                for c in (self.leases.container_name, self.payloads.container_name)
             ),
+            self.app_lease.delete(break_foreign=True),
         )
         self._created = False
 
@@ -151,15 +191,77 @@ class TaskHubStorage:
         except ResourceNotFoundError:
             pass
 
+    async def exists(self, **request_options: Any) -> bool:
+        """The hub was created, in either layout: ``taskhub.json`` or the ``{H}Partitions`` table."""
+        info, table = await asyncio.gather(
+            self.leases.read_taskhub_info(**request_options), self.partition_table.exists(**request_options)
+        )
+        return info is not None or table
+
+    async def recorded_partition_count(self) -> int | None:
+        """The partition count the hub records, as DTFx's scale monitor reads it: the number of
+        ``{H}Partitions`` rows if that table exists, else ``taskhub.json``'s ``PartitionCount``."""
+        try:
+            rows = await self.partition_table.list()
+        except ResourceNotFoundError:
+            rows = []
+        if rows:
+            return len(rows)
+        info = await self.leases.read_taskhub_info()
+        count = (info or {}).get("PartitionCount")
+        return int(count) if count else None
+
+    async def partition_layouts(self) -> tuple[list[str], list[PartitionLease]]:
+        """Which ownership layouts the hub has (``table``; ``blob``: our/DTFx legacy ``default/``
+        leases; ``safe``: DTFx's ``ownership/`` leases, read only) and each partition's owner.
+
+        An owner is *live* (``leased``) while its table row has not expired or its lease blob is
+        leased; a partition live in neither layout shows the owner last recorded, not leased.
+        """
+        layouts: list[str] = []
+        now = utc_now()
+        try:
+            rows = {row.row_key: row for row in await self.partition_table.list()}
+            layouts.append("table")
+        except ResourceNotFoundError:
+            rows = {}
+        try:
+            # "ownership": DTFx's "safe" manager (DF 2.x default), read only to show a .NET app's owners
+            found = await self.leases.list_types("default", "ownership")
+            blobs = {lease.partition_id: lease for lease in found["default"]}
+            safe = {lease.partition_id: lease for lease in found["ownership"]}
+        except ResourceNotFoundError:
+            blobs, safe = {}, {}
+        layouts += [name for name, found in (("blob", blobs), ("safe", safe)) if found]
+        merged: list[PartitionLease] = []
+        for queue in self.control_queues:
+            row, blob, owned = rows.get(queue.name), blobs.get(queue.name), safe.get(queue.name)
+            if row is not None and row.live_owner(now):
+                merged.append(PartitionLease(queue.name, row.current_owner, 0, True, None))
+            elif blob is not None and blob.leased:
+                merged.append(blob)
+            elif owned is not None and owned.leased:
+                merged.append(owned)
+            elif blob is not None and row is None:
+                merged.append(blob)
+            elif row is not None:
+                merged.append(PartitionLease(queue.name, row.current_owner, 0, False, None))
+        return layouts, merged
+
+    async def partition_leases(self) -> list[PartitionLease]:
+        """Each partition's owner, from the table rows and the lease blobs (see :meth:`partition_layouts`)."""
+        return (await self.partition_layouts())[1]
+
     async def describe(self) -> dict[str, Any]:
         """Partitions (owner, lease, queue length), work items, poison messages and instance counts."""
         try:
-            leases, lengths, workitems, poison, instances = await asyncio.gather(
-                self.leases.list(),
+            (layouts, leases), lengths, workitems, poison, instances, app_lease = await asyncio.gather(
+                self.partition_layouts(),
                 asyncio.gather(*(q.approximate_count() for q in self.control_queues)),
                 self.workitems.approximate_count(),
                 self.poison.count(),
                 self.instances.count_by_status(),
+                self.app_lease.holder(),
             )
         except ResourceNotFoundError as e:
             raise StorageError(
@@ -180,6 +282,8 @@ class TaskHubStorage:
         return {
             "hub": self.hub_name,
             "partitionCount": self.partition_count,
+            "partitionLayouts": layouts,
+            "appLease": {"ownerId": app_lease[0], "leased": app_lease[1]},
             "partitions": partitions,
             "workItems": workitems,
             "poison": poison,

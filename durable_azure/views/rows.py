@@ -167,7 +167,10 @@ class HistoryRow:
         if self.error:
             return self.error
         if self.fire_at is not None and self.event_type == "TimerCreated":
-            return f"fires at {format_clock_ms(self.fire_at)}"
+            when = format_clock_ms(self.fire_at)
+            if self.fire_at.date() != self.timestamp.date():  # a long timer's part: days away
+                when = f"{self.fire_at:%Y-%m-%d} {when}"
+            return f"fires at {when}"
         parts = []
         if self.version:
             parts.append(f"version {self.version}")

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 
 from ..config import Settings
 from ..entities.executor import SchedulerState, run_batch
+from ..entities.messages import delivery_time
 from ..errors import SplitBrainError
 from ..orchestration.entity_id import EntityId
 from ..orchestration.history import (
@@ -123,7 +124,8 @@ class EntityDispatcher:
                     execution_id=out.execution_id,
                     sender_instance_id=instance_id,
                     sender_execution_id="",
-                )
+                ),
+                visibility_delay=_delay(out.event.name, now),
             )
             for out in result.outgoing
         ]
@@ -214,3 +216,9 @@ class EntityDispatcher:
         """Forget cached state of every entity in a partition this worker no longer owns."""
         for instance_id in [i for i in self._cache if self._storage.partition_of(i) == index]:
             del self._cache[instance_id]
+
+
+def _delay(event_name: str, now: datetime) -> float:
+    """Seconds to hide an ``op@<time>`` message (DTFx's ``TaskHubQueue.GetVisibilityDelay``), else 0."""
+    due = delivery_time(event_name)
+    return max(0.0, (due - now).total_seconds()) if due is not None else 0.0

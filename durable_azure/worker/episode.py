@@ -32,10 +32,11 @@ from ..orchestration.history import (
     OrchestratorStarted,
     SubOrchestrationInstanceCreated,
 )
+from ..orchestration.long_timers import TimerLimits
 from ..orchestration.serialization import dumps
 from ..orchestration.versioning import VersionPolicy
 from ..registry import DurableRegistry
-from ..storage.instance_table import InstanceUpdate
+from ..storage.instance_table import InstanceUpdate, RowState, status_output
 from ..storage.payloads import table_property_too_large
 from ..storage.queues import ReceivedMessage
 from ..storage.status_rows import write_status_row
@@ -63,17 +64,24 @@ class VersionRejected(Exception):
     ``Reject``): nothing was written; its messages go back to the queue for a later attempt."""
 
 
-def _stamp_sub_versions(result: OrchestrationResult, version: str) -> OrchestrationResult:
-    """Sub-orchestrations started without a version get ``version`` (``defaultVersion``), in the
+def _stamp_sub_versions(
+    result: OrchestrationResult, version: str, tags: dict[str, str] | None = None
+) -> OrchestrationResult:
+    """Sub-orchestrations started without a version get ``version`` (``defaultVersion``), and the
+    parent's ``tags`` (DTFx ``OrchestrationTags.MergeTags``, without ``FireAndForget``), in the
     actions sent and in the history recorded."""
-    if not version or not any(
-        isinstance(a, SubOrchestrationInstanceCreated) and not a.version for a in result.actions
+    child_tags = None if tags is None else {k: v for k, v in tags.items() if k != "FireAndForget"}
+    if not any(
+        isinstance(a, SubOrchestrationInstanceCreated) and ((version and not a.version) or child_tags)
+        for a in result.actions
     ):
         return result
     stamped: dict[int, HistoryEvent] = {}
     for action in result.actions:
-        if isinstance(action, SubOrchestrationInstanceCreated) and not action.version:
-            stamped[id(action)] = replace(action, version=version)
+        if isinstance(action, SubOrchestrationInstanceCreated):
+            stamped[id(action)] = replace(
+                action, version=action.version or version, tags=action.tags or child_tags
+            )
     actions = [stamped.get(id(a), a) for a in result.actions]
     events = [stamped.get(id(e), e) for e in result.new_events]
     return replace(result, new_events=events, actions=actions)
@@ -120,12 +128,14 @@ class EpisodeRunner:
         cache: InstanceCache,
         sender: OutboundSender,
         versioning: VersionPolicy | None = None,
+        timer_limits: TimerLimits | None = None,
     ) -> None:
         self._storage = storage
         self._registry = registry
         self._cache = cache
         self._sender = sender
         self._versioning = versioning or VersionPolicy()
+        self._timer_limits = timer_limits or TimerLimits()
         self.episodes = 0
 
     async def run(
@@ -176,9 +186,12 @@ class EpisodeRunner:
                 completion = result.completion
                 break
             if session is None:
-                session = ReplaySession(orchestrator, past)  # replay once; cached sessions skip this
+                # replay once; cached sessions skip this
+                session = ReplaySession(orchestrator, past, timer_limits=self._timer_limits)
             result = _stamp_sub_versions(
-                _stamp_end(session.run_episode(new_events)), self._versioning.default_version
+                _stamp_end(session.run_episode(new_events)),
+                self._versioning.default_version,
+                started.tags,
             )
             self.episodes += 1
             if tel is not None:
@@ -207,6 +220,7 @@ class EpisodeRunner:
                 version=started.version,
                 parent=started.parent,
                 generation=started.generation,
+                tags=started.tags,  # DTFx carries the tags into the new execution
                 timestamp=now,
                 trace_context=continued_trace(started.trace_context),
             )
@@ -372,15 +386,25 @@ def status_update(
     changed = False
     if new_execution:
         update = replace(execution_update(started, update), custom_status=custom_status or "null")
-        if client_started and started.input and table_property_too_large(started.input):
+        if (
+            client_started
+            and started.input
+            and table_property_too_large(started.input)
+            and _row_has_input_url(state.row, started)
+        ):
             # the client's start already stored it (as a blob); do not upload it twice
             update = replace(update, input=None)
         changed = True
     for event in new_events:
+        # DTFx UpdateStateAsync also sets Output to the suspend/resume reason (when there is one)
         if isinstance(event, ExecutionSuspended):
-            update, changed = replace(update, status=OrchestrationStatus.Suspended), True
+            update = replace(
+                update, status=OrchestrationStatus.Suspended, output=event.reason or update.output
+            )
+            changed = True
         elif isinstance(event, ExecutionResumed):
-            update, changed = replace(update, status=OrchestrationStatus.Running), True
+            update = replace(update, status=OrchestrationStatus.Running, output=event.reason or update.output)
+            changed = True
     if completion is not None and completion.status is not OrchestrationStatus.ContinuedAsNew:
         log.info(
             "%s %s",
@@ -392,10 +416,21 @@ def status_update(
                 "event": "ExecutionCompleted",
             },
         )
-        update = replace(update, status=completion.status, output=completion.output, completed_time=now)
+        output = status_output(completion.output, completion.failure)
+        update = replace(update, status=completion.status, output=output, completed_time=now)
         changed = True
     if custom_status != state.custom_status or (new_execution and custom_status):
         update, changed = replace(update, custom_status=custom_status or "null"), True
     if changed:
         update = replace(update, last_updated_time=now, execution_id=started.execution_id)
     return update
+
+
+def _row_has_input_url(row: RowState | None, started: ExecutionStarted) -> bool:
+    """True when the client already wrote this start's row with its large input as a blob URL.
+
+    Otherwise the first checkpoint writes ``Input`` (as a URL), as a DTFx worker always does: the
+    row holds the input only as ``InputBlobName`` (DTFx's client, §3.3), which readers that know
+    only the URL form do not follow, or the row is not written yet (a DTFx client's insert then
+    fails on our row and leaves it without input)."""
+    return row is not None and row.execution_id == started.execution_id and row.input_blob_name is None

@@ -25,7 +25,7 @@ from ..orchestration.history import (
     TimerCreated,
     TimerFired,
 )
-from ..storage.instance_table import InstanceUpdate, RowState
+from ..storage.instance_table import InstanceUpdate, RowState, status_output, tags_json
 
 _SCHEDULING = (TaskScheduled, TimerCreated, SubOrchestrationInstanceCreated, EventSent)
 _RESULTS = (TaskCompleted, TaskFailed, SubOrchestrationInstanceCompleted, SubOrchestrationInstanceFailed)
@@ -128,6 +128,7 @@ def execution_update(started: ExecutionStarted, base: InstanceUpdate | None = No
         status=OrchestrationStatus.Running,
         execution_id=started.execution_id,
         generation=started.generation or 0,
+        tags=tags_json(started.tags),
     )
 
 
@@ -150,7 +151,7 @@ def row_repair(state: InstanceState, row: RowState | None) -> InstanceUpdate:
         update = replace(
             update,
             status=completed.orchestration_status,
-            output=completed.result,
+            output=status_output(completed.result, completed.failure_details),
             completed_time=completed.timestamp,
         )
     if update:

@@ -3,15 +3,17 @@
 Per owned partition one loop receives up to 32 messages (plus what this process handed its inbox),
 groups them by instance and takes each group in: start messages are matched to their execution
 (:mod:`durable_azure.worker.starts`), duplicates and messages for older executions are dropped,
-early timers re-armed, completions whose scheduling is not durable yet retried later. What is left
-runs as one episode (:mod:`durable_azure.worker.episode`, which checkpoints it); only then are the
-inbound messages deleted, off the critical path. Every message that is not consumed is retried a
+timers that arrived before their ``FireAt`` held or re-armed (:mod:`.timers`), completions whose
+scheduling is not durable yet retried later. What is left runs as one episode
+(:mod:`durable_azure.worker.episode`, which checkpoints it); only then are the inbound messages
+deleted, off the critical path. Every message that is not consumed is retried a
 bounded number of times or set aside in the poison store (:mod:`durable_azure.worker.settle`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -44,7 +46,7 @@ from .outbound import LocalActivities, Outbound, OutboundSender, outbound_messag
 from .result_hold import ResultHold
 from .settle import Disposal, MessageSettler
 from .starts import Verdict, judge_start
-from .timers import is_early, visibility_delay
+from .timers import early_timer, hold_limit, time_until, timer_limits_of
 
 log = logging.getLogger(__name__)
 
@@ -114,10 +116,12 @@ class _Intake:
     incoming: list[HistoryEvent] = field(default_factory=list)
     new_start: ExecutionStarted | None = None
     rearm: list[Outbound] = field(default_factory=list)
+    #: Early timer messages kept hidden in the queue and handed to the loop after so many seconds.
+    held: list[tuple[ReceivedMessage, float]] = field(default_factory=list)
 
-    def consume(self, received: ReceivedMessage) -> None:
+    def consume(self, received: ReceivedMessage, event: HistoryEvent | None = None) -> None:
         self.consumed.append(received)
-        self.incoming.append(received.message.event)
+        self.incoming.append(event or received.message.event)
 
 
 class OrchestrationDispatcher:
@@ -144,11 +148,17 @@ class OrchestrationDispatcher:
         self.settler = MessageSettler(storage, max_dequeue_count=settings.max_dequeue_count)
         self._sender = OutboundSender(storage, settings, inboxes=inboxes, activities=activities)
         self._episodes = EpisodeRunner(
-            storage, registry, self.cache, self._sender, versioning=VersionPolicy.of(settings)
+            storage,
+            registry,
+            self.cache,
+            self._sender,
+            versioning=VersionPolicy.of(settings),
+            timer_limits=timer_limits_of(settings),
         )
         self._loops: dict[int, _Partition] = {}
         self._settling: set[asyncio.Task[None]] = set()
         self._limit = asyncio.Semaphore(max(1, settings.max_concurrent_orchestrations))
+        self._hold_limit = hold_limit(settings.control_queue_visibility_timeout)
 
     @property
     def episodes(self) -> int:
@@ -409,10 +419,24 @@ class OrchestrationDispatcher:
         intake = _Intake()
         for received in messages:
             event = received.message.event
-            if isinstance(event, TimerFired) and is_early(event.fire_at, now):
-                intake.rearm.append(Outbound(received.message, delay=visibility_delay(event.fire_at, now)))
-                intake.disposal.delete.append(received)
-                continue
+            if isinstance(event, TimerFired):
+                early = early_timer(event.fire_at, now, hold_for_at_most=self._hold_limit)
+                if early is not None:
+                    log.debug(
+                        "timer %d arrived %.3f s before its FireAt: %s",
+                        event.timer_id,
+                        early.seconds,
+                        "held until due" if early.hold else "re-armed",
+                        extra={"instance_id": instance_id, "event": "TimerEarly"},
+                    )
+                if early is not None and early.hold:
+                    intake.held.append((received, early.seconds))
+                    continue
+                if early is not None:  # sent again, hidden for the time left (capped by the sender)
+                    intake.rearm.append(Outbound(received.message, delay=time_until(event.fire_at, now)))
+                    intake.disposal.delete.append(received)
+                    continue
+                event = dataclasses.replace(event, timestamp=now)  # history records when it fired
             if isinstance(event, ExecutionStarted):
                 self._take_start(instance_id, state, received, intake)
                 continue
@@ -447,7 +471,7 @@ class OrchestrationDispatcher:
                     reason = f"it answers task {answered}, which the history has not scheduled (yet)"
                     intake.disposal.retry.append((received, reason, None))
                     continue
-            intake.consume(received)
+            intake.consume(received, event)
         return intake
 
     def _unsent_work(
@@ -479,10 +503,18 @@ class OrchestrationDispatcher:
             now=now,
         )
 
+    def _hold(self, held: list[tuple[ReceivedMessage, float]]) -> None:
+        """Hand early timer messages to their partition's loop when due. They stay hidden in the
+        queue meanwhile; if the partition is gone by then, the queue brings them back later."""
+        loop = asyncio.get_running_loop()
+        for received, seconds in held:
+            loop.call_later(seconds, self._inboxes.deliver, received)
+
     async def _process_instance(self, index: int, instance_id: str, messages: list[ReceivedMessage]) -> None:
         now = datetime.now(timezone.utc)
         state = await self._state(instance_id, messages)
         intake = self._intake(instance_id, state, messages, now)
+        self._hold(intake.held)
         await self._sender.send_all(intake.rearm)
         disposal = intake.disposal
         if intake.new_start is None and not state.history:

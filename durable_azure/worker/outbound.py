@@ -36,7 +36,7 @@ from ..storage.queues import ReceivedMessage
 from ..storage.taskhub import TaskHubStorage
 from .inboxes import PartitionInboxes
 from .starts import child_execution_id
-from .timers import visibility_delay
+from .timers import time_until
 
 #: Sends in flight at once: a fan-out of thousands must not monopolise the event loop.
 MAX_PARALLEL_SENDS = 32
@@ -50,7 +50,7 @@ class Outbound:
 
     message: TaskMessage
     to_work_items: bool = False
-    delay: float = 0.0
+    delay: float = 0.0  #: seconds until a timer fires; the sender hides it at most ``max_timer_delay``
 
 
 def new_execution_id() -> str:
@@ -85,9 +85,7 @@ def outbound_messages(
         elif isinstance(action, TimerCreated):
             fired = TimerFired(timer_id=action.event_id, fire_at=action.fire_at, timestamp=now)
             out.append(
-                Outbound(
-                    message(fired, instance_id, execution_id), delay=visibility_delay(action.fire_at, now)
-                )
+                Outbound(message(fired, instance_id, execution_id), delay=time_until(action.fire_at, now))
             )
         elif isinstance(action, SubOrchestrationInstanceCreated):
             # The same request always carries the same child execution id, so a start sent again
@@ -105,6 +103,7 @@ def outbound_messages(
                     execution_id=execution_id,
                     task_schedule_id=action.event_id,
                 ),
+                tags=action.tags,  # the parent's (DTFx MergeTags)
                 timestamp=now,
             )
             out.append(Outbound(message(started, action.instance_id, child_execution)))
@@ -241,7 +240,9 @@ class OutboundSender:
             await self._storage.workitems.send(item.message)
             return False
         queue = self._storage.control_queue_for(item.message.instance_id)
-        sent = await queue.send(item.message, visibility_delay=item.delay)
+        # A timer further out than the cap shows up early and is re-armed then (worker/timers.py).
+        delay = min(item.delay, self._settings.max_timer_delay)
+        sent = await queue.send(item.message, visibility_delay=delay)
         if 0 < item.delay <= LOCAL_TIMER_HORIZON_SECONDS and self._inboxes.owns_instance(
             sent.message.instance_id
         ):

@@ -1,5 +1,8 @@
 """Partition ownership: blob leases on ``{hub}-leases``, acquired, renewed, balanced and released.
 
+Used when host.json ``useTablePartitionManagement`` is ``false``; the default is the
+``{Hub}Partitions`` table (:mod:`.table_partitions`).
+
 Balancing follows DurableTask.AzureStorage's lease balancer: each worker aims at
 ``ceil(partitions / workers)`` leases, takes expired ones first, and otherwise steals one
 lease per pass from the busiest worker.
@@ -64,6 +67,7 @@ class PartitionManager:
         self._nudge.set()
 
     async def start(self) -> None:
+        self._stopping.clear()  # started again after a stop (the app lease was lost and re-taken)
         try:
             await self.balance()
         except Exception as error:  # lease requests make no SDK retries: the loop tries again shortly

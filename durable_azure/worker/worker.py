@@ -13,11 +13,13 @@ from ..storage.clients import RequestCounter
 from ..storage.taskhub import TaskHubStorage
 from ..telemetry import hooks as telemetry
 from .activities import ActivityDispatcher
+from .app_lease import AppLeaseGate
 from .entities import EntityDispatcher
 from .health import StorageHealth
 from .inboxes import PartitionInboxes
 from .orchestrations import OrchestrationDispatcher
 from .partitions import PartitionManager, partition_index
+from .table_partitions import TablePartitionManager
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +28,8 @@ class TaskHubWorker:
     """Runs orchestrations, activities and entities of ``app`` for the task hub ``hub_name``.
 
     Several workers (in one or many processes) can share a hub: they divide its control-queue
-    partitions between them through blob leases and rebalance when one joins or leaves.
+    partitions between them (the ``{Hub}Partitions`` table or blob leases) and rebalance when one
+    joins or leaves.
     """
 
     def __init__(
@@ -77,6 +80,9 @@ class TaskHubWorker:
             lease_duration=settings.lease_duration,
             max_dequeue_count=settings.max_dequeue_count,
             counter=counter,
+            table_partitions=settings.use_table_partition_management,
+            app_name=settings.app_name,
+            app_lease_duration=settings.app_lease_duration,
         )
         self.health = StorageHealth(self.storage.ping)
         self._inboxes = PartitionInboxes(self.storage.partition_of, settings.max_queue_polling_interval)
@@ -98,20 +104,50 @@ class TaskHubWorker:
             entity_handler=self.entities.process,
             health=self.health,
         )
-        self.partitions = PartitionManager(
-            self.storage.leases,
-            settings.worker_id,
-            on_acquired=self.orchestrations.start_partition,
-            on_lost=self._partition_lost,
-            renew_interval=settings.lease_renew_interval,
-            acquire_interval=settings.lease_acquire_interval,
-            health=self.health,
-        )
+        self.partitions = self._partition_manager(settings)
         # Storage is back after an outage: renew and take leases, and poll every queue, now.
-        self.health.on_recovered(self.partitions.maintain_now)
+        self.health.on_recovered(lambda: self.partitions.maintain_now())  # the manager may be replaced
         self.health.on_recovered(self.orchestrations.wake_all)
         self.health.on_recovered(self.activities.wake)
         self._started = False
+
+    def _partition_manager(
+        self, settings: Settings, *, table: bool | None = None
+    ) -> PartitionManager | TablePartitionManager | AppLeaseGate:
+        """The table or blob partition manager (host.json ``useTablePartitionManagement``; unset: the
+        hub's own layout, see :meth:`start`), behind the app lease (``useAppLease``), as DTFx
+        composes them."""
+        manager: PartitionManager | TablePartitionManager
+        if table is None:
+            table = settings.use_table_partition_management is not False
+        if table:
+            manager = TablePartitionManager(
+                self.storage.partition_table,
+                settings.worker_id,
+                on_acquired=self.orchestrations.start_partition,
+                on_lost=self._partition_lost,
+                lease_interval=settings.lease_duration,
+                acquire_interval=min(settings.lease_acquire_interval, settings.lease_renew_interval),
+                health=self.health,
+            )
+        else:
+            manager = PartitionManager(
+                self.storage.leases,
+                settings.worker_id,
+                on_acquired=self.orchestrations.start_partition,
+                on_lost=self._partition_lost,
+                renew_interval=settings.lease_renew_interval,
+                acquire_interval=settings.lease_acquire_interval,
+                health=self.health,
+            )
+        if not settings.use_app_lease:
+            return manager
+        return AppLeaseGate(
+            self.storage.app_lease,
+            manager,
+            renew_interval=settings.app_lease_renew_interval,
+            acquire_interval=settings.app_lease_acquire_interval,
+        )
 
     async def _partition_lost(self, index: int) -> None:
         await self.orchestrations.stop_partition(index)
@@ -125,6 +161,10 @@ class TaskHubWorker:
         if self._started:
             return
         await self.storage.create_if_not_exists()
+        table = await self.storage.resolve_partition_layout()
+        inner = self.partitions.manager if isinstance(self.partitions, AppLeaseGate) else self.partitions
+        if table != isinstance(inner, TablePartitionManager):  # the hub keeps its blob leases
+            self.partitions = self._partition_manager(self.settings, table=table)
         await self.activities.start()
         await self.partitions.start()
         self._started = True

@@ -30,7 +30,7 @@ def _leases(hub: str) -> list[Any]:
     async def run() -> list[Any]:
         storage = TaskHubStorage("UseDevelopmentStorage=true", hub)
         try:
-            return await storage.leases.list()
+            return await storage.partition_leases()  # table rows or lease blobs
         finally:
             await storage.close()
 

@@ -107,7 +107,7 @@ def lease_owners(hub: str) -> dict[str, str | None]:
     async def run() -> dict[str, str | None]:
         storage = TaskHubStorage(CONNECTION, hub)
         try:
-            leases = await storage.leases.list()
+            leases = await storage.partition_leases()  # table rows or lease blobs
         except ResourceNotFoundError:  # the hub is not created yet
             return {}
         finally:

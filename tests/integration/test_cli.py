@@ -353,9 +353,9 @@ def test_hub_create_info_delete(hub_name: str, workdir: Path) -> None:
     assert created.json() == {
         "hub": hub_name,
         "partitionCount": 4,
-        "tables": [f"{hub_name}History", f"{hub_name}Instances"],
+        "tables": [f"{hub_name}History", f"{hub_name}Instances", f"{hub_name}Partitions"],
         "queues": [f"{lower}-control-0{i}" for i in range(4)] + [f"{lower}-workitems"],
-        "containers": [f"{lower}-leases", f"{lower}-largemessages"],
+        "containers": [f"{lower}-largemessages", f"{lower}-applease"],
     }
     again = run_cli("hub", "create", hub=hub_name, cwd=workdir)
     assert again.code == 0 and f"Task hub '{hub_name}' is ready (4 partitions)" in again.out
@@ -366,6 +366,7 @@ def test_hub_create_info_delete(hub_name: str, workdir: Path) -> None:
     assert data["partitionCount"] == 4 and data["instances"] == {} and data["workItems"] == 0
     assert [p["partition"] for p in data["partitions"]] == [f"{lower}-control-0{i}" for i in range(4)]
     assert all(p["owner"] is None and p["messages"] == 0 for p in data["partitions"])
+    assert data["partitionLayouts"] == ["table"]  # no taskhub.json: the hub is found by its Partitions table
     table = run_cli("hub", "info", hub=hub_name, cwd=workdir)
     assert table.code == 0 and f"{lower}-control-03" in table.out and "Instances" in table.out
 
@@ -383,7 +384,7 @@ def test_hub_create_with_more_partitions_is_remembered(hub_name: str, workdir: P
     created = run_cli("--partitions", "6", "hub", "create", "--json", hub=hub_name, cwd=workdir)
     try:
         assert created.code == 0 and created.json()["partitionCount"] == 6, str(created)
-        # later commands read the partition count from taskhub.json
+        # later commands read the partition count the hub recorded (its {Hub}Partitions rows)
         info = run_cli("hub", "info", "--json", hub=hub_name, cwd=workdir)
         assert info.json()["partitionCount"] == 6 and len(info.json()["partitions"]) == 6
     finally:

@@ -129,17 +129,13 @@ async def test_layout_after_hello_cities(azurite: str, hub_name: str) -> None:
         queues = {q.name async for q in raw.queues.list_queues(name_starts_with=f"{low}-")}
         assert {f"{low}-control-0{i}" for i in range(4)} | {f"{low}-workitems"} <= queues
         containers = {c.name async for c in raw.blobs.list_containers(name_starts_with=low)}
-        assert {f"{low}-leases", f"{low}-largemessages"} <= containers
-
-        lease_blobs = await raw.blob_names(f"{low}-leases")
-        assert "taskhub.json" in lease_blobs
-        assert {f"default/{low}-control-0{i}" for i in range(4)} <= set(lease_blobs)
-        leases = raw.blobs.get_container_client(f"{low}-leases")
-        info = json.loads(await (await leases.download_blob("taskhub.json")).readall())
-        assert info["TaskHubName"] == hub and info["PartitionCount"] == 4 and "CreatedAt" in info
-        lease = json.loads(await (await leases.download_blob(f"default/{low}-control-00")).readall())
-        assert {"PartitionId", "Owner", "Token", "Epoch"} <= set(lease)
-        assert lease["PartitionId"] == f"{low}-control-00" and is_int32(lease["Epoch"])
+        assert {f"{low}-applease", f"{low}-largemessages"} <= containers
+        # partition ownership: the {Hub}Partitions table, DF 3.x's default (blob leases: test_leases.py)
+        assert f"{hub}Partitions" in tables
+        partitions = await raw.rows(f"{hub}Partitions")
+        assert sorted(r["RowKey"] for r in partitions) == [f"{low}-control-0{i}" for i in range(4)]
+        assert all(r["PartitionKey"] == "" and isinstance(r["IsDraining"], bool) for r in partitions)
+        assert all(is_datetime(r["ExpiresAt"]) and r["CurrentOwner"] for r in partitions)
 
         # ---- History rows
         rows = await raw.history_rows(hub, FIXED_ID)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -37,15 +40,42 @@ async def hub(azurite: str, hub_name: str) -> AsyncIterator[TaskHubStorage]:
             await storage.delete()
 
 
+@pytest.fixture
+async def blob_hub(azurite: str, hub_name: str) -> AsyncIterator[TaskHubStorage]:
+    """A hub whose partitions are blob leases (host.json ``useTablePartitionManagement: false``)."""
+    async with TaskHubStorage(azurite, hub_name, partition_count=4, table_partitions=False) as storage:
+        try:
+            yield storage
+        finally:
+            await storage.delete()
+
+
 async def test_create_makes_exactly_the_dtfx_resources(hub: TaskHubStorage, hub_name: str) -> None:
+    """The table partition manager's layout (DF 3.x default): ``{H}Partitions``, no ``{h}-leases``."""
     await hub.create_if_not_exists()
     h = hub_name.lower()
     queues, tables, containers = await resource_names(hub)
     assert queues == {f"{h}-control-00", f"{h}-control-01", f"{h}-control-02", f"{h}-control-03"} | {
         f"{h}-workitems",
     }
+    assert tables == {f"{hub_name}History", f"{hub_name}Instances", f"{hub_name}Partitions"}
+    assert containers == {f"{h}-largemessages", f"{h}-applease"}
+    rows = await hub.partition_table.list()
+    assert [row.row_key for row in rows] == [f"{h}-control-0{i}" for i in range(4)]
+    assert await hub.exists()
+
+
+async def test_create_makes_exactly_the_dtfx_blob_lease_resources(
+    blob_hub: TaskHubStorage, hub_name: str
+) -> None:
+    hub = blob_hub
+    await hub.create_if_not_exists()
+    h = hub_name.lower()
+    queues, tables, containers = await resource_names(hub)
+    assert len(queues) == 5
     assert tables == {f"{hub_name}History", f"{hub_name}Instances"}
-    assert containers == {f"{h}-largemessages", f"{h}-leases"}
+    assert containers == {f"{h}-largemessages", f"{h}-leases", f"{h}-applease"}
+    assert await hub.exists()
     info = await hub.leases.read_taskhub_info()
     assert info is not None and info["TaskHubName"] == hub_name and info["PartitionCount"] == 4
     leases = await hub.leases.list()
@@ -86,7 +116,48 @@ async def test_control_queue_routing(azurite: str, hub_name: str) -> None:
         assert hub4.control_queue_for("foobar").name == f"{hub_name.lower()}-control-00"
 
 
-async def test_describe(hub: TaskHubStorage, hub_name: str) -> None:
+async def test_describe_table_layout(hub: TaskHubStorage, hub_name: str) -> None:
+    await hub.create_if_not_exists()
+    rows = {row.row_key: row for row in await hub.partition_table.list()}
+    pid = hub.control_queue(1).name
+    now = datetime.now(timezone.utc)
+    await hub.partition_table.replace(
+        rows[pid].changed(
+            current_owner="dotnet-worker", last_renewal=now, expires_at=now + timedelta(seconds=30)
+        ),
+        rows[pid].etag,
+    )
+    info = await hub.describe()
+    assert info["partitionLayouts"] == ["table"]
+    assert info["appLease"] == {"ownerId": None, "leased": False}
+    by_name = {p["partition"]: p for p in info["partitions"]}
+    assert by_name[pid] == {"partition": pid, "owner": "dotnet-worker", "leased": True, "messages": 0}
+    assert all(not p["leased"] for name, p in by_name.items() if name != pid)
+
+
+async def test_describe_shows_owners_of_dtfx_safe_manager_blobs(hub: TaskHubStorage, hub_name: str) -> None:
+    """A hub a Durable Functions 2.x app runs (SafePartitionManager): ``{h}-leases`` with
+    ``intent/`` and ``ownership/`` blobs holding ``Lease`` JSON (``Lease.cs``: PartitionId, Owner,
+    Token, Epoch), ownership being a blob lease. ``hub info`` shows the owner; nothing is taken."""
+    await hub.create_if_not_exists()
+    h = hub_name.lower()
+    container = hub.clients.blobs.get_container_client(f"{h}-leases")
+    await container.create_container()
+    pid = f"{h}-control-03"
+    token = str(uuid.uuid4())
+    for lease_type in ("intent", "ownership"):
+        body = json.dumps({"PartitionId": pid, "Owner": "dotnet-vm-1", "Token": token, "Epoch": 4})
+        await container.upload_blob(f"{lease_type}/{pid}", body)
+    await container.get_blob_client(f"ownership/{pid}").acquire_lease(lease_duration=60, lease_id=token)
+    info = await hub.describe()
+    assert info["partitionLayouts"] == ["table", "safe"]
+    by_name = {p["partition"]: p for p in info["partitions"]}
+    assert by_name[pid]["owner"] == "dotnet-vm-1" and by_name[pid]["leased"] is True
+    assert all(not p["leased"] for name, p in by_name.items() if name != pid)
+
+
+async def test_describe(blob_hub: TaskHubStorage, hub_name: str) -> None:
+    hub = blob_hub
     await hub.create_if_not_exists()
     queue = hub.control_queue_for("order-42")
     await queue.send(TaskMessage(h.EventRaised(name="go"), "order-42", None))

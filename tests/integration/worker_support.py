@@ -330,5 +330,7 @@ def running_partitions(worker: WorkerProcess) -> set[int]:
 
 
 async def lease_owners(storage: TaskHubStorage) -> dict[str, str]:
-    """Partition id → owner, for partitions leased right now."""
-    return {lease.partition_id: lease.owner or "" for lease in await storage.leases.list() if lease.leased}
+    """Partition id → owner, for partitions leased right now (``{Hub}Partitions`` rows or lease blobs)."""
+    return {
+        lease.partition_id: lease.owner or "" for lease in await storage.partition_leases() if lease.leased
+    }

@@ -811,10 +811,12 @@ class TestEntities:
         assert isinstance(sent, EventSent)
         assert (sent.event_id, sent.instance_id, sent.name) == (0, "@counter@k1", "op")
         request = json.loads(sent.input or "")
-        assert request["op"] == "get" and request["signal"] is False
+        assert request["op"] == "get" and "signal" not in request  # DF writes "signal" only when true
         assert json.loads(request["input"]) == {"x": 1}
         assert request["parent"] == INSTANCE_ID
         uuid.UUID(request["id"])
+        # stamped by the orchestration's message sorter at its deterministic time, as DTFx does
+        assert request["Predecessor"] == "0001-01-01T00:00:00" and request["Timestamp"].endswith("Z")
         # an unrelated event with another name does not complete the call
         assert eps.step(event_raised("get", 0), timestamp=at(1)).completion is None
         assert _output(eps.step(entity_response(request["id"], 41), timestamp=at(2))) == 41

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import FrozenInstanceError
+from dataclasses import FrozenInstanceError, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ import durable_azure as df  # noqa: E402
 from durable_azure.entities.context import DurableEntityContext, OperationSnapshot  # noqa: E402
 from durable_azure.entities.executor import LOCK_ACQUIRED  # noqa: E402
 from durable_azure.orchestration.history import (  # noqa: E402
+    EventRaised,
     EventSent,
     ExecutionCompleted,
     OrchestrationStatus,
@@ -235,6 +236,16 @@ def output(result: Any) -> Any:
 
 
 class TestOrchestrationLocks:
+    def test_a_plain_lock_answer_as_dtfx_writes_it_acquires_the_lock(self) -> None:
+        def orch(ctx: Any) -> Any:
+            with (yield ctx.lock([A])):
+                return ctx.is_locked
+
+        eps = Episodes(orch)
+        lock_id = json.loads(sent(eps.start())[0].input or "")["id"]
+        plain = EventRaised(name=lock_id, input=json.dumps({"result": LOCK_ACQUIRED}), timestamp=at(1))
+        assert output(eps.step(plain, timestamp=at(1))) is True
+
     def test_lock_sends_one_request_to_the_lowest_entity_of_the_sorted_set(self) -> None:
         def orch(ctx: Any) -> Any:
             with (yield ctx.lock([C, A, B, A])):
@@ -244,7 +255,8 @@ class TestOrchestrationLocks:
         assert request_event.instance_id == A.instance_id and request_event.name == "op"
         request = json.loads(request_event.input or "")
         assert request["lockset"] == [{"name": "account", "key": k} for k in ("a", "b", "c")]
-        assert request["pos"] == 0 and request["parent"] == INSTANCE_ID
+        assert "pos" not in request and request["parent"] == INSTANCE_ID  # DF omits pos 0
+        assert request["op"] is None  # a lock request has "op": null, as DF writes it
         assert not request.get("signal")
 
     def test_critical_section_calls_and_releases_every_locked_entity(self) -> None:
@@ -388,3 +400,100 @@ class TestOrchestrationLocks:
         # a full replay of the history produces no new entity messages, only the completion
         final = eps.step(event_raised("go"), timestamp=at(3))
         assert output(final) == 5 and sent(final) == []
+
+
+def test_a_history_durable_functions_wrote_is_answered_under_its_request_ids() -> None:
+    """DF draws entity request ids at random; taking over its instance, the replayed call and lock
+    await the answers under the ids DF recorded, not ours."""
+    df_call = "5d1c3a4e-0000-4000-8000-00000000c411"
+    df_lock = "5d1c3a4e-0000-4000-8000-0000000010c4"
+
+    def orch(ctx: Any) -> Any:
+        value = yield ctx.call_entity(df.EntityId("Counter", "k1"), "get")
+        with (yield ctx.lock([A])):
+            return value
+
+    eps = Episodes(orch)
+    first = eps.start()
+    ((sent_call,),) = [sent(first)]
+    recorded = json.loads(sent_call.input or "")
+    assert recorded["id"] != df_call
+    # rewrite the recorded request as DF wrote it: its own id and stamp
+    df_request = (
+        '{"op":"get","id":"'
+        + df_call
+        + '","parent":"'
+        + INSTANCE_ID
+        + '","parentExecution":"'
+        + recorded["parentExecution"]
+        + '","Timestamp":"2024-01-01T00:00:00Z","Predecessor":"0001-01-01T00:00:00"}'
+    )
+    eps.history = [e if not isinstance(e, EventSent) else replace(e, input=df_request) for e in eps.history]
+    second = eps.step(entity_response(df_call, 41), timestamp=at(1))
+    ((lock_sent,),) = [sent(second)]
+    lock_request = json.loads(lock_sent.input or "")
+    lock_request["id"] = df_lock
+    eps.history = [
+        e
+        if not (isinstance(e, EventSent) and e.event_id == lock_sent.event_id)
+        else replace(e, input=json.dumps(lock_request))
+        for e in eps.history
+    ]
+    final = eps.step(
+        EventRaised(name=df_lock, input='{"result":"Lock Acquisition Completed"}', timestamp=at(2)),
+        timestamp=at(2),
+    )
+    assert output(final) == 41
+
+
+def _as_written_before_stamps(request_json: str | None) -> str:
+    """A request as durable-azure wrote it before DTFx's sorter stamps (``git show 4bfa65c``):
+    ``op``, ``id``, ``input``, ``signal`` or ``lockset``/``pos``, ``parent``, no ``Timestamp``."""
+    data = json.loads(request_json or "")
+    old: dict[str, Any] = {"op": data.get("op"), "id": data["id"], "input": data.get("input")}
+    if "lockset" in data:
+        old.update(parent=data["parent"], parentExecution=data["parentExecution"])
+        old.update(lockset=data["lockset"], pos=data.get("pos", 0))
+    else:
+        old.update(
+            signal=bool(data.get("signal")), parent=data["parent"], parentExecution=data["parentExecution"]
+        )
+    return json.dumps(old, separators=(",", ":"))
+
+
+def test_a_request_after_unstamped_ones_in_history_names_no_predecessor() -> None:
+    """An instance in flight across the upgrade: its history holds the lock request and a call an
+    older durable-azure sent without sorter stamps. The next call to the same entity must not name the
+    stamp the replay computes for them as its ``Predecessor``: the entity never received that stamp
+    and would hold the call back (for the 30-minute reorder window, or for ever), with the
+    orchestration inside its critical section."""
+
+    def orch(ctx: Any) -> Any:
+        with (yield ctx.lock([A])):
+            first = yield ctx.call_entity(A, "get")
+            yield ctx.wait_for_external_event("go")
+            second = yield ctx.call_entity(A, "get")
+        return [first, second]
+
+    eps = Episodes(orch)
+    ((lock,),) = [sent(eps.start())]
+    lock_id = json.loads(lock.input or "")["id"]
+    old_lock_answer = '{"result":"\\"Lock Acquisition Completed\\""}'  # JSON-encoded, as it was
+    ((call,),) = [
+        sent(eps.step(EventRaised(name=lock_id, input=old_lock_answer, timestamp=at(1)), timestamp=at(1)))
+    ]
+    call_id = json.loads(call.input or "")["id"]
+    eps.step(entity_response(call_id, 1), timestamp=at(2))
+    eps.history = [
+        replace(e, input=_as_written_before_stamps(e.input))
+        if isinstance(e, EventSent) and e.name == "op"
+        else e
+        for e in eps.history
+    ]
+    after = eps.step(event_raised("go", None), timestamp=at(3))
+    ((next_call,),) = [sent(after)]
+    request = json.loads(next_call.input or "")
+    assert request["op"] == "get"
+    assert request["Predecessor"] == "0001-01-01T00:00:00", request
+    final = eps.step(entity_response(request["id"], 2), timestamp=at(4))
+    assert output(final) == [1, 2]

@@ -129,6 +129,18 @@ def test_completions_are_paired_with_their_scheduling_event() -> None:
     assert scheduled.duration is None
 
 
+def test_a_timer_firing_on_another_day_shows_its_date() -> None:
+    """A long timer's parts fire days after they are created (3 days each): the time of day alone
+    read as if the timer fired the moment it was created."""
+    history = [
+        OrchestratorStarted(timestamp=at(0)),
+        ExecutionStarted(name="Wait", instance_id="i", execution_id="e", timestamp=at(0)),
+        TimerCreated(event_id=0, fire_at=at(3 * 86400), timestamp=at(0)),
+    ]
+    (row,) = [r for r in history_rows(history) if r.event_type == "TimerCreated"]
+    assert row.detail == "fires at 2026-03-04 12:00:00.000"
+
+
 def test_row_details_and_json() -> None:
     rows = history_rows(full_history())
     by_type = {r.event_type: r for r in rows}

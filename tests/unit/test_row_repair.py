@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from durable_azure.errors import FailureDetails
 from durable_azure.orchestration.history import (
     ExecutionCompleted,
     ExecutionStarted,
@@ -59,6 +60,7 @@ def test_a_pending_row_of_a_started_execution_becomes_running_with_its_columns()
         status=OrchestrationStatus.Running,
         execution_id=EXEC,
         generation=0,
+        tags="null",  # DTFx writes Tags at every ExecutionStarted checkpoint ("null" when none)
         last_updated_time=T0 + timedelta(seconds=1),
     )
 
@@ -77,6 +79,26 @@ def test_a_finished_history_behind_a_running_row_gets_its_outcome() -> None:
         completed_time=T0 + timedelta(seconds=5),
         last_updated_time=T0 + timedelta(seconds=5),
     )
+
+
+def test_a_tagged_execution_gets_its_tags_back() -> None:
+    events = running_history()
+    events[1] = ExecutionStarted(
+        name="Chain", instance_id="i", execution_id=EXEC, input="3", tags={"team": "ops"}, timestamp=T0
+    )
+    assert row_repair(state(events), row(OrchestrationStatus.Pending)).tags == '{"team":"ops"}'
+
+
+def test_a_failure_with_details_is_repaired_as_dtfx_output_text() -> None:
+    # DTFx OrchestrationRuntimeState.Output: FailureDetails.ToString() wins over the result
+    done = ExecutionCompleted(
+        orchestration_status=OrchestrationStatus.Failed,
+        result="boom",
+        failure_details=FailureDetails("System.InvalidOperationException", "boom"),
+        timestamp=T0 + timedelta(seconds=5),
+    )
+    update = row_repair(state([*running_history(), done]), row(OrchestrationStatus.Running))
+    assert update.output == "System.InvalidOperationException: boom"
 
 
 def test_a_missing_row_is_rebuilt_whole() -> None:
