@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 import functools
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -73,6 +74,14 @@ EntityHandler = Callable[[int, str, list[ReceivedMessage]], Awaitable[None]]
 #: (``versionFailureStrategy`` ``Reject``): a compatible worker, or this one after a deployment,
 #: takes them then. They are sent again as new messages, so rejecting never makes them poison.
 VERSION_REJECT_DELAY_SECONDS = 10.0
+
+
+RECYCLE_ENV = "DURABLE_AZURE_RECYCLE_WORK_ITEMS"
+
+
+def recycle_work_items() -> bool:
+    """Whether work items are rewritten into the next step's (``DURABLE_AZURE_RECYCLE_WORK_ITEMS``)."""
+    return os.environ.get(RECYCLE_ENV, "0").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _needs_reload(state: InstanceState, messages: list[ReceivedMessage]) -> bool:
@@ -159,6 +168,9 @@ class OrchestrationDispatcher:
         self._settling: set[asyncio.Task[None]] = set()
         self._limit = asyncio.Semaphore(max(1, settings.max_concurrent_orchestrations))
         self._hold_limit = hold_limit(settings.control_queue_visibility_timeout)
+        #: Rewrite a finished local activity's work item into the next one (docs/architecture.md);
+        #: off unless DURABLE_AZURE_RECYCLE_WORK_ITEMS=1 (README, Performance: not the default yet).
+        self._recycle = recycle_work_items()
 
     @property
     def episodes(self) -> int:
@@ -461,7 +473,8 @@ class OrchestrationDispatcher:
                 ):
                     intake.disposal.delete.append(received)  # duplicate delivery
                     if (
-                        answered in state.answered_ids
+                        self._recycle
+                        and answered in state.answered_ids
                         and answered not in state.rewritten
                         and not state.is_terminal
                     ):
@@ -531,13 +544,17 @@ class OrchestrationDispatcher:
             disposal.delete += intake.consumed
         elif intake.incoming:
             # a local activity's hidden work item, to be rewritten into the episode's next work item
-            spent = next(
-                (
-                    m
-                    for m in intake.consumed
-                    if m.carries_result and m.queue_name == self._storage.workitems.name
-                ),
-                None,
+            spent = (
+                next(
+                    (
+                        m
+                        for m in intake.consumed
+                        if m.carries_result and m.queue_name == self._storage.workitems.name
+                    ),
+                    None,
+                )
+                if self._recycle
+                else None
             )
             try:
                 recycled = await self._episodes.run(

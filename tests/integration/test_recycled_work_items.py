@@ -28,6 +28,12 @@ from durable_azure.worker import orchestrations
 from durable_azure.worker.outbound import OutboundSender
 
 
+@pytest.fixture(autouse=True)
+def recycling_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recycled work items are opt-in (README, Performance); these tests turn them on."""
+    monkeypatch.setenv(orchestrations.RECYCLE_ENV, "1")
+
+
 async def scheduled(hub: ws.Hub, instance_id: str, count: int) -> bool:
     events = await hub.client.get_history(instance_id)
     return sum(isinstance(e, h.TaskScheduled) for e in events) >= count
@@ -122,3 +128,18 @@ async def test_replace_rewrites_a_hidden_message_and_reports_one_that_is_gone(
             )
             is None
         )
+
+
+async def test_recycling_is_off_by_default(
+    azurite: str, hub_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(orchestrations.RECYCLE_ENV)
+    city = f"off-{uuid.uuid4().hex[:8]}"
+    async with ws.task_hub(azurite, hub_name) as hub:
+        assert hub.worker is not None
+        counter = hub.worker.storage.clients.counter
+        before = counter.snapshot()
+        instance_id = await hub.client.start_new("HelloCities", f"off-{city}", [city, f"{city}-2"])
+        await ws.completed(hub.client, instance_id)
+        after = counter.snapshot()
+        assert after.get("queue.update", 0) - before.get("queue.update", 0) == 0
