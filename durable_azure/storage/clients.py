@@ -150,6 +150,21 @@ class RequestCounter:
 # Azurite 3.35 accepts this version; newer SDK defaults are rejected without --skipApiVersionCheck.
 QUEUE_BLOB_API_VERSION = "2025-11-05"
 
+# How the SDKs retry a failed request inside one call. Their defaults back off for a long time (the
+# queue and blob SDKs: 18 s, then 24 s, then 42 s; tables: doubling up to 120 s), and an episode caught
+# in such a sleep holds its partition's next batch long after storage is back (tests/integration/
+# test_storage_outage.py: new work within 5 s). Here every retry waits 1-2 s (queue and blob: the
+# SDK's ExponentialRetry with ``increment_base`` 1, i.e. a constant 0.5 + 1 s ± 0.5 s; tables:
+# azure-core's back-off capped at 2 s), for about 15 s in all; past that the call fails and the
+# engine's own handling takes over (the message comes back, or the episode is retried later).
+QUEUE_BLOB_RETRY: dict[str, Any] = {
+    "retry_total": 10,
+    "initial_backoff": 0.5,
+    "increment_base": 1,
+    "random_jitter_range": 0.5,
+}
+TABLE_RETRY: dict[str, Any] = {"retry_total": 10, "retry_backoff_max": 2}
+
 # ------------------------------------------------------------------------------ the clients
 
 
@@ -177,6 +192,7 @@ class StorageClients:
                 self.connection_string,
                 raw_request_hook=self.counter.hook("table"),
                 transport=table_transport,
+                **TABLE_RETRY,
                 **common,
             ),
         )
@@ -185,6 +201,7 @@ class StorageClients:
             api_version=QUEUE_BLOB_API_VERSION,
             raw_request_hook=self.counter.hook("queue"),
             transport=queue_transport,
+            **QUEUE_BLOB_RETRY,
             **common,
         )
         self.blobs = BlobServiceClient.from_connection_string(
@@ -192,6 +209,7 @@ class StorageClients:
             api_version=QUEUE_BLOB_API_VERSION,
             raw_request_hook=self.counter.hook("blob"),
             transport=blob_transport,
+            **QUEUE_BLOB_RETRY,
             **common,
         )
         why_not = "fast_paths=False" if not fast_paths else fast_paths_unavailable()
@@ -200,7 +218,15 @@ class StorageClients:
         #: Why the fast paths are off (``None``: they are on).
         self.fast_paths_off_reason = why_not
         if why_not is None:
-            install(self.queues, self.tables, queue_transport, table_transport, self.counter.hook)
+            install(
+                self.queues,
+                self.tables,
+                queue_transport,
+                table_transport,
+                self.counter.hook,
+                queue_retry=QUEUE_BLOB_RETRY,
+                table_retry=TABLE_RETRY,
+            )
         elif fast_paths and not warned_once(why_not):
             log.warning("storage fast paths are off (%s); every request takes the SDK's path", why_not)
 

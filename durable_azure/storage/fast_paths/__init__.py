@@ -73,12 +73,16 @@ def install(
     queue_transport: AioHttpTransport,
     table_transport: AioHttpTransport,
     counter_hook: Callable[[str], Callable[[PipelineRequest[Any]], None]],
+    *,
+    queue_retry: dict[str, Any],
+    table_retry: dict[str, Any],
 ) -> None:
-    """Give the queue and table clients of ``queues`` / ``tables`` their fast pipelines."""
+    """Give the queue and table clients of ``queues`` / ``tables`` their fast pipelines, retrying as
+    the clients themselves were told to (``queue_retry`` / ``table_retry``: the SDKs' retry keywords)."""
     sdk = sdk_internals()
     queues._fast = fast_pipeline(
         queue_transport,
-        sdk.QueueRetry(),
+        sdk.QueueRetry(**queue_retry),
         getattr(queues, "_credential_policy", None),
         user_agent(queues),
         plain_date=False,
@@ -88,7 +92,7 @@ def install(
     if not tables._cosmos_endpoint:
         tables._fast = fast_pipeline(
             table_transport,
-            sdk.TablesRetry(),
+            sdk.TablesRetry(**table_retry),
             sdk.table_credential(tables.credential, False),
             user_agent(tables),
             plain_date=True,
