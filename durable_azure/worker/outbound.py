@@ -209,22 +209,23 @@ class OutboundSender:
         as usual and ``spent`` needs no delete). Called only after the history append that scheduled
         ``item`` is durable (docs/architecture.md, "One activity step")."""
         local = self._activities.reserve()
-        hidden = self._settings.work_item_visibility_timeout if local else 0
+        if not local:
+            # No free slot here: a rewrite made visible would be received elsewhere with the old
+            # message's dequeue count plus one, and a long chain would reach the poison limit, so the
+            # next work item is sent as usual (and ``spent`` deleted by the caller).
+            await self.send_all([item])
+            return False
+        hidden = self._settings.work_item_visibility_timeout
         try:
             replaced = await self._storage.workitems.replace(spent, item.message, visibility_timeout=hidden)
         except BaseException:
-            if local:
-                self._activities.release()
+            self._activities.release()
             raise
         if replaced is None:
-            if local:
-                self._activities.release()
+            self._activities.release()
             await self.send_all([item])
             return False
-        if local:
-            self._activities.run(replaced)
-        else:
-            self._activities.wake()
+        self._activities.run(replaced)
         return True
 
     async def _send(self, item: Outbound) -> bool:

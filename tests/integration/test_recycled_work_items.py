@@ -22,10 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import worker_support as ws
 
+from durable_azure.config import Settings
 from durable_azure.orchestration import history as h
 from durable_azure.storage.messages import TaskMessage
 from durable_azure.worker import orchestrations
-from durable_azure.worker.outbound import OutboundSender
+from durable_azure.worker.inboxes import PartitionInboxes
+from durable_azure.worker.outbound import Outbound, OutboundSender
 
 
 @pytest.fixture(autouse=True)
@@ -143,3 +145,47 @@ async def test_recycling_is_off_by_default(
         await ws.completed(hub.client, instance_id)
         after = counter.snapshot()
         assert after.get("queue.update", 0) - before.get("queue.update", 0) == 0
+
+
+class _FullyBooked:
+    """The activity dispatcher with every slot taken: nothing may run here."""
+
+    def reserve(self) -> bool:
+        return False
+
+    def release(self) -> None:
+        raise AssertionError("nothing was reserved")
+
+    def run(self, received: Any) -> None:
+        raise AssertionError("nothing may run here")
+
+    def pending_for(self, instance_id: str) -> int:
+        return 0
+
+    def wake(self) -> None:
+        pass
+
+
+async def test_with_no_free_activity_slot_the_next_work_item_is_sent_not_rewritten(
+    azurite: str, hub_name: str
+) -> None:
+    """A rewrite made visible would be received with the old message's dequeue count plus one, so
+    a long chain would reach the poison limit: with no slot here, a new message is sent instead."""
+    async with ws.task_hub(azurite, hub_name, worker=False) as hub:
+        queue = hub.storage.workitems
+        first = h.TaskScheduled(event_id=0, name="SayHello", input='"a"')
+        second = h.TaskScheduled(event_id=1, name="SayHello", input='"b"')
+        spent = await queue.send(
+            TaskMessage(event=first, instance_id="i", execution_id="e"), visibility_delay=30
+        )
+        sender = OutboundSender(
+            hub.storage,
+            Settings(),
+            inboxes=PartitionInboxes(hub.storage.partition_of, 1.0),
+            activities=_FullyBooked(),
+        )
+        item = Outbound(TaskMessage(event=second, instance_id="i", execution_id="e"), to_work_items=True)
+        assert await sender.recycle(spent, item) is False  # the caller deletes ``spent``
+        received = await queue.receive(32, 30)
+        assert [r.message.event for r in received] == [second]
+        assert received[0].message_id != spent.message_id and received[0].dequeue_count == 1
