@@ -46,6 +46,7 @@ from ..telemetry import hooks as telemetry
 from ..telemetry.context import continued_trace
 from .instance_state import InstanceCache, InstanceState, completion_id, execution_update
 from .outbound import Outbound, OutboundSender, new_execution_id, outbound_messages, parent_notification
+from .orphans import held_lock_releases
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +89,12 @@ def _stamp_sub_versions(
     return replace(result, new_events=events, actions=actions)
 
 
-def _version_failure(new_events: list[HistoryEvent], message: str, now: datetime) -> OrchestrationResult:
+def _version_failure(
+    past: list[HistoryEvent], new_events: list[HistoryEvent], message: str, now: datetime, instance_id: str
+) -> OrchestrationResult:
     """The episode of an instance failed for its version (``versionFailureStrategy`` ``Fail``): the
-    orchestrator does not run; the new events are recorded, then the failure."""
+    orchestrator does not run; the new events are recorded, then the release of any entity locks it
+    holds (as a failing orchestrator's would be), then the failure."""
     failure = failure_from_exception(VersionMismatchError(message))
     completion = Completion(
         OrchestrationStatus.Failed,
@@ -104,8 +108,9 @@ def _version_failure(new_events: list[HistoryEvent], message: str, now: datetime
         result=completion.output,
         failure_details=failure,
     )
-    events = [*new_events, done, OrchestratorCompleted(timestamp=now)]
-    return OrchestrationResult(events, completion, None, [])
+    releases: list[HistoryEvent] = list(held_lock_releases([*past, *new_events], instance_id, now))
+    events = [*new_events, *releases, done, OrchestratorCompleted(timestamp=now)]
+    return OrchestrationResult(events, completion, None, releases)
 
 
 def _missing_orchestrator(name: str, known: list[str]) -> Callable[[DurableOrchestrationContext], Any]:
@@ -182,7 +187,15 @@ class EpisodeRunner:
         for _ in range(MAX_CONTINUE_AS_NEW_PER_EPISODE):
             if mismatch is not None:  # versionFailureStrategy Fail: the code does not run
                 session = None
-                result = _version_failure(new_events, mismatch, now)
+                result = _version_failure(past, new_events, mismatch, now, instance_id)
+                outbound += outbound_messages(
+                    result.actions,
+                    instance_id=instance_id,
+                    execution_id=execution_id,
+                    name=started.name,
+                    episode=episode,
+                    now=now,
+                )
                 self.episodes += 1
                 completion = result.completion
                 break

@@ -139,4 +139,39 @@ async def release_orphaned_locks(
         await sender.send_all(releases)
 
 
-__all__ = ["RESPONSE_RETRIES", "for_missing_instance", "is_response", "release_orphaned_locks"]
+def held_lock_releases(history: list[HistoryEvent], instance_id: str, now: datetime) -> list[EventSent]:
+    """The ``release`` events for the entity locks ``history`` shows as held: a lock request (an
+    ``op`` event with a lockset) whose grant arrived and that no ``release`` followed. For an
+    instance that ends without its code running (``versionFailureStrategy`` ``Fail``), which would
+    otherwise keep those entities locked for good. A request not yet granted needs nothing here:
+    its grant, arriving at a finished instance, is released by :func:`release_orphaned_locks`."""
+    granted = {e.name for e in history if isinstance(e, EventRaised)}
+    released: set[str] = set()
+    held: EntityRequest | None = None
+    for event in history:
+        if not isinstance(event, EventSent):
+            continue
+        data = serialization.loads(event.input) if event.input else None
+        if not isinstance(data, dict):
+            continue
+        if event.name == "release":
+            released.add(str(data.get("id")))
+        elif event.name == "op" and data.get("lockset"):
+            held = EntityRequest.from_json(data)
+    if held is None or held.id not in granted or held.id in released or not held.lockset:
+        return []
+    next_id = max((e.event_id for e in history if e.event_id >= 0), default=-1) + 1
+    payload = release_payload(instance_id, held.id)
+    return [
+        EventSent(event_id=next_id + n, timestamp=now, instance_id=target, name="release", input=payload)
+        for n, target in enumerate(held.lockset)
+    ]
+
+
+__all__ = [
+    "RESPONSE_RETRIES",
+    "for_missing_instance",
+    "held_lock_releases",
+    "is_response",
+    "release_orphaned_locks",
+]

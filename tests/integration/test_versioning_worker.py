@@ -14,7 +14,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import worker_support as ws
+from entity_apps import entity_app
 
+import durable_azure as df
 from durable_azure import OrchestrationRuntimeStatus as S
 from durable_azure.worker import orchestrations
 
@@ -57,3 +59,35 @@ async def test_client_and_sub_orchestrations_get_the_default_version(azurite: st
         assert (await ws.completed(hub.client, parent)).output == ["Hello Oslo!", "Hello Rome!"]
         children = [await hub.client.get_status(i) for i in ("parent:0", "parent-child")]
         assert [c.version for c in children] == ["3.1", "3.1"]
+
+
+async def test_an_instance_failed_for_its_version_releases_the_entity_locks_it_holds(
+    azurite: str, hub_name: str
+) -> None:
+    """``versionFailureStrategy`` ``Fail`` ends an instance without running its code; the entities
+    it locked are released as a failing orchestrator's would be, so others can use them."""
+    account = df.EntityId("Account", "v")
+    async with ws.task_hub(azurite, hub_name, app=entity_app.app, default_version="1.0") as hub:
+        holder = await hub.client.start_new("hold_lock", "holder", ["v"], version="1.0")
+
+        async def locked() -> bool:
+            status = await hub.client.get_status(holder)
+            return bool(status) and status.custom_status == "locked"
+
+        await ws.wait_until(locked, timeout=30, what="the lock to be acquired")
+        await hub.stop_worker()
+        await hub.start_worker(
+            entity_app.app,
+            default_version="2.0",
+            version_match_strategy="Strict",
+            version_failure_strategy="Fail",
+        )
+        await hub.client.raise_event(holder, "release", "ok")  # wakes the instance: it fails
+        await ws.wait_for_status(hub.client, holder, S.Failed)
+        await hub.client.signal_entity(account, "deposit", 5)
+
+        async def deposited() -> bool:
+            state = await hub.client.read_entity_state(account)
+            return state.entity_exists and state.entity_state == {"balance": 5}
+
+        await ws.wait_until(deposited, timeout=30, what="the deposit behind the released lock")
