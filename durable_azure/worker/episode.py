@@ -45,8 +45,8 @@ from ..storage.taskhub import TaskHubStorage
 from ..telemetry import hooks as telemetry
 from ..telemetry.context import continued_trace
 from .instance_state import InstanceCache, InstanceState, completion_id, execution_update
-from .outbound import Outbound, OutboundSender, new_execution_id, outbound_messages, parent_notification
 from .orphans import held_lock_releases
+from .outbound import Outbound, OutboundSender, new_execution_id, outbound_messages, parent_notification
 
 log = logging.getLogger(__name__)
 
