@@ -188,28 +188,18 @@ class EpisodeRunner:
             if mismatch is not None:  # versionFailureStrategy Fail: the code does not run
                 session = None
                 result = _version_failure(past, new_events, mismatch, now, instance_id)
-                outbound += outbound_messages(
-                    result.actions,
-                    instance_id=instance_id,
-                    execution_id=execution_id,
-                    name=started.name,
-                    episode=episode,
-                    now=now,
+            else:
+                if session is None:
+                    # replay once; cached sessions skip this
+                    session = ReplaySession(orchestrator, past, timer_limits=self._timer_limits)
+                result = _stamp_sub_versions(
+                    _stamp_end(session.run_episode(new_events)),
+                    self._versioning.default_version,
+                    started.tags,
                 )
-                self.episodes += 1
-                completion = result.completion
-                break
-            if session is None:
-                # replay once; cached sessions skip this
-                session = ReplaySession(orchestrator, past, timer_limits=self._timer_limits)
-            result = _stamp_sub_versions(
-                _stamp_end(session.run_episode(new_events)),
-                self._versioning.default_version,
-                started.tags,
-            )
+                if tel is not None:
+                    started = tel.stamp_episode(result, started, now)
             self.episodes += 1
-            if tel is not None:
-                started = tel.stamp_episode(result, started, now)
             outbound += outbound_messages(
                 result.actions,
                 instance_id=instance_id,

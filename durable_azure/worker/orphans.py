@@ -17,7 +17,9 @@ events are normal after a ``task_any`` or a termination); entity locks granted t
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import datetime, timezone
+from typing import Any
 
 from ..orchestration import serialization
 from ..orchestration.entity_request import EntityRequest, release_payload
@@ -102,6 +104,15 @@ async def for_missing_instance(
             )
 
 
+def _sent_payloads(history: list[HistoryEvent]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(name, JSON object)`` of each ``EventSent`` in ``history`` whose input is a JSON object."""
+    for event in history:
+        if isinstance(event, EventSent) and event.input:
+            data = serialization.loads(event.input)
+            if isinstance(data, dict):
+                yield event.name, data
+
+
 async def release_orphaned_locks(
     sender: OutboundSender, instance_id: str, state: InstanceState, incoming: list[HistoryEvent]
 ) -> None:
@@ -110,11 +121,8 @@ async def release_orphaned_locks(
     if not grants:
         return
     releases: list[Outbound] = []
-    for event in state.history:
-        if not isinstance(event, EventSent) or event.name != "op":
-            continue
-        data = serialization.loads(event.input)
-        if not isinstance(data, dict):
+    for name, data in _sent_payloads(state.history):
+        if name != "op":
             continue
         request = EntityRequest.from_json(data)
         if request.id not in grants or not request.lockset:
@@ -148,15 +156,10 @@ def held_lock_releases(history: list[HistoryEvent], instance_id: str, now: datet
     granted = {e.name for e in history if isinstance(e, EventRaised)}
     released: set[str] = set()
     held: EntityRequest | None = None
-    for event in history:
-        if not isinstance(event, EventSent):
-            continue
-        data = serialization.loads(event.input) if event.input else None
-        if not isinstance(data, dict):
-            continue
-        if event.name == "release":
+    for name, data in _sent_payloads(history):
+        if name == "release":
             released.add(str(data.get("id")))
-        elif event.name == "op" and data.get("lockset"):
+        elif name == "op" and data.get("lockset"):
             held = EntityRequest.from_json(data)
     if held is None or held.id not in granted or held.id in released or not held.lockset:
         return []
