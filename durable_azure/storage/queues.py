@@ -126,13 +126,7 @@ class TaskHubQueue:
             )
         if msg.sequence_number == 0:
             msg = dataclasses.replace(msg, sequence_number=next_sequence_number())
-        text = encode_message(msg)
-        if len(text) * 4 > MAX_QUEUE_MESSAGE_UTF8_BYTES and (
-            len(text.encode("utf-8", "surrogatepass")) > MAX_QUEUE_MESSAGE_UTF8_BYTES
-        ):
-            blob_name = large_message_blob_name(msg)
-            await self._payloads.upload(blob_name, encode_message(msg, compressed_blob_name=blob_name))
-            text = encode_wrapper(blob_name)
+        text = await self._encode(msg)
         delay = math.ceil(visibility_delay) if visibility_delay > 0 else None
         try:
             sent = await self._client.send_message(text, visibility_timeout=delay, time_to_live=-1)
@@ -140,6 +134,18 @@ class TaskHubQueue:
             await self.create()
             sent = await self._client.send_message(text, visibility_timeout=delay, time_to_live=-1)
         return ReceivedMessage(msg, self.name, sent.id, sent.pop_receipt or "", 0, sent.inserted_on)
+
+    async def _encode(self, msg: TaskMessage) -> str:
+        """The queue text of ``msg``: its JSON, or — past the 64 KB limit — a wrapper naming the blob
+        its compressed JSON is uploaded to first (DTFx's large-message layout)."""
+        text = encode_message(msg)
+        if len(text) * 4 > MAX_QUEUE_MESSAGE_UTF8_BYTES and (
+            len(text.encode("utf-8", "surrogatepass")) > MAX_QUEUE_MESSAGE_UTF8_BYTES
+        ):
+            blob_name = large_message_blob_name(msg)
+            await self._payloads.upload(blob_name, encode_message(msg, compressed_blob_name=blob_name))
+            text = encode_wrapper(blob_name)
+        return text
 
     async def replace(
         self, msg: ReceivedMessage, new: TaskMessage, *, visibility_timeout: float
@@ -149,13 +155,7 @@ class TaskHubQueue:
         again elsewhere, so its pop receipt no longer holds). A large ``new`` goes to a blob first."""
         if new.sequence_number == 0:
             new = dataclasses.replace(new, sequence_number=next_sequence_number())
-        text = encode_message(new)
-        if len(text) * 4 > MAX_QUEUE_MESSAGE_UTF8_BYTES and (
-            len(text.encode("utf-8", "surrogatepass")) > MAX_QUEUE_MESSAGE_UTF8_BYTES
-        ):
-            blob_name = large_message_blob_name(new)
-            await self._payloads.upload(blob_name, encode_message(new, compressed_blob_name=blob_name))
-            text = encode_wrapper(blob_name)
+        text = await self._encode(new)
         delay = min(max(0, math.ceil(visibility_timeout)), MAX_VISIBILITY_DELAY)
         try:
             updated = await self._client.update_message(
