@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,13 @@ class Settings:
     #: Seconds a timer message is hidden at most (Azure's cap is 7 days); a message further from its
     #: ``FireAt`` is sent again when it shows up ("re-armed"), as those of unsplit timers are.
     max_timer_delay: float = 6 * 86400.0
+    #: Rewrite a local activity's finished work item into the next step's work item (one Update
+    #: Message instead of a send and a delete; docs/architecture.md, "One activity step"). Turn it off
+    #: on a hub that .NET Durable Functions workers serve at the same time: a DTFx owner drops the
+    #: duplicate result that re-sends the step after a crash. ``storageProvider.recycleWorkItems``
+    #: (durable-azure's own key); the environment variable ``DURABLE_AZURE_RECYCLE_WORK_ITEMS``
+    #: overrides both.
+    recycle_work_items: bool = field(default_factory=lambda: recycle_from_environment(os.environ, True))
 
     def __post_init__(self) -> None:
         positive = {
@@ -191,6 +199,22 @@ def _flag(value: Any, setting: str) -> bool:
     raise ValueError(f"Setting {setting} must be true or false; got {value!r}.")
 
 
+#: Environment variable that turns recycled work items on (``1``) or off (``0``) for this process.
+RECYCLE_ENV = "DURABLE_AZURE_RECYCLE_WORK_ITEMS"
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def recycle_from_environment(env: Mapping[str, str], default: bool) -> bool:
+    """``DURABLE_AZURE_RECYCLE_WORK_ITEMS`` if set (``1``/``0``, ``true``/``false``, ``on``/``off``), else ``default``."""
+    value = env.get(RECYCLE_ENV, "").strip().lower()
+    if not value:
+        return default
+    if value in _TRUE or value in _FALSE:
+        return value in _TRUE
+    raise ValueError(f"{RECYCLE_ENV} must be 1 or 0 (true/false, on/off); got {env[RECYCLE_ENV]!r}.")
+
+
 def _partition_management(
     durable: dict[str, Any], provider: dict[str, Any], env: dict[str, str]
 ) -> dict[str, Any]:
@@ -261,6 +285,8 @@ def load_settings(app_dir: str | Path = ".", **overrides: Any) -> Settings:
         if "leaseAcquireInterval" in provider:
             values["lease_acquire_interval"] = parse_timespan(provider["leaseAcquireInterval"])
         values.update(_partition_management(durable, provider, env))
+        if "recycleWorkItems" in provider:
+            values["recycle_work_items"] = _flag(provider["recycleWorkItems"], "recycleWorkItems")
         if "maxDequeueCount" in provider:
             values["max_dequeue_count"] = int(provider["maxDequeueCount"])
         if durable.get("defaultVersion") is not None:  # null is the same as not set (DF)
@@ -294,6 +320,7 @@ def load_settings(app_dir: str | Path = ".", **overrides: Any) -> Settings:
                 f"AzureWebJobs{connection_name}",
                 DEFAULT_CONNECTION,
             )
+    values["recycle_work_items"] = recycle_from_environment(env, values.get("recycle_work_items", True))
     if "DURABLE_AZURE_HUB" in env:
         values["hub_name"] = env["DURABLE_AZURE_HUB"]
     if "WEBSITE_SITE_NAME" in env and "hub_name" not in values:

@@ -181,7 +181,7 @@ class DurableOrchestrationClient(metaclass=BindingAwareClientType):
         )
         # A worker in this process takes what this start knows instead of reading it (storage/local_starts.py).
         local = (
-            self._storage.local_starts.begin(instance_id, execution_id, fresh=generated)
+            self._storage.local_starts.begin(instance_id, execution_id, fresh=existing is None)
             if self._notify is not None
             else None
         )

@@ -9,8 +9,11 @@ row's ETag (to guard its first row write). When the client runs in the worker's 
   ``None`` if that write failed. Any ETag the row had before the worker's history append guards the
   worker's first row write as well as a fresh read would: if the row changed since, the guarded merge
   fails and :func:`~durable_azure.storage.status_rows.write_status_row` re-reads it.
-* ``fresh``: the client generated the instance id (a random UUID), so no history and no row of it can
-  exist anywhere: the history need not be read either.
+* ``fresh``: the client found no row of the instance (or generated its id, a random UUID, so none
+  can exist): the history need not be read either. A history without a row (a purge that died
+  between its two deletes, a row deleted by hand) is still never overwritten: the first append of a
+  fresh instance creates the sentinel row, which fails when one exists; the episode is then retried,
+  and the retry, finding no entry (each is taken once), reads the history as always.
 
 Each entry is taken once, by the first episode that takes in its start: a start delivered again (its
 delete was lost, or the first episode failed) finds none and is judged against storage as always.

@@ -16,7 +16,6 @@ import asyncio
 import dataclasses
 import functools
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -74,14 +73,6 @@ EntityHandler = Callable[[int, str, list[ReceivedMessage]], Awaitable[None]]
 #: (``versionFailureStrategy`` ``Reject``): a compatible worker, or this one after a deployment,
 #: takes them then. They are sent again as new messages, so rejecting never makes them poison.
 VERSION_REJECT_DELAY_SECONDS = 10.0
-
-
-RECYCLE_ENV = "DURABLE_AZURE_RECYCLE_WORK_ITEMS"
-
-
-def recycle_work_items() -> bool:
-    """Whether work items are rewritten into the next step's (``DURABLE_AZURE_RECYCLE_WORK_ITEMS``)."""
-    return os.environ.get(RECYCLE_ENV, "0").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _needs_reload(state: InstanceState, messages: list[ReceivedMessage]) -> bool:
@@ -168,9 +159,8 @@ class OrchestrationDispatcher:
         self._settling: set[asyncio.Task[None]] = set()
         self._limit = asyncio.Semaphore(max(1, settings.max_concurrent_orchestrations))
         self._hold_limit = hold_limit(settings.control_queue_visibility_timeout)
-        #: Rewrite a finished local activity's work item into the next one (docs/architecture.md);
-        #: off unless DURABLE_AZURE_RECYCLE_WORK_ITEMS=1 (README, Performance: not the default yet).
-        self._recycle = recycle_work_items()
+        #: Rewrite a finished local activity's work item into the next one (docs/architecture.md).
+        self._recycle = settings.recycle_work_items
 
     @property
     def episodes(self) -> int:

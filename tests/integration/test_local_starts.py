@@ -14,6 +14,7 @@ import sys
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,7 +88,7 @@ async def test_a_generated_id_started_in_process_reads_neither_history_nor_row(
         assert ws.sample_app.calls[f"SayHello:{city}"] == 1
 
 
-async def test_an_explicit_id_started_in_process_reads_history_but_not_the_row(
+async def test_a_new_explicit_id_started_in_process_reads_only_the_clients_row_check(
     azurite: str, hub_name: str
 ) -> None:
     city = f"named-{uuid.uuid4().hex[:8]}"
@@ -98,8 +99,9 @@ async def test_an_explicit_id_started_in_process_reads_history_but_not_the_row(
         before = counter.snapshot()
         instance_id = await client.start_new("HelloCities", f"named-{city}", [city])
         await ws.completed(hub.client, instance_id)
-        # the client's read of an existing row, and the worker's history query; no row read
-        assert reads(counter.snapshot(), before) == {"table.get": 1, "table.query": 1}
+        # the client's read of an existing row (there is none); neither a history query nor a row read
+        assert reads(counter.snapshot(), before) == {"table.get": 1, "table.query": 0}
+        before = counter.snapshot()
 
         # started again in process (replacing the finished execution): judged against the stored history
         again = await client.start_new("HelloCities", instance_id, [city])
@@ -108,6 +110,8 @@ async def test_an_explicit_id_started_in_process_reads_history_but_not_the_row(
             lambda: _generation_completed(hub, instance_id, 1), what="the second execution to complete"
         )
         assert ws.sample_app.calls[f"SayHello:{city}"] == 2
+        # the client read the finished row, so the worker judged the new start against the stored history
+        assert reads(counter.snapshot(), before)["table.query"] >= 1
 
 
 async def _generation_completed(hub: ws.Hub, instance_id: str, generation: int) -> bool:
@@ -233,3 +237,33 @@ async def test_a_row_changed_after_the_clients_write_is_not_overwritten_blindly(
             and record.runtime_status.name == "Completed"
         )
         assert record.input == f'["{city}"]'
+
+
+async def test_a_history_without_a_row_is_never_overwritten_by_a_fresh_start(
+    azurite: str, hub_name: str
+) -> None:
+    """The client finds no row (deleted by hand here; a purge dying between its deletes does the same)
+    and tells the worker no history exists. The first append creates the sentinel, which fails; the
+    episode is retried and reads the history, which keeps its execution."""
+    city = f"rowless-{uuid.uuid4().hex[:8]}"
+    async with ws.task_hub(azurite, hub_name) as hub:
+        assert hub.worker is not None
+        client = local_client(hub)
+        instance_id = await client.start_new("HelloCities", f"rowless-{city}", [city])
+        await ws.completed(hub.client, instance_id)
+        kept = await hub.storage.history.load(instance_id)
+        table = hub.raw.tables.get_table_client(f"{hub.name}Instances")
+        await table.delete_entity(partition_key=instance_id, row_key="")
+        counter = hub.worker.storage.clients.counter
+        before = counter.snapshot()
+        await client.start_new("HelloCities", instance_id, [city])
+        await ws.wait_until(
+            lambda: _reads_history(counter, before), what="the retried episode to read the history"
+        )
+        after = await hub.storage.history.load(instance_id)
+        assert after.execution_id == kept.execution_id
+        assert [type(e) for e in after.events][: len(kept.events)] == [type(e) for e in kept.events]
+
+
+async def _reads_history(counter: Any, before: dict[str, int]) -> bool:
+    return reads(counter.snapshot(), before)["table.query"] >= 1

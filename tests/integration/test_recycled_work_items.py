@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import worker_support as ws
 
-from durable_azure.config import Settings
+from durable_azure.config import RECYCLE_ENV, Settings
 from durable_azure.orchestration import history as h
 from durable_azure.storage.messages import TaskMessage
 from durable_azure.worker import orchestrations
@@ -31,9 +31,9 @@ from durable_azure.worker.outbound import Outbound, OutboundSender
 
 
 @pytest.fixture(autouse=True)
-def recycling_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Recycled work items are opt-in (README, Performance); these tests turn them on."""
-    monkeypatch.setenv(orchestrations.RECYCLE_ENV, "1")
+def recycling_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recycled work items are on by default; no environment variable of the caller's changes that here."""
+    monkeypatch.delenv(RECYCLE_ENV, raising=False)
 
 
 async def scheduled(hub: ws.Hub, instance_id: str, count: int) -> bool:
@@ -132,12 +132,19 @@ async def test_replace_rewrites_a_hidden_message_and_reports_one_that_is_gone(
         )
 
 
-async def test_recycling_is_off_by_default(
-    azurite: str, hub_name: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("how", ["setting", "environment"])
+async def test_recycling_can_be_turned_off(
+    azurite: str, hub_name: str, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
-    monkeypatch.delenv(orchestrations.RECYCLE_ENV)
+    """``recycle_work_items=False`` (host.json ``recycleWorkItems``) or ``DURABLE_AZURE_RECYCLE_WORK_ITEMS=0``:
+    every step sends its work item and deletes the old one, as DTFx does."""
+    settings: dict[str, Any] = {}
+    if how == "setting":
+        settings["recycle_work_items"] = False
+    else:
+        monkeypatch.setenv(RECYCLE_ENV, "0")
     city = f"off-{uuid.uuid4().hex[:8]}"
-    async with ws.task_hub(azurite, hub_name) as hub:
+    async with ws.task_hub(azurite, hub_name, **settings) as hub:
         assert hub.worker is not None
         counter = hub.worker.storage.clients.counter
         before = counter.snapshot()
@@ -145,6 +152,7 @@ async def test_recycling_is_off_by_default(
         await ws.completed(hub.client, instance_id)
         after = counter.snapshot()
         assert after.get("queue.update", 0) - before.get("queue.update", 0) == 0
+        assert after.get("queue.send", 0) - before.get("queue.send", 0) == 2  # one per work item
 
 
 class _FullyBooked:
