@@ -18,7 +18,7 @@ import dataclasses
 import functools
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, Protocol
@@ -151,6 +151,21 @@ class ActivityDispatcher:
         self.local_runs += 1
         self._start(received)
 
+    def run_rewritten(
+        self,
+        message: TaskMessage,
+        writing: Awaitable[ReceivedMessage | None],
+        on_rewritten: Callable[[], None],
+    ) -> None:
+        """Run a reserved work item while its message is still being written over the finished work
+        item it replaces (``writing``: that Update Message; ``None`` when the old one was gone).
+        Called only after the history that scheduled it is durable, so the activity starts at once;
+        its result is handed over only with a queue message that holds the step, and dropped if the
+        write failed (the old work item then comes back and re-sends the step: docs/architecture.md,
+        "One activity step")."""
+        self.local_runs += 1
+        self._launch(message.instance_id, self._execute_rewritten(message, writing, on_rewritten))
+
     async def run_delivered(self, qm: QueueMessage) -> None:
         """Run a work item the Functions host received (its queue trigger), as a received one.
 
@@ -174,26 +189,41 @@ class ActivityDispatcher:
         return self._per_instance.get(instance_id, 0)
 
     def _start(self, received: ReceivedMessage, *, delivered: bool = False) -> asyncio.Task[None]:
-        instance_id = received.message.instance_id
+        return self._launch(
+            received.message.instance_id,
+            self._execute(received, delivered=delivered),
+            message_id=received.message_id,
+            delivered=delivered,
+        )
+
+    def _launch(
+        self,
+        instance_id: str,
+        work: Coroutine[Any, Any, None],
+        *,
+        message_id: str = "(being written)",
+        delivered: bool = False,
+    ) -> asyncio.Task[None]:
         self._per_instance[instance_id] = self._per_instance.get(instance_id, 0) + 1
-        task = asyncio.create_task(self._run(received, delivered=delivered))
+        task = asyncio.create_task(self._run(instance_id, work, message_id=message_id, delivered=delivered))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
         return task
 
-    async def _run(self, received: ReceivedMessage, *, delivered: bool = False) -> None:
+    async def _run(
+        self, instance_id: str, work: Coroutine[Any, Any, None], *, message_id: str, delivered: bool
+    ) -> None:
         try:
-            await self._execute(received, delivered=delivered)
+            await work
         except Exception as error:
             if delivered:
                 raise  # to the Functions host, which retries the message
             if self._health.failed(error):
-                log.info("work item %s interrupted: storage is unreachable", received.message_id)
+                log.info("work item %s interrupted: storage is unreachable", message_id)
             else:
-                log.exception("work item %s failed to complete; it will be retried", received.message_id)
+                log.exception("work item %s failed to complete; it will be retried", message_id)
         finally:
             self._in_flight -= 1
-            instance_id = received.message.instance_id
             left = self._per_instance.get(instance_id, 1) - 1
             if left > 0:
                 self._per_instance[instance_id] = left
@@ -219,17 +249,65 @@ class ActivityDispatcher:
         # A delivered work item is kept hidden by the Functions host while the function runs.
         keeper = None if delivered else asyncio.create_task(self._keep_hidden(renewed))
         try:
-            tel = telemetry.active()
-            if tel is None:
-                result = await self._invoke(scheduled, message.instance_id)
-            else:
-                result = await tel.run_activity(
-                    scheduled, message.instance_id, lambda: self._invoke(scheduled, message.instance_id)
-                )
+            result = await self._invoke_observed(scheduled, message.instance_id)
         finally:
             if keeper is not None:
                 keeper.cancel()
-        received = renewed[0]
+        await self._reply(renewed[0], result, delivered=delivered)
+
+    async def _execute_rewritten(
+        self,
+        message: TaskMessage,
+        writing: Awaitable[ReceivedMessage | None],
+        on_rewritten: Callable[[], None],
+    ) -> None:
+        scheduled = message.event
+        assert isinstance(scheduled, TaskScheduled)
+        invoking = asyncio.ensure_future(self._invoke_observed(scheduled, message.instance_id))
+        try:
+            try:
+                received = await writing
+            except Exception as error:
+                # Rewritten or not (the answer was lost): the result is dropped, as a crash would drop
+                # it. Either the message is this work item already and runs again when it comes
+                # back, or the old one comes back and its duplicate result re-sends this step.
+                log.warning(
+                    "could not rewrite a finished work item into task %d's (%s: %s); the step resumes "
+                    "when it comes back",
+                    scheduled.event_id,
+                    type(error).__name__,
+                    error,
+                    extra={"instance_id": message.instance_id, "event": "WorkItemRewriteFailed"},
+                )
+                await asyncio.wait([invoking])
+                return
+            if received is None:
+                # The old work item is gone (received again elsewhere): this one becomes a new message.
+                received = await self._storage.workitems.send(
+                    message, visibility_delay=self._settings.work_item_visibility_timeout
+                )
+            else:
+                on_rewritten()
+            renewed = [received]
+            keeper = asyncio.create_task(self._keep_hidden(renewed))
+            try:
+                result = await invoking
+            finally:
+                keeper.cancel()
+        finally:
+            if not invoking.done():
+                invoking.cancel()
+        await self._reply(renewed[0], result, delivered=False)
+
+    async def _invoke_observed(self, scheduled: TaskScheduled, instance_id: str) -> HistoryEvent:
+        tel = telemetry.active()
+        if tel is None:
+            return await self._invoke(scheduled, instance_id)
+        return await tel.run_activity(scheduled, instance_id, lambda: self._invoke(scheduled, instance_id))
+
+    async def _reply(self, received: ReceivedMessage, result: HistoryEvent, *, delivered: bool) -> None:
+        """Hand the result to the instance's owner: in-process when it runs here, else by its control queue."""
+        message = received.message
         reply = TaskMessage(
             event=result,
             instance_id=message.instance_id,

@@ -278,24 +278,14 @@ class EpisodeRunner:
         # rewritten): a crash before this leaves the old work item, whose duplicate result re-sends it
         recycled = False
         if recycled_item is not None and spent is not None:
-            try:
-                recycled = await self._sender.recycle(spent, recycled_item)
-                answered = completion_id(spent.message.event)
-                if answered is not None:  # its duplicates need not re-send anything (orchestrations.py)
-                    state.rewritten.add(answered)
-            except Exception as error:
-                # Rewritten or not (the answer was lost): leave the work item alone, as a crash here
-                # would. Either it is the new work item already, or the old one comes back after its
-                # visibility timeout and its duplicate result sends the new one.
-                log.warning(
-                    "could not rewrite work item %s into the next one (%s: %s); the step resumes "
-                    "when it comes back",
-                    spent.message_id,
-                    type(error).__name__,
-                    error,
-                    extra={"instance_id": instance_id, "event": "WorkItemRewriteFailed"},
-                )
-                recycled = True  # not to be deleted
+            answered = completion_id(spent.message.event)
+            rewritten = state.rewritten
+
+            def remember() -> None:  # its duplicates need not re-send anything (orchestrations.py)
+                if answered is not None:
+                    rewritten.add(answered)
+
+            recycled = await self._sender.recycle(spent, recycled_item, remember)
         # 3. the Instances row, only when something users see changed (or a lost write is repaired)
         update = status_update(
             state.row_repair if not new_start else InstanceUpdate(),

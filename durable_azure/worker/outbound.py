@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -157,6 +157,13 @@ class LocalActivities(Protocol):
 
     def run(self, received: ReceivedMessage) -> None: ...
 
+    def run_rewritten(
+        self,
+        message: TaskMessage,
+        writing: Awaitable[ReceivedMessage | None],
+        on_rewritten: Callable[[], None],
+    ) -> None: ...
+
     def pending_for(self, instance_id: str) -> int: ...
 
     def wake(self) -> None: ...
@@ -202,30 +209,27 @@ class OutboundSender:
             if not item.to_work_items and item.delay == 0:
                 self._inboxes.wake_instance(item.message.instance_id)
 
-    async def recycle(self, spent: ReceivedMessage, item: Outbound) -> bool:
+    async def recycle(self, spent: ReceivedMessage, item: Outbound, on_rewritten: Callable[[], None]) -> bool:
         """Turn ``spent`` — the hidden work item of an activity whose result the history now holds —
-        into the work item ``item`` (one Update Message instead of a send and a delete), and run it
-        here when a slot is free. True when done; False when ``spent`` is gone (``item`` is then sent
-        as usual and ``spent`` needs no delete). Called only after the history append that scheduled
-        ``item`` is durable (docs/architecture.md, "One activity step")."""
-        local = self._activities.reserve()
-        if not local:
+        into the work item ``item`` (one Update Message instead of a send and a delete) and run it
+        here, starting the activity while the rewrite is under way. True when ``spent`` was handed to
+        that rewrite (the caller must not delete it; if it is found gone, ``item`` is sent as a new
+        message instead); False when no activity slot is free here (``item`` was sent as usual, and
+        ``spent`` needs deleting). ``on_rewritten`` is called once the rewrite succeeded. Called only
+        after the history append that scheduled ``item`` is durable (docs/architecture.md, "One
+        activity step")."""
+        if not self._activities.reserve():
             # No free slot here: a rewrite made visible would be received elsewhere with the old
             # message's dequeue count plus one, and a long chain would reach the poison limit, so the
             # next work item is sent as usual (and ``spent`` deleted by the caller).
             await self.send_all([item])
             return False
-        hidden = self._settings.work_item_visibility_timeout
-        try:
-            replaced = await self._storage.workitems.replace(spent, item.message, visibility_timeout=hidden)
-        except BaseException:
-            self._activities.release()
-            raise
-        if replaced is None:
-            self._activities.release()
-            await self.send_all([item])
-            return False
-        self._activities.run(replaced)
+        writing = asyncio.ensure_future(
+            self._storage.workitems.replace(
+                spent, item.message, visibility_timeout=self._settings.work_item_visibility_timeout
+            )
+        )
+        self._activities.run_rewritten(item.message, writing, on_rewritten)
         return True
 
     async def _send(self, item: Outbound) -> bool:

@@ -25,6 +25,7 @@ import worker_support as ws
 from durable_azure.config import RECYCLE_ENV, Settings
 from durable_azure.orchestration import history as h
 from durable_azure.storage.messages import TaskMessage
+from durable_azure.storage.queues import TaskHubQueue
 from durable_azure.worker import orchestrations
 from durable_azure.worker.inboxes import PartitionInboxes
 from durable_azure.worker.outbound import Outbound, OutboundSender
@@ -77,11 +78,11 @@ async def test_worker_dying_between_the_append_and_the_rewrite_loses_no_step(
     original = OutboundSender.recycle
     held = asyncio.Event()
 
-    async def hold_first(self: OutboundSender, spent: Any, item: Any) -> bool:
+    async def hold_first(self: OutboundSender, spent: Any, item: Any, on_rewritten: Any) -> bool:
         if not held.is_set():
             held.set()
             await asyncio.Event().wait()  # the worker "dies" here: cancelled by the stop below
-        return await original(self, spent, item)
+        return await original(self, spent, item, on_rewritten)
 
     monkeypatch.setattr(OutboundSender, "recycle", hold_first)
     async with ws.task_hub(azurite, hub_name) as hub:
@@ -167,6 +168,9 @@ class _FullyBooked:
     def run(self, received: Any) -> None:
         raise AssertionError("nothing may run here")
 
+    def run_rewritten(self, message: Any, writing: Any, on_rewritten: Any) -> None:
+        raise AssertionError("nothing may run here")
+
     def pending_for(self, instance_id: str) -> int:
         return 0
 
@@ -193,7 +197,116 @@ async def test_with_no_free_activity_slot_the_next_work_item_is_sent_not_rewritt
             activities=_FullyBooked(),
         )
         item = Outbound(TaskMessage(event=second, instance_id="i", execution_id="e"), to_work_items=True)
-        assert await sender.recycle(spent, item) is False  # the caller deletes ``spent``
+        assert await sender.recycle(spent, item, lambda: None) is False  # the caller deletes ``spent``
         received = await queue.receive(32, 30)
         assert [r.message.event for r in received] == [second]
         assert received[0].message_id != spent.message_id and received[0].dequeue_count == 1
+
+
+async def test_the_next_activity_starts_while_its_work_item_is_being_rewritten(
+    azurite: str, hub_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The history that schedules the step is durable before the rewrite, so the activity need not
+    wait for it; its result is handed over only once the rewrite has answered."""
+    city = f"early-{uuid.uuid4().hex[:8]}"
+    cities = [f"{city}-{i}" for i in range(2)]
+    original = TaskHubQueue.replace
+    release = asyncio.Event()
+    rewrites = 0
+
+    async def slow_replace(self: TaskHubQueue, msg: Any, new: Any, *, visibility_timeout: float) -> Any:
+        nonlocal rewrites
+        rewrites += 1
+        await release.wait()
+        return await original(self, msg, new, visibility_timeout=visibility_timeout)
+
+    monkeypatch.setattr(TaskHubQueue, "replace", slow_replace)
+    async with ws.task_hub(azurite, hub_name) as hub:
+        instance_id = await hub.client.start_new("HelloCities", f"early-{city}", cities)
+        await ws.wait_until(
+            lambda: _ran(f"SayHello:{cities[1]}"), what="the second activity to run during its rewrite"
+        )
+        assert rewrites == 1
+        assert not await _recorded(hub, instance_id, 1), "its result waits for the rewrite"
+        release.set()
+        status = await ws.completed(hub.client, instance_id)
+        assert status.output == [f"Hello {c}!" for c in cities]
+        assert all(ws.sample_app.calls[f"SayHello:{c}"] == 1 for c in cities)
+
+
+async def _ran(key: str) -> bool:
+    return ws.sample_app.calls[key] >= 1
+
+
+async def _recorded(hub: ws.Hub, instance_id: str, task: int) -> bool:
+    events = await hub.client.get_history(instance_id)
+    return any(isinstance(e, h.TaskCompleted) and e.task_scheduled_id == task for e in events)
+
+
+async def test_a_rewrite_that_finds_the_old_work_item_gone_sends_the_next_one(
+    azurite: str, hub_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old work item was received again elsewhere (made here by deleting it): the rewrite
+    answers "gone", the running activity's work item is sent as a new message, and each activity
+    runs once."""
+    city = f"gone-{uuid.uuid4().hex[:8]}"
+    cities = [f"{city}-{i}" for i in range(3)]
+    original = TaskHubQueue.replace
+    gone = 0
+
+    async def replace_gone_once(self: TaskHubQueue, msg: Any, new: Any, *, visibility_timeout: float) -> Any:
+        nonlocal gone
+        if gone == 0:
+            gone += 1
+            assert await self.delete(msg)
+        return await original(self, msg, new, visibility_timeout=visibility_timeout)
+
+    monkeypatch.setattr(TaskHubQueue, "replace", replace_gone_once)
+    async with ws.task_hub(azurite, hub_name) as hub:
+        assert hub.worker is not None
+        instance_id = await hub.client.start_new("HelloCities", f"gone-{city}", cities)
+        status = await ws.completed(hub.client, instance_id)
+        assert status.output == [f"Hello {c}!" for c in cities]
+        assert gone == 1
+        assert all(ws.sample_app.calls[f"SayHello:{c}"] == 1 for c in cities)
+        queue = hub.worker.storage.workitems.name
+        await ws.wait_until(lambda: _empty(hub, queue), what="the work-item queue to drain")
+
+
+@pytest.mark.parametrize("landed", [False, True], ids=["rewrite-lost", "answer-lost"])
+async def test_a_rewrite_that_fails_drops_the_early_result_and_the_step_comes_back(
+    azurite: str, hub_name: str, monkeypatch: pytest.MonkeyPatch, landed: bool
+) -> None:
+    """The rewrite raises — before it reached storage, or after (its answer lost). The activity that
+    started early has its result dropped, as a crash would drop it; the step resumes when its work
+    item (the old one, or the rewritten one) comes back after the visibility timeout, and every
+    result is recorded once."""
+    city = f"fail-{uuid.uuid4().hex[:8]}"
+    cities = [f"{city}-{i}" for i in range(3)]
+    original = TaskHubQueue.replace
+    failed = 0
+
+    async def replace_failing_once(
+        self: TaskHubQueue, msg: Any, new: Any, *, visibility_timeout: float
+    ) -> Any:
+        nonlocal failed
+        if failed == 0:
+            failed += 1
+            if landed:
+                await original(self, msg, new, visibility_timeout=visibility_timeout)
+            raise ConnectionResetError("the connection dropped")
+        return await original(self, msg, new, visibility_timeout=visibility_timeout)
+
+    monkeypatch.setattr(TaskHubQueue, "replace", replace_failing_once)
+    async with ws.task_hub(azurite, hub_name, work_item_visibility_timeout=2) as hub:
+        instance_id = await hub.client.start_new("HelloCities", f"fail-{city}", cities)
+        status = await ws.completed(hub.client, instance_id, timeout=60)
+        assert status.output == [f"Hello {c}!" for c in cities]
+        assert failed == 1
+        calls = ws.sample_app.calls
+        assert calls[f"SayHello:{cities[1]}"] == 2, "the early run's result was dropped; the step ran again"
+        assert calls[f"SayHello:{cities[0]}"] == (1 if landed else 2)
+        assert calls[f"SayHello:{cities[2]}"] == 1
+        events = await hub.client.get_history(instance_id)
+        results = [e.task_scheduled_id for e in events if isinstance(e, h.TaskCompleted)]
+        assert results == [0, 1, 2], "a result was recorded twice"
