@@ -57,8 +57,12 @@ class Settings:
     partition_count: int = 4
     control_queue_batch_size: int = 32
     max_queue_polling_interval: float = 1.0
-    max_concurrent_activities: int = 10
-    max_concurrent_orchestrations: int = 10
+    #: Durable Functions' defaults: 10 activities and 5 orchestrator episodes at once on the
+    #: Consumption plan (``WEBSITE_SKU`` ``Dynamic``/``FlexConsumption``), 10 × the processor count
+    #: elsewhere (Premium, Dedicated, a local host). ``maxConcurrentActivityFunctions``,
+    #: ``maxConcurrentOrchestratorFunctions``.
+    max_concurrent_activities: int = field(default_factory=lambda: default_concurrency(os.environ, 10))
+    max_concurrent_orchestrations: int = field(default_factory=lambda: default_concurrency(os.environ, 5))
     #: Seconds a received control-queue message stays hidden; a dead worker's messages come back
     #: after this (about the lease time). host.json ``controlQueueVisibilityTimeout``.
     control_queue_visibility_timeout: int = 30
@@ -197,6 +201,14 @@ def _flag(value: Any, setting: str) -> bool:
     if str(value).strip().lower() in ("true", "false"):
         return str(value).strip().lower() == "true"
     raise ValueError(f"Setting {setting} must be true or false; got {value!r}.")
+
+
+def default_concurrency(env: Mapping[str, str], on_consumption: int) -> int:
+    """Durable Functions' default concurrency: ``on_consumption`` on the Consumption plans, else
+    10 × the processor count."""
+    if env.get("WEBSITE_SKU", "").strip().lower() in ("dynamic", "flexconsumption"):
+        return on_consumption
+    return 10 * (os.cpu_count() or 1)
 
 
 #: Environment variable that turns recycled work items on (``1``) or off (``0``) for this process.

@@ -109,15 +109,22 @@ class ActivityDispatcher:
         queue = self._storage.workitems
         poller = self._poller
         receiving = RepeatedFailure(log, f"receive from {queue.name}")
+        # After a full batch more work items are likely waiting: receive again as soon as half the
+        # slots are free, instead of after the poll interval (which would cap a backlog's throughput
+        # at one batch per interval); fewer free slots would cost a receive for every few items.
+        refill = max(1, min(32, self._capacity) // 2)
+        backlog = False
         while not self._stop.is_set():
             free = self._capacity - self._in_flight
-            if free <= 0 or not poller.poll_due(have_local_work=True):
+            if free <= 0:
+                await poller.wait_for_nudge()  # a slot frees (or stop) nudges; the poll may be overdue
+                continue
+            if not ((backlog and free >= refill) or poller.poll_due(have_local_work=True)):
                 await poller.wait()
                 continue
+            asked = min(32, free)
             try:
-                batch = await queue.receive(
-                    min(32, free), self._settings.work_item_visibility_timeout, **FAST_FAIL
-                )
+                batch = await queue.receive(asked, self._settings.work_item_visibility_timeout, **FAST_FAIL)
                 self._health.succeeded()
                 receiving.succeeded()
                 if batch and (tel := telemetry.active()) is not None:
@@ -128,6 +135,7 @@ class ActivityDispatcher:
                 await self._health.wait_reachable(1.0)
                 continue
             poller.polled(len(batch))
+            backlog = len(batch) == asked
             for received in batch:
                 self._in_flight += 1
                 self._start(received)

@@ -45,6 +45,11 @@ class Poller:
         self._last_poll = self._now()
         self.interval = self.min_interval if found else min(self.interval * 2, self.max_interval)
 
+    async def wait_for_nudge(self) -> None:
+        """Sleep until :meth:`wake` or :meth:`nudge`, however long (e.g. until a busy slot frees)."""
+        await self._event.wait()
+        self._event.clear()
+
     async def wait(self, deadline: float | None = None) -> None:
         """Sleep until the next poll is due, work arrives, or the loop time ``deadline`` passes."""
         if not self._event.is_set():

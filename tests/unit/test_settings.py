@@ -57,3 +57,21 @@ def test_impossible_values_are_refused_with_the_setting_named(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         Settings().with_overrides(**overrides)
+
+
+@pytest.mark.parametrize(
+    ("sku", "activities", "orchestrations"),
+    [("Dynamic", 10, 5), ("FlexConsumption", 10, 5), ("ElasticPremium", None, None), (None, None, None)],
+)
+def test_concurrency_defaults_are_durable_functions(
+    monkeypatch: pytest.MonkeyPatch, sku: str | None, activities: int | None, orchestrations: int | None
+) -> None:
+    """DF: Consumption 10 activities / 5 orchestrators; Dedicated, Premium and local: 10 × cores."""
+    if sku is None:
+        monkeypatch.delenv("WEBSITE_SKU", raising=False)
+    else:
+        monkeypatch.setenv("WEBSITE_SKU", sku)
+    monkeypatch.setattr("os.cpu_count", lambda: 3)
+    settings = Settings()
+    assert settings.max_concurrent_activities == (activities or 30)
+    assert settings.max_concurrent_orchestrations == (orchestrations or 30)
