@@ -163,16 +163,17 @@ class ActivityDispatcher:
         self,
         message: TaskMessage,
         writing: Awaitable[ReceivedMessage | None],
-        on_rewritten: Callable[[], None],
+        on_written: Callable[[bool], None],
     ) -> None:
         """Run a reserved work item while its message is still being written over the finished work
         item it replaces (``writing``: that Update Message; ``None`` when the old one was gone).
         Called only after the history that scheduled it is durable, so the activity starts at once;
         its result is handed over only with a queue message that holds the step, and dropped if the
         write failed (the old work item then comes back and re-sends the step: docs/architecture.md,
-        "One activity step")."""
+        "One activity step"). ``on_written`` is called once: True when the step's work item was
+        written (rewritten, or sent anew because the old one was gone), else False."""
         self.local_runs += 1
-        self._launch(message.instance_id, self._execute_rewritten(message, writing, on_rewritten))
+        self._launch(message.instance_id, self._execute_rewritten(message, writing, on_written))
 
     async def run_delivered(self, qm: QueueMessage) -> None:
         """Run a work item the Functions host received (its queue trigger), as a received one.
@@ -267,11 +268,12 @@ class ActivityDispatcher:
         self,
         message: TaskMessage,
         writing: Awaitable[ReceivedMessage | None],
-        on_rewritten: Callable[[], None],
+        on_written: Callable[[bool], None],
     ) -> None:
         scheduled = message.event
         assert isinstance(scheduled, TaskScheduled)
         invoking = asyncio.ensure_future(self._invoke_observed(scheduled, message.instance_id))
+        written = False
         try:
             try:
                 received = await writing
@@ -294,8 +296,8 @@ class ActivityDispatcher:
                 received = await self._storage.workitems.send(
                     message, visibility_delay=self._settings.work_item_visibility_timeout
                 )
-            else:
-                on_rewritten()
+            written = True
+            on_written(True)  # the step's work item exists now, rewritten or sent
             renewed = [received]
             keeper = asyncio.create_task(self._keep_hidden(renewed))
             try:
@@ -303,6 +305,8 @@ class ActivityDispatcher:
             finally:
                 keeper.cancel()
         finally:
+            if not written:
+                on_written(False)
             if not invoking.done():
                 invoking.cancel()
         await self._reply(renewed[0], result, delivered=False)

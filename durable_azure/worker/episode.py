@@ -12,6 +12,7 @@ result the old work item produces when it comes back (docs/architecture.md).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -279,13 +280,24 @@ class EpisodeRunner:
         recycled = False
         if recycled_item is not None and spent is not None:
             answered = completion_id(spent.message.event)
-            rewritten = state.rewritten
+            outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            in_doubt = state.rewrites_in_doubt
+            if answered is not None:  # a duplicate result meanwhile waits for this (orchestrations.py)
+                in_doubt[answered] = outcome
 
-            def remember() -> None:  # its duplicates need not re-send anything (orchestrations.py)
-                if answered is not None:
-                    rewritten.add(answered)
+            def written(ok: bool) -> None:
+                if not outcome.done():
+                    outcome.set_result(ok)
+                if ok and answered is not None and in_doubt.get(answered) is outcome:
+                    del in_doubt[answered]  # the step's work item exists: duplicates re-send nothing
 
-            recycled = await self._sender.recycle(spent, recycled_item, remember)
+            try:
+                recycled = await self._sender.recycle(spent, recycled_item, written)
+            except BaseException:
+                written(False)
+                raise
+            if not recycled:
+                written(True)  # no free slot: the step's work item was sent as a new message
         # 3. the Instances row, only when something users see changed (or a lost write is repaired)
         update = status_update(
             state.row_repair if not new_start else InstanceUpdate(),

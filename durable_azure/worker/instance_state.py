@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -58,9 +59,13 @@ class InstanceState:
     row_repair: InstanceUpdate = field(default_factory=InstanceUpdate)  # what a lost row write left out
     row: RowState | None = None  # the Instances row as read with the history (not kept up to date)
     session: ReplaySession | None = None  # the live orchestrator, so the next episode needs no replay
-    #: Tasks whose result-recording episode rewrote their work item into the next one and knows it
-    #: did (a duplicate result of these re-sends nothing; unknown after a reload: re-sent to be safe).
-    rewritten: set[int] = field(default_factory=set)
+    #: History events from this index on were recorded by this process's own episodes, so it knows
+    #: which of their results had their work item rewritten (before it: read from storage, unknown).
+    known_from: int = 0
+    #: Tasks whose work item was being rewritten into the next step's, until that is known to have
+    #: worked: each future ends True (the step's work item was written) or False (the rewrite
+    #: failed: a duplicate result of the task may mean the step's work item was never written).
+    rewrites_in_doubt: dict[int, asyncio.Future[bool]] = field(default_factory=dict)
 
     @classmethod
     def from_history(
@@ -68,7 +73,22 @@ class InstanceState:
     ) -> InstanceState:
         state = cls(etag=etag, execution_id=execution_id)
         state.extend(events)
+        state.known_from = len(state.history)
         return state
+
+    def step_may_be_lost(self, answered: int) -> bool:
+        """Whether a duplicate result of task ``answered`` may mean that the step its recording
+        episode wrote over that task's work item was never written (docs/architecture.md, "One
+        activity step"): yes for a result recorded before this process loaded the history (it
+        cannot know), else only when that rewrite failed (one still under way: see
+        ``rewrites_in_doubt``)."""
+        for index, event in enumerate(self.history):
+            if completion_id(event) == answered and isinstance(event, _RESULTS):
+                if index < self.known_from:
+                    return True
+                pending = self.rewrites_in_doubt.get(answered)
+                return pending is not None and pending.done() and not pending.result()
+        return False
 
     def extend(self, events: list[HistoryEvent]) -> None:
         self.history.extend(events)

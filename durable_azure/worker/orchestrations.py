@@ -462,13 +462,12 @@ class OrchestrationDispatcher:
                     completion_id(e) == answered for e in intake.incoming
                 ):
                     intake.disposal.delete.append(received)  # duplicate delivery
-                    if (
-                        self._recycle
-                        and answered in state.answered_ids
-                        and answered not in state.rewritten
-                        and not state.is_terminal
-                    ):
-                        intake.rearm += self._unsent_work(instance_id, state, answered, now)
+                    if self._recycle and answered in state.answered_ids and not state.is_terminal:
+                        pending = state.rewrites_in_doubt.get(answered)
+                        if pending is not None and not pending.done():
+                            self._resend_unless_written(instance_id, state, answered, pending, now)
+                        elif state.step_may_be_lost(answered):
+                            intake.rearm += self._unsent_work(instance_id, state, answered, now)
                     continue
                 if answered not in state.scheduled_ids:
                     reason = f"it answers task {answered}, which the history has not scheduled (yet)"
@@ -476,6 +475,35 @@ class OrchestrationDispatcher:
                     continue
             intake.consume(received, event)
         return intake
+
+    def _resend_unless_written(
+        self,
+        instance_id: str,
+        state: InstanceState,
+        answered: int,
+        pending: asyncio.Future[bool],
+        now: datetime,
+    ) -> None:
+        """A duplicate result of task ``answered`` came while its work item is being rewritten into
+        the next step's: send that step's work item only if the rewrite fails (in the background)."""
+
+        async def when_known() -> None:
+            if await pending:
+                return
+            try:
+                await self._sender.send_all(self._unsent_work(instance_id, state, answered, now))
+            except Exception as error:  # the old work item comes back again, and so does this
+                log.warning(
+                    "could not re-send the work item after task %d (%s: %s)",
+                    answered,
+                    type(error).__name__,
+                    error,
+                    extra={"instance_id": instance_id},
+                )
+
+        task = asyncio.create_task(when_known())
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
 
     def _unsent_work(
         self, instance_id: str, state: InstanceState, answered: int, now: datetime

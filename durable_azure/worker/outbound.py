@@ -161,7 +161,7 @@ class LocalActivities(Protocol):
         self,
         message: TaskMessage,
         writing: Awaitable[ReceivedMessage | None],
-        on_rewritten: Callable[[], None],
+        on_written: Callable[[bool], None],
     ) -> None: ...
 
     def pending_for(self, instance_id: str) -> int: ...
@@ -209,13 +209,15 @@ class OutboundSender:
             if not item.to_work_items and item.delay == 0:
                 self._inboxes.wake_instance(item.message.instance_id)
 
-    async def recycle(self, spent: ReceivedMessage, item: Outbound, on_rewritten: Callable[[], None]) -> bool:
+    async def recycle(
+        self, spent: ReceivedMessage, item: Outbound, on_written: Callable[[bool], None]
+    ) -> bool:
         """Turn ``spent`` — the hidden work item of an activity whose result the history now holds —
         into the work item ``item`` (one Update Message instead of a send and a delete) and run it
         here, starting the activity while the rewrite is under way. True when ``spent`` was handed to
         that rewrite (the caller must not delete it; if it is found gone, ``item`` is sent as a new
         message instead); False when no activity slot is free here (``item`` was sent as usual, and
-        ``spent`` needs deleting). ``on_rewritten`` is called once the rewrite succeeded. Called only
+        ``spent`` needs deleting). ``on_written`` is told whether the step's work item was written. Called only
         after the history append that scheduled ``item`` is durable (docs/architecture.md, "One
         activity step")."""
         if not self._activities.reserve():
@@ -229,7 +231,7 @@ class OutboundSender:
                 spent, item.message, visibility_timeout=self._settings.work_item_visibility_timeout
             )
         )
-        self._activities.run_rewritten(item.message, writing, on_rewritten)
+        self._activities.run_rewritten(item.message, writing, on_written)
         return True
 
     async def _send(self, item: Outbound) -> bool:

@@ -78,11 +78,11 @@ async def test_worker_dying_between_the_append_and_the_rewrite_loses_no_step(
     original = OutboundSender.recycle
     held = asyncio.Event()
 
-    async def hold_first(self: OutboundSender, spent: Any, item: Any, on_rewritten: Any) -> bool:
+    async def hold_first(self: OutboundSender, spent: Any, item: Any, on_written: Any) -> bool:
         if not held.is_set():
             held.set()
             await asyncio.Event().wait()  # the worker "dies" here: cancelled by the stop below
-        return await original(self, spent, item, on_rewritten)
+        return await original(self, spent, item, on_written)
 
     monkeypatch.setattr(OutboundSender, "recycle", hold_first)
     async with ws.task_hub(azurite, hub_name) as hub:
@@ -168,7 +168,7 @@ class _FullyBooked:
     def run(self, received: Any) -> None:
         raise AssertionError("nothing may run here")
 
-    def run_rewritten(self, message: Any, writing: Any, on_rewritten: Any) -> None:
+    def run_rewritten(self, message: Any, writing: Any, on_written: Any) -> None:
         raise AssertionError("nothing may run here")
 
     def pending_for(self, instance_id: str) -> int:
@@ -197,7 +197,7 @@ async def test_with_no_free_activity_slot_the_next_work_item_is_sent_not_rewritt
             activities=_FullyBooked(),
         )
         item = Outbound(TaskMessage(event=second, instance_id="i", execution_id="e"), to_work_items=True)
-        assert await sender.recycle(spent, item, lambda: None) is False  # the caller deletes ``spent``
+        assert await sender.recycle(spent, item, lambda ok: None) is False  # the caller deletes ``spent``
         received = await queue.receive(32, 30)
         assert [r.message.event for r in received] == [second]
         assert received[0].message_id != spent.message_id and received[0].dequeue_count == 1
@@ -310,3 +310,38 @@ async def test_a_rewrite_that_fails_drops_the_early_result_and_the_step_comes_ba
         events = await hub.client.get_history(instance_id)
         results = [e.task_scheduled_id for e in events if isinstance(e, h.TaskCompleted)]
         assert results == [0, 1, 2], "a result was recorded twice"
+
+
+async def test_a_duplicate_result_during_the_rewrite_waits_for_it_instead_of_resending(
+    azurite: str, hub_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Task 0's result comes twice (a task scheduled twice after a crash runs twice); the copy
+    arrives while task 0's work item is being rewritten into task 1's. The owner waits for that
+    rewrite: it succeeds, so task 1 is not sent again and runs once."""
+    city = f"dup-{uuid.uuid4().hex[:8]}"
+    cities = [f"{city}-{i}" for i in range(2)]
+    original = TaskHubQueue.replace
+    release = asyncio.Event()
+
+    async def held_replace(self: TaskHubQueue, msg: Any, new: Any, *, visibility_timeout: float) -> Any:
+        await release.wait()
+        return await original(self, msg, new, visibility_timeout=visibility_timeout)
+
+    monkeypatch.setattr(TaskHubQueue, "replace", held_replace)
+    async with ws.task_hub(azurite, hub_name) as hub:
+        assert hub.worker is not None
+        instance_id = await hub.client.start_new("HelloCities", f"dup-{city}", cities)
+        await ws.wait_until(lambda: _ran(f"SayHello:{cities[1]}"), what="task 1 to start during its rewrite")
+        events = await hub.client.get_history(instance_id)
+        first = next(e for e in events if isinstance(e, h.TaskCompleted) and e.task_scheduled_id == 0)
+        started = next(e for e in events if isinstance(e, h.ExecutionStarted))
+        copy = TaskMessage(event=first, instance_id=instance_id, execution_id=started.execution_id)
+        queue = hub.worker.storage.control_queue_for(instance_id)
+        await queue.send(copy)
+        await ws.wait_until(lambda: _empty(hub, queue.name), what="the copy to be taken in and dropped")
+        release.set()
+        status = await ws.completed(hub.client, instance_id)
+        assert status.output == [f"Hello {c}!" for c in cities]
+        work_items = hub.worker.storage.workitems.name
+        await ws.wait_until(lambda: _empty(hub, work_items), what="the work-item queue to drain")
+        assert ws.sample_app.calls[f"SayHello:{cities[1]}"] == 1, "task 1 was sent again"
