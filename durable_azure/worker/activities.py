@@ -42,6 +42,11 @@ from .settle import MessageSettler
 
 log = logging.getLogger(__name__)
 
+#: How long the slot of an activity whose result was handed over in-process stays lent to that
+#: result's episode, which may rewrite the work item into the next step's and run it in that slot
+#: (worker/outbound.py ``SlotLoan``); unclaimed, it is given back.
+SLOT_LEND_SECONDS = 0.1
+
 
 class ResultSink(Protocol):
     """Where results go besides the queue: the partition inboxes of this process."""
@@ -78,6 +83,7 @@ class ActivityDispatcher:
         self._results = results
         self._capacity = max(1, settings.max_concurrent_activities)
         self._in_flight = 0
+        self._lent: dict[str, asyncio.TimerHandle] = {}  # work-item message id -> its return
         self.local_runs = 0
         self._per_instance: dict[str, int] = {}
         self.local_results = 0
@@ -150,9 +156,31 @@ class ActivityDispatcher:
         return True
 
     def release(self) -> None:
-        """Give back a slot :meth:`reserve` took for a work item that will not be run here."""
+        """Give back a slot :meth:`reserve` (or :meth:`claim`) took for a work item not run here."""
         self._in_flight -= 1
         self._poller.nudge()
+
+    def claim(self, message_id: str) -> bool:
+        r"""Take over the slot lent to the result of work item ``message_id`` (see :meth:`_lend`);
+        the caller then runs a work item in it or :meth:`release`\ s it. False if none is lent."""
+        handle = self._lent.pop(message_id, None)
+        if handle is None:
+            return False
+        handle.cancel()
+        return True
+
+    def _lend(self, message_id: str) -> None:
+        """Keep the finishing activity's slot for its result's episode a little while: with recycled
+        work items that episode rewrites this work item into the next step's and runs it here,
+        which it could not do if the work-item loop had taken the slot meanwhile."""
+        self._in_flight += 1  # ``_run`` gives back the activity's own hold
+        self._lent[message_id] = asyncio.get_running_loop().call_later(
+            SLOT_LEND_SECONDS, self._give_back, message_id
+        )
+
+    def _give_back(self, message_id: str) -> None:
+        if self._lent.pop(message_id, None) is not None:
+            self.release()
 
     def run(self, received: ReceivedMessage) -> None:
         """Run a reserved, just-sent work item without receiving it."""
@@ -332,12 +360,19 @@ class ActivityDispatcher:
         # stays hidden and is deleted only after the history holding the result is durable, so a
         # crash before that re-runs the activity (at least once), never loses its result. Not for a
         # delivered work item: the Functions host deletes it as soon as the function returns.
+        chain_like = (
+            not delivered and self._settings.recycle_work_items and self.pending_for(message.instance_id) <= 1
+        )
+        if chain_like:  # lent before the hand-over, which may run the episode at once
+            self._lend(received.message_id)
         if not delivered and self._results.deliver(
             dataclasses.replace(received, message=reply, carries_result=True)
         ):
             self.local_results += 1
             self.executed += 1
             return
+        if chain_like:
+            self._give_back(received.message_id)
         await self._storage.control_queue_for(message.instance_id).send(reply)
         self._results.wake_instance(message.instance_id)
         await self._storage.workitems.delete(received)

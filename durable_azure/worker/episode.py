@@ -47,7 +47,14 @@ from ..telemetry import hooks as telemetry
 from ..telemetry.context import continued_trace
 from .instance_state import InstanceCache, InstanceState, completion_id, execution_update
 from .orphans import held_lock_releases
-from .outbound import Outbound, OutboundSender, new_execution_id, outbound_messages, parent_notification
+from .outbound import (
+    Outbound,
+    OutboundSender,
+    SlotLoan,
+    new_execution_id,
+    outbound_messages,
+    parent_notification,
+)
 
 log = logging.getLogger(__name__)
 
@@ -154,13 +161,15 @@ class EpisodeRunner:
         incoming: list[HistoryEvent],
         now: datetime,
         spent: ReceivedMessage | None = None,
+        loan: SlotLoan | None = None,
     ) -> bool:
         """Run one episode of ``instance_id`` on ``incoming`` events and checkpoint it.
 
         ``spent``: the hidden work item of a local activity whose result is among ``incoming``; the
         episode's first work item, if any, is written over it after the history append instead of
         being sent before it (:meth:`OutboundSender.recycle`). Returns True when ``spent`` was
-        recycled (the caller must not delete it).
+        recycled (the caller must not delete it). ``loan``: ``spent``'s activity slot, for the
+        rewritten work item (the caller gives it back if unused).
 
         ``new_start`` begins a new execution (its history replaces the cached one). Raises
         :class:`SplitBrainError` when another worker appended history first, and
@@ -292,7 +301,7 @@ class EpisodeRunner:
                     del in_doubt[answered]  # the step's work item exists: duplicates re-send nothing
 
             try:
-                recycled = await self._sender.recycle(spent, recycled_item, written)
+                recycled = await self._sender.recycle(spent, recycled_item, written, loan)
             except BaseException:
                 written(False)
                 raise

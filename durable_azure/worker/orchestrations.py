@@ -574,9 +574,10 @@ class OrchestrationDispatcher:
                 if self._recycle
                 else None
             )
+            loan = self._sender.borrow_slot(spent) if spent is not None else None
             try:
                 recycled = await self._episodes.run(
-                    index, instance_id, state, intake.new_start, intake.incoming, now, spent
+                    index, instance_id, state, intake.new_start, intake.incoming, now, spent, loan
                 )
             except VersionRejected as rejected:
                 log.warning(
@@ -589,6 +590,9 @@ class OrchestrationDispatcher:
                 disposal.requeue += [(m, VERSION_REJECT_DELAY_SECONDS) for m in intake.consumed]
             else:
                 disposal.delete += [m for m in intake.consumed if not (recycled and m is spent)]
+            finally:
+                if loan is not None:
+                    loan.release()  # unless the episode ran its next work item in that slot
         self._finish(disposal)
 
     # ---- settling -----------------------------------------------------------------------

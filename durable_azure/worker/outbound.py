@@ -148,12 +148,34 @@ def parent_notification(
 # ---------------------------------------------------------------------------------- sending
 
 
+class SlotLoan:
+    """The activity slot of a finished local activity, held for its result's episode: used if that
+    episode rewrites the work item into the next step's (:meth:`OutboundSender.recycle`), else given
+    back (:meth:`release`, which is idempotent)."""
+
+    def __init__(self, give_back: Callable[[], None]) -> None:
+        self._give_back = give_back
+        self._held = True
+
+    def take(self) -> bool:
+        """Use the slot (True), or False if it was already taken or given back."""
+        held, self._held = self._held, False
+        return held
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._give_back()
+
+
 class LocalActivities(Protocol):
     """The activity dispatcher's in-process entry: reserve a slot, then run a sent work item."""
 
     def reserve(self) -> bool: ...
 
     def release(self) -> None: ...
+
+    def claim(self, message_id: str) -> bool: ...
 
     def run(self, received: ReceivedMessage) -> None: ...
 
@@ -209,18 +231,29 @@ class OutboundSender:
             if not item.to_work_items and item.delay == 0:
                 self._inboxes.wake_instance(item.message.instance_id)
 
+    def borrow_slot(self, spent: ReceivedMessage) -> SlotLoan | None:
+        """The slot lent to ``spent``'s result by the activity dispatcher, if it still is."""
+        if self._activities.claim(spent.message_id):
+            return SlotLoan(self._activities.release)
+        return None
+
     async def recycle(
-        self, spent: ReceivedMessage, item: Outbound, on_written: Callable[[bool], None]
+        self,
+        spent: ReceivedMessage,
+        item: Outbound,
+        on_written: Callable[[bool], None],
+        loan: SlotLoan | None = None,
     ) -> bool:
         """Turn ``spent`` — the hidden work item of an activity whose result the history now holds —
         into the work item ``item`` (one Update Message instead of a send and a delete) and run it
         here, starting the activity while the rewrite is under way. True when ``spent`` was handed to
         that rewrite (the caller must not delete it; if it is found gone, ``item`` is sent as a new
         message instead); False when no activity slot is free here (``item`` was sent as usual, and
-        ``spent`` needs deleting). ``on_written`` is told whether the step's work item was written. Called only
+        ``spent`` needs deleting). ``on_written`` is told whether the step's work item was written;
+        ``loan`` is the finished activity's own slot, used before any free one. Called only
         after the history append that scheduled ``item`` is durable (docs/architecture.md, "One
         activity step")."""
-        if not self._activities.reserve():
+        if not ((loan is not None and loan.take()) or self._activities.reserve()):
             # No free slot here: a rewrite made visible would be received elsewhere with the old
             # message's dequeue count plus one, and a long chain would reach the poison limit, so the
             # next work item is sent as usual (and ``spent`` deleted by the caller).

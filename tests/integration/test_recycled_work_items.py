@@ -24,9 +24,11 @@ import worker_support as ws
 
 from durable_azure.config import RECYCLE_ENV, Settings
 from durable_azure.orchestration import history as h
+from durable_azure.registry import registry_of
 from durable_azure.storage.messages import TaskMessage
 from durable_azure.storage.queues import TaskHubQueue
-from durable_azure.worker import orchestrations
+from durable_azure.worker import activities, orchestrations
+from durable_azure.worker.activities import ActivityDispatcher
 from durable_azure.worker.inboxes import PartitionInboxes
 from durable_azure.worker.outbound import Outbound, OutboundSender
 
@@ -78,11 +80,13 @@ async def test_worker_dying_between_the_append_and_the_rewrite_loses_no_step(
     original = OutboundSender.recycle
     held = asyncio.Event()
 
-    async def hold_first(self: OutboundSender, spent: Any, item: Any, on_written: Any) -> bool:
+    async def hold_first(
+        self: OutboundSender, spent: Any, item: Any, on_written: Any, loan: Any = None
+    ) -> bool:
         if not held.is_set():
             held.set()
             await asyncio.Event().wait()  # the worker "dies" here: cancelled by the stop below
-        return await original(self, spent, item, on_written)
+        return await original(self, spent, item, on_written, loan)
 
     monkeypatch.setattr(OutboundSender, "recycle", hold_first)
     async with ws.task_hub(azurite, hub_name) as hub:
@@ -164,6 +168,9 @@ class _FullyBooked:
 
     def release(self) -> None:
         raise AssertionError("nothing was reserved")
+
+    def claim(self, message_id: str) -> bool:
+        return False
 
     def run(self, received: Any) -> None:
         raise AssertionError("nothing may run here")
@@ -345,3 +352,73 @@ async def test_a_duplicate_result_during_the_rewrite_waits_for_it_instead_of_res
         work_items = hub.worker.storage.workitems.name
         await ws.wait_until(lambda: _empty(hub, work_items), what="the work-item queue to drain")
         assert ws.sample_app.calls[f"SayHello:{cities[1]}"] == 1, "task 1 was sent again"
+
+
+class _HeldResults:
+    """A result sink that takes every result in and runs no episode: what an owner's partition
+    loop does between the hand-over and the episode."""
+
+    def __init__(self) -> None:
+        self.results: list[Any] = []
+
+    def deliver(self, received: Any) -> bool:
+        self.results.append(received)
+        return True
+
+    def wake_instance(self, instance_id: str) -> None:
+        pass
+
+
+@pytest.mark.parametrize("claimed", [True, False])
+async def test_a_finished_activitys_slot_is_lent_to_its_results_episode(
+    azurite: str, hub_name: str, claimed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With every slot taken, the slot of an activity whose result was just handed over in-process
+    is kept for that result's episode, which may rewrite the work item into the next step's and run
+    it there (the work-item loop would otherwise take it); unclaimed, it is given back shortly."""
+    lend = 3.0 if claimed else 0.5  # long enough for the checks below, short enough to wait out
+    monkeypatch.setattr(activities, "SLOT_LEND_SECONDS", lend)
+    async with ws.task_hub(azurite, hub_name, worker=False) as hub:
+        sink = _HeldResults()
+        dispatcher = ActivityDispatcher(
+            hub.storage,
+            registry_of(ws.sample_app.app),
+            Settings(max_concurrent_activities=1, recycle_work_items=True),
+            results=sink,
+            receive=False,
+        )
+        scheduled = h.TaskScheduled(event_id=0, name="SayHello", input='"lent"')
+        assert dispatcher.reserve()
+        sent = await hub.storage.workitems.send(
+            TaskMessage(event=scheduled, instance_id="lend-i", execution_id="e"), visibility_delay=30
+        )
+        dispatcher.run(sent)
+        await ws.wait_until(lambda: _has(sink.results), what="the result to be handed over")
+        await ws.wait_until(lambda: _idle(dispatcher), what="the activity's task to end")
+        assert not dispatcher.reserve(), "the slot is still lent to the result's episode"
+        if claimed:
+            assert dispatcher.claim(sent.message_id)
+            assert not dispatcher.claim(sent.message_id), "a loan is claimed once"
+            dispatcher.release()
+        else:
+            await ws.wait_until(lambda: _reservable(dispatcher), what="the unclaimed slot to come back")
+            assert not dispatcher.claim(sent.message_id)
+            dispatcher.release()
+        assert dispatcher.reserve()
+        dispatcher.release()
+        await dispatcher.stop()
+
+
+async def _has(items: list[Any]) -> bool:
+    return bool(items)
+
+
+async def _idle(dispatcher: ActivityDispatcher) -> bool:
+    return dispatcher.pending_for("lend-i") == 0
+
+
+async def _reservable(dispatcher: ActivityDispatcher) -> bool:
+    if dispatcher.reserve():
+        dispatcher.release()
+        return True
+    return False
