@@ -3,10 +3,10 @@
 Checkpoint order (ARCHITECTURE.md): send the outbound messages, append history guarded by the
 sentinel ETag, then write the Instances row when something users see changed. The caller deletes
 the inbound messages afterwards: nothing is deleted before the history that consumed it is durable.
-One exception to "send first" (opt-in: DURABLE_AZURE_RECYCLE_WORK_ITEMS=1, read by the dispatcher,
-which then passes ``spent``): when the episode records the result of an activity this process ran,
-its first work item is written over that activity's hidden work item right after the append (one
-request instead of a send and a delete); a crash between the two is repaired from the duplicate
+One exception to "send first" (recycled work items, on by default: ``recycle_work_items``; the
+dispatcher then passes ``spent``): when the episode records the result of an activity this process
+ran, its first work item is written over that activity's hidden work item right after the append
+(one request instead of a send and a delete); a crash between the two is repaired from the duplicate
 result the old work item produces when it comes back (docs/architecture.md).
 """
 
