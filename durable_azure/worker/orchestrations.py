@@ -16,9 +16,10 @@ import asyncio
 import dataclasses
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 from ..config import Settings
 from ..orchestration.history import (
@@ -501,9 +502,7 @@ class OrchestrationDispatcher:
                     extra={"instance_id": instance_id},
                 )
 
-        task = asyncio.create_task(when_known())
-        self._settling.add(task)
-        task.add_done_callback(self._settling.discard)
+        self._in_background(when_known())
 
     def _unsent_work(
         self, instance_id: str, state: InstanceState, answered: int, now: datetime
@@ -604,7 +603,11 @@ class OrchestrationDispatcher:
         """
         if not disposal:
             return
-        task = asyncio.create_task(self.settler.apply(disposal))
+        self._in_background(self.settler.apply(disposal))
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` off the critical path; :meth:`stop` waits for it."""
+        task = asyncio.create_task(work)
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
 
