@@ -282,15 +282,11 @@ class ActivityDispatcher:
             )
             await self._settler.set_aside(received, reason)
             return
-        renewed = [received]
         # A delivered work item is kept hidden by the Functions host while the function runs.
-        keeper = None if delivered else asyncio.create_task(self._keep_hidden(renewed))
-        try:
-            result = await self._invoke_observed(scheduled, message.instance_id)
-        finally:
-            if keeper is not None:
-                keeper.cancel()
-        await self._reply(renewed[0], result, delivered=delivered)
+        received, result = await self._hidden_until(
+            received, self._invoke_observed(scheduled, message.instance_id), renew=not delivered
+        )
+        await self._reply(received, result, delivered=delivered)
 
     async def _execute_rewritten(
         self,
@@ -326,18 +322,27 @@ class ActivityDispatcher:
                 )
             written = True
             on_written(True)  # the step's work item exists now, rewritten or sent
-            renewed = [received]
-            keeper = asyncio.create_task(self._keep_hidden(renewed))
-            try:
-                result = await invoking
-            finally:
-                keeper.cancel()
+            received, result = await self._hidden_until(received, invoking, renew=True)
         finally:
             if not written:
                 on_written(False)
             if not invoking.done():
                 invoking.cancel()
-        await self._reply(renewed[0], result, delivered=False)
+        await self._reply(received, result, delivered=False)
+
+    async def _hidden_until(
+        self, received: ReceivedMessage, invoking: Awaitable[HistoryEvent], *, renew: bool
+    ) -> tuple[ReceivedMessage, HistoryEvent]:
+        """The result of ``invoking``, with ``received`` kept hidden meanwhile (renewed unless
+        ``renew`` is False) and its latest pop receipt."""
+        renewed = [received]
+        keeper = asyncio.create_task(self._keep_hidden(renewed)) if renew else None
+        try:
+            result = await invoking
+        finally:
+            if keeper is not None:
+                keeper.cancel()
+        return renewed[0], result
 
     async def _invoke_observed(self, scheduled: TaskScheduled, instance_id: str) -> HistoryEvent:
         tel = telemetry.active()
