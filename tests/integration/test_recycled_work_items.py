@@ -112,16 +112,20 @@ async def _held(event: asyncio.Event) -> bool:
     return event.is_set()
 
 
+async def _two_steps(queue: TaskHubQueue) -> tuple[h.TaskScheduled, h.TaskScheduled, Any]:
+    """Two activity steps, the first sent as a hidden work item (what a local activity runs from)."""
+    first = h.TaskScheduled(event_id=0, name="SayHello", input='"a"')
+    second = h.TaskScheduled(event_id=1, name="SayHello", input='"b"')
+    sent = await queue.send(TaskMessage(event=first, instance_id="i", execution_id="e"), visibility_delay=30)
+    return first, second, sent
+
+
 async def test_replace_rewrites_a_hidden_message_and_reports_one_that_is_gone(
     azurite: str, hub_name: str
 ) -> None:
     async with ws.task_hub(azurite, hub_name, worker=False) as hub:
         queue = hub.storage.workitems
-        first = h.TaskScheduled(event_id=0, name="SayHello", input='"a"')
-        second = h.TaskScheduled(event_id=1, name="SayHello", input='"b"')
-        sent = await queue.send(
-            TaskMessage(event=first, instance_id="i", execution_id="e"), visibility_delay=30
-        )
+        first, second, sent = await _two_steps(queue)
         replaced = await queue.replace(
             sent, TaskMessage(event=second, instance_id="i", execution_id="e"), visibility_timeout=0
         )
@@ -192,11 +196,7 @@ async def test_with_no_free_activity_slot_the_next_work_item_is_sent_not_rewritt
     a long chain would reach the poison limit: with no slot here, a new message is sent instead."""
     async with ws.task_hub(azurite, hub_name, worker=False) as hub:
         queue = hub.storage.workitems
-        first = h.TaskScheduled(event_id=0, name="SayHello", input='"a"')
-        second = h.TaskScheduled(event_id=1, name="SayHello", input='"b"')
-        spent = await queue.send(
-            TaskMessage(event=first, instance_id="i", execution_id="e"), visibility_delay=30
-        )
+        _, second, spent = await _two_steps(queue)
         sender = OutboundSender(
             hub.storage,
             Settings(),
